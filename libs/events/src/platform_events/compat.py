@@ -1,0 +1,46 @@
+"""Does a new JSON Schema of an event still accept everything an existing consumer relies on?
+
+Breaking (needs a new `.vN` type instead): a field removed, a field's type changed, a new required
+field, a nested model changed in one of those ways. Descriptions, titles and defaults may change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COSMETIC = {"description", "title", "default", "examples"}
+
+
+def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    problems = _compare_object("", old, new)
+    old_defs, new_defs = old.get("$defs", {}), new.get("$defs", {})
+    for name, old_def in old_defs.items():
+        if name not in new_defs:
+            problems.append(f"$defs/{name}: nested model removed")
+            continue
+        problems += _compare_object(f"$defs/{name}.", old_def, new_defs[name])
+    return problems
+
+
+def _compare_object(prefix: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    old_props, new_props = old.get("properties", {}), new.get("properties", {})
+    for field_name, old_schema in old_props.items():
+        if field_name not in new_props:
+            problems.append(f"{prefix}{field_name}: field removed")
+        elif _shape(old_schema) != _shape(new_props[field_name]):
+            problems.append(f"{prefix}{field_name}: type changed")
+    for field_name in set(new.get("required", [])) - set(old.get("required", [])):
+        problems.append(f"{prefix}{field_name}: new required field")
+    if old.get("enum") is not None and old.get("enum") != new.get("enum"):
+        problems.append(f"{prefix}enum values changed")
+    return problems
+
+
+def _shape(schema: Any) -> Any:
+    """The part of a property schema that decides what values it accepts."""
+    if isinstance(schema, dict):
+        return {k: _shape(v) for k, v in schema.items() if k not in _COSMETIC}
+    if isinstance(schema, list):
+        return [_shape(item) for item in schema]
+    return schema

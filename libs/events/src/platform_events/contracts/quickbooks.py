@@ -1,0 +1,53 @@
+"""Facts qb-sync publishes: the QuickBooks mirror (`qb.customers`) and sync outcomes (`qb.sync`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from platform_events.envelope import EventData
+
+
+class QuickBooksCustomerMirrored(EventData):
+    """Latest known state of one QuickBooks customer, keyed `<realm_id>:<qb_customer_id>`."""
+
+    event_type = "qb.customer-mirrored.v1"
+    realm_id: str
+    qb_customer_id: str
+    sync_token: int = Field(ge=0)
+    display_name: str
+    company_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    active: bool = True
+    parent_qb_customer_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    currency: str | None = None
+    billing_address: dict[str, Any] | None = None
+    shipping_address: dict[str, Any] | None = None
+    merged_into_qb_customer_id: str | None = Field(
+        default=None, description="Set when QuickBooks merged this customer into another"
+    )
+
+
+class QuickBooksCustomerLinked(EventData):
+    event_type = "qb.customer-linked.v1"
+    realm_id: str
+    customer_id: str
+    qb_customer_id: str
+    sync_token: int = Field(ge=0)
+    how: str = Field(description="created | matched_by_name | linked_by_user | merged")
+
+
+class QuickBooksSyncFailed(EventData):
+    event_type = "qb.sync-failed.v1"
+    realm_id: str
+    customer_id: str
+    status: str = Field(description="failed | conflict | needs_link")
+    error_code: str | None = None
+    error_message: str
+    attempts: int = Field(ge=1)
+    candidate_qb_customer_id: str | None = None

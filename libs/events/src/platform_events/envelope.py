@@ -1,0 +1,63 @@
+"""The common envelope every event travels in, modelled on CloudEvents (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventData(BaseModel):
+    """Base of every event payload. `event_type` is the versioned type name on the wire."""
+
+    # Unknown fields are ignored so that an additive change to a producer never breaks a consumer.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    event_type: ClassVar[str]
+
+
+class Envelope(BaseModel):
+    """CloudEvents-like envelope. `id` is minted once when the fact is recorded, never on resend."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: str = "1.0"
+    id: uuid.UUID
+    type: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    time: datetime
+    subject: str = Field(min_length=1, description="Aggregate id; also the Kafka key.")
+    tenant_id: str = Field(min_length=1)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    sequence: int = Field(
+        ge=0, description="Aggregate version, so consumers can drop stale updates."
+    )
+    data: dict[str, Any]
+
+
+def new_envelope(
+    data: EventData,
+    *,
+    source: str,
+    subject: str,
+    tenant_id: str,
+    sequence: int,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    event_id: uuid.UUID | None = None,
+    time: datetime | None = None,
+) -> Envelope:
+    return Envelope(
+        id=event_id or uuid.uuid4(),
+        type=data.event_type,
+        source=source,
+        time=time or datetime.now(UTC),
+        subject=subject,
+        tenant_id=tenant_id,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        sequence=sequence,
+        data=data.model_dump(mode="json"),
+    )

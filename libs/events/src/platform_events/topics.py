@@ -1,0 +1,128 @@
+"""The one topic registry: names, keys, partitions, cleanup, event types, producers, consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from platform_events.contracts import billing, customer, quickbooks
+from platform_events.envelope import EventData
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    partitions: int
+    event_types: tuple[type[EventData], ...]
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    compacted: bool = False
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        return dead_letter_topic(self.name)
+
+    def kafka_config(self) -> dict[str, str]:
+        config = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        config.update(self.config)
+        return config
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+CUSTOMER_EVENTS = TopicSpec(
+    name="customer.events",
+    key="customer_id",
+    partitions=6,
+    event_types=(
+        customer.CustomerCreated,
+        customer.CustomerUpdated,
+        customer.CustomerInactivated,
+        customer.CustomerReactivated,
+        customer.MappingSaved,
+    ),
+    producers=("customer",),
+    consumers=("billing", "qb-sync"),
+    description="Facts about customers and their QuickBooks mappings, in order per customer.",
+)
+
+BILLING_TRANSACTIONS = TopicSpec(
+    name="billing.transactions",
+    key="customer_id",
+    partitions=6,
+    event_types=(
+        billing.InvoiceIssued,
+        billing.InvoiceVoided,
+        billing.PaymentReceived,
+        billing.PaymentReversed,
+        billing.RefundIssued,
+        billing.CreditApplied,
+        billing.AdjustmentPosted,
+    ),
+    producers=("orders", "payments", "billing"),
+    consumers=("billing",),
+    description="Money movements from payment producers and billing's own API.",
+)
+
+BILLING_BALANCES = TopicSpec(
+    name="billing.balances",
+    key="customer_id",
+    partitions=6,
+    event_types=(
+        billing.BalanceChanged,
+        billing.CreditLimitExceeded,
+        billing.OverdueChanged,
+        billing.BillingTransactionRejected,
+    ),
+    producers=("billing",),
+    consumers=("customer", "dashboards"),
+    description="Balance facts derived from the ledger.",
+)
+
+QB_CUSTOMERS = TopicSpec(
+    name="qb.customers",
+    key="realm_id:qb_customer_id",
+    partitions=6,
+    compacted=True,
+    event_types=(quickbooks.QuickBooksCustomerMirrored,),
+    producers=("qb-sync",),
+    consumers=("customer",),
+    description="Compacted mirror of QuickBooks customers, latest SyncToken per key.",
+    config={"min.compaction.lag.ms": "0", "segment.ms": "3600000"},
+)
+
+QB_SYNC = TopicSpec(
+    name="qb.sync",
+    key="customer_id",
+    partitions=6,
+    event_types=(quickbooks.QuickBooksCustomerLinked, quickbooks.QuickBooksSyncFailed),
+    producers=("qb-sync",),
+    consumers=("customer",),
+    description="Outcomes of pushing platform customers to QuickBooks.",
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    CUSTOMER_EVENTS,
+    BILLING_TRANSACTIONS,
+    BILLING_BALANCES,
+    QB_CUSTOMERS,
+    QB_SYNC,
+)
+
+
+def topic_for_event(event_type: str) -> TopicSpec:
+    for spec in TOPICS:
+        if any(model.event_type == event_type for model in spec.event_types):
+            return spec
+    raise KeyError(event_type)
+
+
+def all_topic_names(with_dead_letters: bool = True) -> list[str]:
+    names = [spec.name for spec in TOPICS]
+    if with_dead_letters:
+        names += [spec.dlq for spec in TOPICS]
+    return names

@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, database and migrations, outbox relay, inbox consumer, ops endpoints."""

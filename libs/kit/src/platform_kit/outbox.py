@@ -1,0 +1,71 @@
+"""Writing events to the outbox, in the caller's transaction.
+
+A service never publishes to Kafka itself: it inserts the outbox row in the same transaction as its
+state change, and the relay (relay.py) publishes it. So a crash can never separate the two.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from platform_events import Envelope
+from platform_events.topics import topic_for_event
+
+BUCKETS = 16
+
+
+def bucket_of(key: str) -> int:
+    return zlib.crc32(key.encode()) % BUCKETS
+
+
+def kafka_headers(envelope: Envelope) -> dict[str, str]:
+    """Routing facts as headers, so consumers can route or skip without parsing the body."""
+    headers = {
+        "ce_type": envelope.type,
+        "ce_id": str(envelope.id),
+        "ce_source": envelope.source,
+        "tenant_id": envelope.tenant_id,
+        "content-type": "application/json",
+    }
+    if envelope.correlation_id:
+        headers["correlation_id"] = envelope.correlation_id
+    return headers
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    envelope: Envelope
+    topic: str
+    key: str
+
+
+def outgoing(envelope: Envelope, key: str | None = None, topic: str | None = None) -> OutgoingEvent:
+    """Route an envelope to the topic the registry declares for its type, keyed by its subject."""
+    return OutgoingEvent(
+        envelope=envelope,
+        topic=topic or topic_for_event(envelope.type).name,
+        key=key or envelope.subject,
+    )
+
+
+async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) -> None:
+    """Insert events; must run inside the caller's open transaction."""
+    if not events:
+        return
+    if not conn.is_in_transaction():
+        raise RuntimeError("outbox rows must be written inside the state change's transaction")
+    await conn.execute(
+        """INSERT INTO outbox (event_id, topic, key, bucket, headers, payload)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
+                                $5::jsonb[], $6::bytea[])""",
+        [e.envelope.id for e in events],
+        [e.topic for e in events],
+        [e.key for e in events],
+        [bucket_of(e.key) for e in events],
+        [json.dumps(kafka_headers(e.envelope)) for e in events],
+        [e.envelope.model_dump_json().encode() for e in events],
+    )

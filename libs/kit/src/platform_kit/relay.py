@@ -1,0 +1,218 @@
+"""The outbox relay: publishes outbox rows to Kafka in order per key, then deletes them.
+
+- Wakes on LISTEN/NOTIFY (the insert trigger), with a slow poll as a safety net.
+- Owns buckets of keys through session advisory locks held on its one connection. Two relays can
+  run at once: a bucket has one owner, so one key's rows are never published by two relays, and a
+  relay that dies releases its buckets with its connection.
+- Sends a whole batch with an idempotent producer and awaits every ack before deleting the rows.
+  A crash between ack and delete re-sends those rows with the same event id (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from platform_kit.kafka import encode_headers, idempotent_producer
+from platform_kit.metrics import (
+    EVENTS_OUT,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_LATENCY,
+)
+from platform_kit.outbox import BUCKETS
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        schema: str,
+        bootstrap: str,
+        service: str,
+        batch_size: int = 1000,
+        idle_poll_seconds: float = 1.0,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.bootstrap = bootstrap
+        self.service = service
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self._producer = producer
+        self._owns_producer = producer is None
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.owned_buckets: set[int] = set()
+        self.published = 0
+
+    # lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run_forever(), name=f"outbox-relay-{self.schema}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def channel(self) -> str:
+        return f"{self.schema}_outbox"
+
+    async def _run_forever(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._run_once_connected()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; reconnecting")
+                self.owned_buckets.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _run_once_connected(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.dsn, server_settings={"search_path": self.schema}
+        )
+        producer = self._producer or idempotent_producer(self.bootstrap, f"{self.service}-relay")
+        try:
+            if self._owns_producer:
+                await producer.start()
+            await conn.add_listener(self.channel, self._on_notify)
+            last_claim = float("-inf")
+            while not self._stopping.is_set():
+                # Re-try free buckets now and then: that is how a standby takes over a dead relay.
+                if time.monotonic() - last_claim > 2.0:
+                    await self._claim_buckets(conn)
+                    last_claim = time.monotonic()
+                if not self.owned_buckets:
+                    await self._sleep_until_woken(self.idle_poll_seconds)
+                    continue
+                self._wakeup.clear()
+                sent = await self.publish_batch(conn, producer)
+                if sent < self.batch_size:
+                    await self._report_backlog(conn)
+                    if sent == 0:
+                        await self._sleep_until_woken(self.idle_poll_seconds)
+        finally:
+            self.owned_buckets.clear()
+            with contextlib.suppress(Exception):
+                await conn.close()  # releases the advisory locks
+            if self._owns_producer:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wakeup.set()
+
+    async def _sleep_until_woken(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+
+    async def _claim_buckets(self, conn: asyncpg.Connection) -> None:
+        for bucket in range(BUCKETS):
+            if bucket in self.owned_buckets:
+                continue
+            got = await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1), $2)", f"outbox:{self.schema}", bucket
+            )
+            if got:
+                self.owned_buckets.add(bucket)
+
+    # the work ----------------------------------------------------------------------------------
+    async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        rows = await conn.fetch(
+            """SELECT id, topic, key, headers, payload, event_id,
+                      extract(epoch FROM created_at) AS created
+                 FROM outbox WHERE bucket = ANY($1::smallint[]) ORDER BY id LIMIT $2""",
+            sorted(self.owned_buckets),
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        # send() calls in id order; aiokafka keeps one in-flight batch per partition, so the
+        # per-key order of the outbox is the order on the partition.
+        headers = [json.loads(row["headers"]) for row in rows]
+        futures = [
+            await producer.send(
+                row["topic"],
+                value=bytes(row["payload"]),
+                key=row["key"].encode(),
+                headers=encode_headers(row_headers),
+            )
+            for row, row_headers in zip(rows, headers, strict=True)
+        ]
+        await asyncio.gather(*futures)
+        acked = time.time()
+        await conn.execute(
+            "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+        latency = OUTBOX_PUBLISH_LATENCY.labels(self.service)
+        for row, row_headers in zip(rows, headers, strict=True):
+            latency.observe(max(0.0, acked - float(row["created"])))
+            EVENTS_OUT.labels(self.service, row_headers.get("ce_type", "unknown")).inc()
+        self.published += len(rows)
+        return len(rows)
+
+    async def _report_backlog(self, conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            """SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age
+                 FROM outbox"""
+        )
+        OUTBOX_BACKLOG.labels(self.service).set(row["n"])
+        OUTBOX_OLDEST_AGE.labels(self.service).set(row["age"] or 0.0)
+
+
+def main() -> None:
+    """Run a relay on its own: `python -m platform_kit.relay --schema customer`."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="Publish a schema's outbox to Kafka")
+    parser.add_argument("--schema", required=True)
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--batch-size", type=int, default=1000)
+    args = parser.parse_args()
+
+    async def run() -> None:
+        relay = OutboxRelay(
+            dsn=args.dsn,
+            schema=args.schema,
+            bootstrap=args.bootstrap,
+            service=f"relay-{args.schema}",
+            batch_size=args.batch_size,
+        )
+        relay.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await relay.stop()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

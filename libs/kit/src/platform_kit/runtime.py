@@ -1,0 +1,141 @@
+"""What every service process runs beside its own code: pool, migrations, relay, consumers, ops.
+
+A service builds one `ServiceRuntime`, hands FastAPI its `lifespan`, and includes `ops_router()`
+for /healthz, /readyz and /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from platform_kit.consumer import ConsumerRunner
+from platform_kit.db import apply_migrations, create_pool, pending_migrations, service_migrations
+from platform_kit.kafka import idempotent_producer
+from platform_kit.relay import OutboxRelay
+from platform_kit.settings import ServiceSettings
+from platform_kit.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+ConsumerFactory = Callable[["ServiceRuntime"], list[ConsumerRunner]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        settings: ServiceSettings,
+        migrations_package: str,
+        consumers: ConsumerFactory | None = None,
+        run_relay: bool = True,
+    ) -> None:
+        self.service = service
+        self.schema = schema
+        self.settings = settings
+        self.migrations = service_migrations(migrations_package)
+        self._consumer_factory = consumers
+        self.run_relay = run_relay
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[ConsumerRunner] = []
+        self.background: list[asyncio.Task[Any]] = []
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("runtime not started")
+        return self.pool
+
+    async def start(self) -> None:
+        self.pool = await create_pool(self.settings.database_url, self.schema)
+        applied = await apply_migrations(self.pool, self.schema, self.migrations)
+        log.info("migrations applied: %d", applied)
+        await ensure_topics(self.settings.kafka_bootstrap_servers)
+        self.producer = idempotent_producer(self.settings.kafka_bootstrap_servers, self.service)
+        await self.producer.start()
+        if self.run_relay:
+            self.relay = OutboxRelay(
+                dsn=self.settings.database_url,
+                schema=self.schema,
+                bootstrap=self.settings.kafka_bootstrap_servers,
+                service=self.service,
+                batch_size=self.settings.outbox_batch_size,
+            )
+            self.relay.start()
+        if self._consumer_factory:
+            self.consumers = self._consumer_factory(self)
+            for runner in self.consumers:
+                runner.start()
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for runner in self.consumers:
+            await runner.stop()
+        if self.relay:
+            await self.relay.stop()
+        if self.producer:
+            await self.producer.stop()
+        if self.pool:
+            await self.pool.close()
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                await self.db.fetchval("SELECT 1")
+                pending = await pending_migrations(self.db, self.migrations)
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)}"
+        except Exception as exc:
+            checks["database"] = f"error: {exc}"
+        try:
+            assert self.producer is not None
+            async with asyncio.timeout(2):
+                await self.producer.client.fetch_all_metadata()
+            checks["kafka"] = "ok"
+        except Exception as exc:
+            checks["kafka"] = f"error: {exc or type(exc).__name__}"
+        return checks
+
+    def ops_router(self) -> APIRouter:
+        router = APIRouter(tags=["ops"])
+
+        @router.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "alive", "service": self.service}
+
+        @router.get("/readyz")
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ready = all(v == "ok" for v in checks.values())
+            return JSONResponse(
+                {"ready": ready, "checks": checks}, status_code=200 if ready else 503
+            )
+
+        @router.get("/metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return router
