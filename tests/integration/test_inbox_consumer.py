@@ -8,13 +8,13 @@ import uuid
 
 import asyncpg
 import pytest
-
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.inbox import InboundEvent, PermanentError
 from platform_kit.kafka import decode_headers, encode_headers
 from platform_kit.outbox import kafka_headers
+
 from tests.support.kafka_io import publish_raw, read_all
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,10 @@ async def counts_table(kit_pool: asyncpg.Pool) -> asyncpg.Pool:
 def voided(customer: str, invoice: str) -> bytes:
     envelope = new_envelope(
         InvoiceVoided(customer_id=customer, invoice_id=invoice),
-        source="test", subject=customer, tenant_id="t1", sequence=1,
+        source="test",
+        subject=customer,
+        tenant_id="t1",
+        sequence=1,
     )
     return envelope.model_dump_json().encode()
 
@@ -64,8 +67,12 @@ async def run_until(runner: ConsumerRunner, condition, timeout: float = 30) -> N
 
 def make_runner(pool, bootstrap, topic, **kwargs) -> ConsumerRunner:  # type: ignore[no-untyped-def]
     return ConsumerRunner(
-        name=f"test-{uuid.uuid4().hex[:6]}", topics=[topic], pool=pool, bootstrap=bootstrap,
-        handler=CountingHandler(), **kwargs,
+        name=f"test-{uuid.uuid4().hex[:6]}",
+        topics=[topic],
+        pool=pool,
+        bootstrap=bootstrap,
+        handler=CountingHandler(),
+        **kwargs,
     )
 
 
@@ -83,7 +90,10 @@ async def test_the_same_event_delivered_three_times_changes_state_once(
     assert await counts_table.fetchval("SELECT n FROM counts WHERE customer_id='alice'") == 1
     # A fresh consumer in the same group after restart re-reads nothing: offsets were committed.
     again = ConsumerRunner(
-        name=runner.name, topics=[test_topic], pool=counts_table, bootstrap=kafka_bootstrap,
+        name=runner.name,
+        topics=[test_topic],
+        pool=counts_table,
+        bootstrap=kafka_bootstrap,
         handler=CountingHandler(),
     )
     again.start()
@@ -101,8 +111,11 @@ async def test_malformed_messages_go_to_the_dlq_and_the_next_good_one_is_process
     unknown_type["type"] = "billing.something-new.v9"
     float_money = json.loads(
         new_envelope(
-            InvoiceVoided(customer_id="x", invoice_id="z"), source="t", subject="x",
-            tenant_id="t1", sequence=1,
+            InvoiceVoided(customer_id="x", invoice_id="z"),
+            source="t",
+            subject="x",
+            tenant_id="t1",
+            sequence=1,
         ).model_dump_json()
     )
     float_money["sequence"] = 1.5
@@ -124,7 +137,9 @@ async def test_malformed_messages_go_to_the_dlq_and_the_next_good_one_is_process
     dead = await read_all(kafka_bootstrap, f"{test_topic}.dlq", expected=len(bad))
     assert len(dead) == len(bad)
     assert [d.value for d in sorted(dead, key=lambda d: d.offset)] == bad  # original bytes
-    reasons = [decode_headers(d.headers)["dlq-reason"] for d in sorted(dead, key=lambda d: d.offset)]
+    reasons = [
+        decode_headers(d.headers)["dlq-reason"] for d in sorted(dead, key=lambda d: d.offset)
+    ]
     assert "not a JSON event" in reasons[0] or "schema violation" in reasons[0]
     assert "schema violation" in reasons[1]
     assert "unknown event type" in reasons[2]
@@ -161,8 +176,12 @@ async def test_an_event_that_keeps_failing_is_retried_then_dead_lettered_with_at
 
 async def test_kafka_headers_carry_type_id_and_correlation():
     envelope = new_envelope(
-        InvoiceVoided(customer_id="c", invoice_id="i"), source="billing", subject="c",
-        tenant_id="t1", sequence=3, correlation_id="corr-1",
+        InvoiceVoided(customer_id="c", invoice_id="i"),
+        source="billing",
+        subject="c",
+        tenant_id="t1",
+        sequence=3,
+        correlation_id="corr-1",
     )
     headers = kafka_headers(envelope)
     assert headers["ce_type"] == "billing.invoice-voided.v1"

@@ -100,7 +100,10 @@ async def test_outbox_rows_are_refused_outside_a_transaction(kit_pool, test_topi
     from platform_kit.outbox import OutgoingEvent, add_to_outbox
 
     envelope = new_envelope(
-        InvoiceVoided(customer_id="c", invoice_id="i"), source="t", subject="c", tenant_id="t",
+        InvoiceVoided(customer_id="c", invoice_id="i"),
+        source="t",
+        subject="c",
+        tenant_id="t",
         sequence=1,
     )
     async with kit_pool.acquire() as conn:

@@ -8,10 +8,9 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from platform_events import EventData, new_envelope
-from platform_kit.outbox import kafka_headers
 from platform_kit.kafka import encode_headers
+from platform_kit.outbox import kafka_headers
 
 
 async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Any]:
@@ -46,7 +45,9 @@ async def publish_events(
     try:
         futures = []
         for seq, (data, subject) in enumerate(items, start=1):
-            envelope = new_envelope(data, source="test", subject=subject, tenant_id=tenant, sequence=seq)
+            envelope = new_envelope(
+                data, source="test", subject=subject, tenant_id=tenant, sequence=seq
+            )
             ids.append(envelope.id)
             futures.append(
                 await producer.send(

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from platform_kit.auth import Authenticator, migrate_auth
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.db import apply_migrations, create_pool, pending_migrations, service_migrations
 from platform_kit.kafka import idempotent_producer
@@ -52,6 +53,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerRunner] = []
         self.background: list[asyncio.Task[Any]] = []
+        self.auth = Authenticator(lambda: self.db)
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -61,6 +63,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         self.pool = await create_pool(self.settings.database_url, self.schema)
+        await migrate_auth(self.settings.database_url)
         applied = await apply_migrations(self.pool, self.schema, self.migrations)
         log.info("migrations applied: %d", applied)
         await ensure_topics(self.settings.kafka_bootstrap_servers)

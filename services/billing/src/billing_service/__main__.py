@@ -1,0 +1,8 @@
+from platform_kit.serve import serve
+
+from billing_service.app import SERVICE, create_app
+from billing_service.settings import Settings
+
+if __name__ == "__main__":
+    settings = Settings()
+    serve(SERVICE, create_app(settings), settings)

@@ -1,0 +1,27 @@
+"""The billing service's HTTP app: ops endpoints now, its API as it lands."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from platform_kit.http import install_http_basics
+from platform_kit.runtime import ServiceRuntime
+
+from billing_service.settings import Settings
+
+SERVICE = "billing"
+SCHEMA = "billing"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(
+        service=SERVICE,
+        schema=SCHEMA,
+        settings=settings,
+        migrations_package="billing_service.migrations",
+    )
+    app = FastAPI(title="billing service", lifespan=runtime.lifespan)
+    app.state.runtime = runtime
+    install_http_basics(app)
+    app.include_router(runtime.ops_router())
+    return app
