@@ -106,7 +106,9 @@ def _pg_dir() -> Path:
 
 
 def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or f"postgresql://postgres@127.0.0.1:{PG_PORT}/{PG_DATABASE}"
+    return (
+        os.environ.get("DATABASE_URL") or f"postgresql://postgres@127.0.0.1:{PG_PORT}/{PG_DATABASE}"
+    )
 
 
 def pg_running() -> bool:
@@ -147,8 +149,19 @@ def start_postgres() -> None:
     log("PostgreSQL: starting")
     subprocess.run(
         _as_postgres_user(
-            [_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(pg / "server.log"),
-             "-w", "-t", "60", "start"]
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(pg / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         ),
         check=True,
         stdout=subprocess.DEVNULL,
@@ -173,8 +186,11 @@ def _wait_postgres(timeout: float = 60) -> None:
         text=True,
     )
     if exists.stdout.strip() != "1":
-        subprocess.run([psql, *base, f"CREATE DATABASE {PG_DATABASE}", "postgres"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [psql, *base, f"CREATE DATABASE {PG_DATABASE}", "postgres"],
+            check=True,
+            capture_output=True,
+        )
     log(f"PostgreSQL ready: {database_url()}")
 
 
@@ -183,8 +199,9 @@ def stop_postgres() -> None:
         return
     log("PostgreSQL: stopping")
     subprocess.run(
-        _as_postgres_user([_pg_bin("pg_ctl"), "-D", str(_pg_dir() / "data"), "-m", "fast", "-w",
-                           "stop"]),
+        _as_postgres_user(
+            [_pg_bin("pg_ctl"), "-D", str(_pg_dir() / "data"), "-m", "fast", "-w", "stop"]
+        ),
         check=False,
         stdout=subprocess.DEVNULL,
     )
@@ -205,9 +222,17 @@ def fetch_kafka_jars() -> None:
     tmp = KAFKA_LIBS.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     result = subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(HERE / "kafka" / "pom.xml"),
-         f"-Dkafka.version={KAFKA_VERSION}", "dependency:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"],
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(HERE / "kafka" / "pom.xml"),
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ],
         capture_output=True,
         text=True,
     )
@@ -256,8 +281,20 @@ def start_kafka() -> None:
     classpath = f"{KAFKA_LIBS}/*"
     logging_flag = f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}"
     subprocess.run(
-        ["java", "-Xmx256m", "-cp", classpath, logging_flag, "kafka.tools.StorageTool", "format",
-         "-t", cluster_id_file.read_text().strip(), "-c", str(config), "--ignore-formatted"],
+        [
+            "java",
+            "-Xmx256m",
+            "-cp",
+            classpath,
+            logging_flag,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id_file.read_text().strip(),
+            "-c",
+            str(config),
+            "--ignore-formatted",
+        ],
         check=True,
         capture_output=True,
     )
@@ -265,10 +302,22 @@ def start_kafka() -> None:
     log(f"Kafka {KAFKA_VERSION}: starting on {bootstrap_servers()}")
     with open(directory / "server.log", "ab") as server_log:
         process = subprocess.Popen(
-            ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-             "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
-             "-Djava.awt.headless=true", f"-Dkafka.logs.dir={directory}", logging_flag,
-             "-cp", classpath, "kafka.Kafka", str(config)],
+            [
+                "java",
+                f"-Xms{heap}",
+                f"-Xmx{heap}",
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-XX:InitiatingHeapOccupancyPercent=35",
+                "-XX:+ExplicitGCInvokesConcurrent",
+                "-Djava.awt.headless=true",
+                f"-Dkafka.logs.dir={directory}",
+                logging_flag,
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(config),
+            ],
             stdout=server_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal must not kill it behind our back
@@ -292,7 +341,9 @@ async def _wait_kafka(process: subprocess.Popen[bytes] | None, timeout: float = 
             tail = (_kafka_dir() / "server.log").read_text()[-3000:]
             sys.exit(f"Kafka exited with {process.returncode}:\n{tail}")
         try:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(), request_timeout_ms=3000)
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=bootstrap_servers(), request_timeout_ms=3000
+            )
             await admin.start()
             try:
                 cluster = await admin.describe_cluster()
@@ -300,8 +351,11 @@ async def _wait_kafka(process: subprocess.Popen[bytes] | None, timeout: float = 
                     if probe not in await admin.list_topics():
                         await admin.create_topics([NewTopic(probe, 1, 1)])
                     described = (await admin.describe_topics([probe]))[0]
-                    if described["error_code"] == 0 and described["partitions"] and \
-                            described["partitions"][0]["leader"] >= 0:
+                    if (
+                        described["error_code"] == 0
+                        and described["partitions"]
+                        and described["partitions"][0]["leader"] >= 0
+                    ):
                         log(f"Kafka ready in {time.monotonic() - started:.1f}s")
                         return
             finally:
@@ -360,7 +414,9 @@ def stop() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["start", "stop", "status", "env", "wait"])
     args = parser.parse_args()
     if args.command == "start":
@@ -369,8 +425,10 @@ def main() -> None:
         stop()
     elif args.command == "status":
         up = is_up()
-        print(f"kafka: {'up' if kafka_pid() or os.environ.get('KAFKA_BOOTSTRAP_SERVERS') else 'down'}"
-              f" ({bootstrap_servers()})")
+        print(
+            f"kafka: {'up' if kafka_pid() or os.environ.get('KAFKA_BOOTSTRAP_SERVERS') else 'down'}"
+            f" ({bootstrap_servers()})"
+        )
         print(f"postgres: {'up' if pg_running() else 'down'} ({database_url()})")
         sys.exit(0 if up else 1)
     elif args.command == "env":

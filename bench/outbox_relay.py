@@ -1,0 +1,204 @@
+"""Outbox -> Kafka: throughput of the relay beside a naive relay, and commit-to-publish latency.
+
+    uv run python bench/outbox_relay.py [--events 100000] [--naive-events 5000] [--rate 1000]
+
+Needs the stack (`./dev stack start`; reads .state/stack.env or KAFKA_BOOTSTRAP_SERVERS and
+DATABASE_URL). Prints its figures; asserts nothing.
+
+1. Throughput: N rows already in the outbox; time until the relay has published them all.
+2. The naive relay on the same machine in the same run: poll one row, publish it, wait for the ack,
+   delete it, repeat.
+3. Latency: a writer commits one event per transaction at --rate events/s for --seconds; a consumer
+   notes when each arrives. Latency = arrival on the topic - the writer's commit returning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from platform_events import new_envelope
+from platform_events.contracts.billing import InvoiceVoided
+from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool, load_migrations
+from platform_kit.kafka import idempotent_producer
+from platform_kit.outbox import OutgoingEvent, add_to_outbox
+from platform_kit.relay import OutboxRelay
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_env() -> tuple[str, str]:
+    env_file = ROOT / ".state" / "stack.env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            os.environ.setdefault(key, value)
+    return os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
+
+
+def event(topic: str, i: int, keys: int = 100) -> OutgoingEvent:
+    key = f"cust-{i % keys}"
+    envelope = new_envelope(
+        InvoiceVoided(customer_id=key, invoice_id=f"inv-{i}"),
+        source="bench",
+        subject=key,
+        tenant_id="bench",
+        sequence=i // keys + 1,
+    )
+    return OutgoingEvent(envelope, topic, key)
+
+
+async def fresh_schema(dsn: str) -> tuple[str, asyncpg.Pool]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(dsn, schema, min_size=2, max_size=6)
+    await apply_migrations(pool, schema, load_migrations(KIT_MIGRATION_PACKAGE))
+    return schema, pool
+
+
+async def new_topic(bootstrap: str) -> str:
+    name = f"bench.outbox.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 6, 1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def fill(pool: asyncpg.Pool, topic: str, n: int) -> None:
+    for start in range(0, n, 5000):
+        async with pool.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, [event(topic, i) for i in range(start, min(n, start + 5000))])
+
+
+async def wait_empty(pool: asyncpg.Pool) -> None:
+    while await pool.fetchval("SELECT EXISTS (SELECT 1 FROM outbox)"):
+        await asyncio.sleep(0.01)
+
+
+async def relay_throughput(bootstrap: str, dsn: str, n: int) -> float:
+    schema, pool = await fresh_schema(dsn)
+    topic = await new_topic(bootstrap)
+    await fill(pool, topic, n)
+    relay = OutboxRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
+    started = time.perf_counter()
+    relay.start()
+    await wait_empty(pool)
+    elapsed = time.perf_counter() - started
+    await relay.stop()
+    await drop(pool, schema)
+    return n / elapsed
+
+
+async def naive_throughput(bootstrap: str, dsn: str, n: int) -> float:
+    schema, pool = await fresh_schema(dsn)
+    topic = await new_topic(bootstrap)
+    await fill(pool, topic, n)
+    producer = idempotent_producer(bootstrap, "bench-naive", linger_ms=0)
+    await producer.start()
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        while True:
+            row = await conn.fetchrow(
+                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT 1"
+            )
+            if row is None:
+                break
+            await producer.send_and_wait(
+                row["topic"], bytes(row["payload"]), key=row["key"].encode()
+            )
+            await conn.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+    elapsed = time.perf_counter() - started
+    await producer.stop()
+    await drop(pool, schema)
+    return n / elapsed
+
+
+async def latency_at_rate(bootstrap: str, dsn: str, rate: int, seconds: float) -> list[float]:
+    schema, pool = await fresh_schema(dsn)
+    topic = await new_topic(bootstrap)
+    relay = OutboxRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
+    relay.start()
+    committed: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    total = int(rate * seconds)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        fetch_max_wait_ms=5,
+    )
+    await consumer.start()
+
+    async def consume() -> None:
+        while len(arrived) < total:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    arrived[json.loads(record.value)["id"]] = now
+
+    async def write() -> None:
+        started = time.perf_counter()
+        for i in range(total):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            outgoing = event(topic, i)
+            async with pool.acquire() as conn, conn.transaction():
+                await add_to_outbox(conn, [outgoing])
+            committed[str(outgoing.envelope.id)] = time.perf_counter()
+
+    consumer_task = asyncio.create_task(consume())
+    await write()
+    await asyncio.wait_for(consumer_task, 60)
+    await consumer.stop()
+    await relay.stop()
+    await drop(pool, schema)
+    return [arrived[i] - committed[i] for i in committed]
+
+
+async def drop(pool: asyncpg.Pool, schema: str) -> None:
+    await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    await pool.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(p * 10) - 1]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--naive-events", type=int, default=5_000)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    bootstrap, dsn = load_env()
+
+    relay_rate = await relay_throughput(bootstrap, dsn, args.events)
+    naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
+    latencies = await latency_at_rate(bootstrap, dsn, args.rate, args.seconds)
+    print(f"relay throughput : {relay_rate:,.0f} events/s  ({args.events:,} events)")
+    print(f"naive throughput : {naive_rate:,.0f} events/s  ({args.naive_events:,} events)")
+    print(f"ratio            : {relay_rate / naive_rate:.1f}x")
+    print(
+        f"commit->topic at {args.rate}/s for {args.seconds:.0f}s ({len(latencies):,} events): "
+        f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

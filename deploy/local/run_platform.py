@@ -1,0 +1,176 @@
+"""Run the whole platform in the foreground: stack, topics, the QuickBooks emulator, the three
+services; print where everything listens and a ready token; Ctrl-C stops all of it.
+
+Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
+QBO_EMULATOR_PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import stack  # noqa: E402  (the sibling module that starts Kafka and PostgreSQL)
+
+
+@dataclass
+class Process:
+    name: str
+    module: str
+    port: int
+    ready_path: str
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def processes(base_env: dict[str, str]) -> list[Process]:
+    emulator_port = _port("QBO_EMULATOR_PORT", 8004)
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    real_qbo = bool(os.environ.get("QBO_CLIENT_ID") and os.environ.get("QBO_CLIENT_SECRET"))
+    procs = []
+    if not real_qbo:
+        procs.append(
+            Process(
+                "qbo-emulator",
+                "qbo_emulator",
+                emulator_port,
+                "/healthz",
+                args=[
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(emulator_port),
+                    "--snapshot",
+                    str(ROOT / ".state" / "qbo-emulator.json"),
+                ],
+            )
+        )
+    qb_env = {} if real_qbo else {"QBO_ENVIRONMENT": "emulator", "QBO_BASE_URL": emulator_url}
+    procs += [
+        Process("customer", "customer_service", _port("CUSTOMER_PORT", 8001), "/readyz"),
+        Process("billing", "billing_service", _port("BILLING_PORT", 8002), "/readyz"),
+        Process("qb-sync", "qb_sync", _port("QB_SYNC_PORT", 8003), "/readyz", env=qb_env),
+    ]
+    for proc in procs:
+        proc.env = {**base_env, **proc.env, "HTTP_PORT": str(proc.port)}
+    return procs
+
+
+def wait_http(proc: Process, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen and proc.popen.poll() is not None:
+            sys.exit(f"{proc.name} exited with {proc.popen.returncode}")
+        with contextlib.suppress(Exception):
+            with urllib.request.urlopen(proc.url + proc.ready_path, timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.3)
+    sys.exit(f"{proc.name} not ready on {proc.url}{proc.ready_path}")
+
+
+def main() -> None:
+    started_stack = not stack.is_up()
+    stack.start()
+    env = dict(os.environ)
+    env["KAFKA_BOOTSTRAP_SERVERS"] = stack.bootstrap_servers()
+    env["DATABASE_URL"] = stack.database_url()
+
+    from platform_kit.auth import create_token, migrate_auth
+    from platform_kit.topics import ensure_topics
+
+    async def prepare() -> str:
+        import asyncpg
+
+        await ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"])
+        await migrate_auth(env["DATABASE_URL"])
+        conn = await asyncpg.connect(env["DATABASE_URL"])
+        try:
+            return await create_token(conn, "demo", ["read", "write", "admin"], "./dev up")
+        finally:
+            await conn.close()
+
+    token = asyncio.run(prepare())
+    procs = processes(env)
+    stopping = False
+
+    def shutdown(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\n[platform] stopping…", flush=True)
+        for proc in reversed(procs):
+            if proc.popen and proc.popen.poll() is None:
+                proc.popen.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            if proc.popen:
+                try:
+                    proc.popen.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.popen.kill()
+        if started_stack:
+            stack.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    for proc in procs:
+        proc.popen = subprocess.Popen(
+            [sys.executable, "-m", proc.module, *proc.args], env=proc.env, cwd=ROOT
+        )
+        wait_http(proc)
+    customer = procs[-3].url
+    print(
+        f"""
+[platform] up.
+  customer service   {procs[-3].url}   (OpenAPI: {customer}/docs)
+  billing service    {procs[-2].url}   (OpenAPI: {procs[-2].url}/docs)
+  qb-sync            {procs[-1].url}
+  QuickBooks         {procs[0].url if procs[0].name == "qbo-emulator" else "real QuickBooks Online"}
+  Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
+  PostgreSQL         {env["DATABASE_URL"]}
+  ops                <service>/healthz  <service>/readyz  <service>/metrics
+
+  token (tenant "demo", read+write+admin):
+    export TOKEN={token}
+  try:
+    curl -s -X POST {customer}/customers -H "Authorization: Bearer $TOKEN" \\
+         -H 'content-type: application/json' -d '{{"company_name": "Acme Ltd"}}'
+    curl -s {customer}/customers -H "Authorization: Bearer $TOKEN"
+
+  Ctrl-C stops everything.
+""",
+        flush=True,
+    )
+    while True:
+        for proc in procs:
+            if proc.popen and proc.popen.poll() is not None and not stopping:
+                print(f"[platform] {proc.name} exited with {proc.popen.returncode}", flush=True)
+                shutdown()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

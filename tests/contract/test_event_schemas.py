@@ -1,0 +1,107 @@
+"""The committed JSON Schemas and AsyncAPI document are what consumers rely on."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from platform_events import EVENT_TYPES, parse_event
+from platform_events.compat import breaking_changes
+from platform_events.contracts.billing import PaymentReceived
+from platform_events.money import Money
+from platform_events.schema_export import (
+    ASYNCAPI_FILE,
+    SCHEMA_DIR,
+    committed_breaking_changes,
+    event_schemas,
+    stale_files,
+)
+from platform_events.topics import TOPICS, topic_for_event
+from pydantic import ValidationError
+
+
+def test_committed_schemas_are_up_to_date():
+    assert stale_files() == [], "run: uv run python -m platform_events.schema_export"
+
+
+def test_current_models_do_not_break_the_committed_schemas():
+    assert committed_breaking_changes() == {}
+
+
+def test_every_event_type_has_a_committed_schema_and_a_topic():
+    for event_type in EVENT_TYPES:
+        assert (SCHEMA_DIR / f"{event_type}.json").exists()
+        assert topic_for_event(event_type).name
+    asyncapi = json.loads(ASYNCAPI_FILE.read_text())
+    assert set(asyncapi["channels"]) == {spec.name for spec in TOPICS}
+
+
+def test_every_event_type_is_versioned():
+    for event_type in EVENT_TYPES:
+        assert event_type.rsplit(".", 1)[-1].startswith("v"), event_type
+
+
+SCHEMA = event_schemas()["billing.payment-received.v1"]
+
+
+def test_removing_a_field_is_breaking():
+    new = copy.deepcopy(SCHEMA)
+    del new["properties"]["method"]
+    assert any("method: field removed" in p for p in breaking_changes(SCHEMA, new))
+
+
+def test_changing_a_field_type_is_breaking():
+    new = copy.deepcopy(SCHEMA)
+    new["properties"]["payment_id"] = {"type": "integer"}
+    assert any("payment_id: type changed" in p for p in breaking_changes(SCHEMA, new))
+
+
+def test_a_new_required_field_is_breaking():
+    new = copy.deepcopy(SCHEMA)
+    new["properties"]["channel"] = {"type": "string"}
+    new["required"] = [*new["required"], "channel"]
+    assert any("channel: new required field" in p for p in breaking_changes(SCHEMA, new))
+
+
+def test_changing_a_nested_model_is_breaking():
+    new = copy.deepcopy(SCHEMA)
+    new["$defs"]["Money"]["properties"]["amount_minor"] = {"type": "number"}
+    assert breaking_changes(SCHEMA, new) == ["$defs/Money.amount_minor: type changed"]
+
+
+def test_a_new_optional_field_and_a_new_description_are_not_breaking():
+    new = copy.deepcopy(SCHEMA)
+    new["properties"]["channel"] = {"type": "string", "default": "web"}
+    new["properties"]["method"]["description"] = "how the customer paid"
+    assert breaking_changes(SCHEMA, new) == []
+
+
+def test_money_is_never_a_float():
+    with pytest.raises(ValidationError):
+        Money(amount_minor=10.5, currency="EUR")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        Money.model_validate_json('{"amount_minor": 10.0, "currency": "EUR"}')
+    with pytest.raises(ValidationError):
+        Money(amount_minor=10, currency="euro")
+    assert Money(amount_minor=1050, currency="EUR").amount_minor == 1050
+
+
+def test_a_consumer_ignores_fields_it_does_not_know():
+    from platform_events import new_envelope
+
+    envelope = new_envelope(
+        PaymentReceived(
+            customer_id="c1", payment_id="p1", amount=Money(amount_minor=500, currency="USD")
+        ),
+        source="payments",
+        subject="c1",
+        tenant_id="t1",
+        sequence=1,
+    )
+    body = json.loads(envelope.model_dump_json())
+    body["a_future_envelope_field"] = 1
+    body["data"]["a_future_field"] = "x"
+    parsed_envelope, data = parse_event(json.dumps(body))
+    assert parsed_envelope.id == envelope.id
+    assert isinstance(data, PaymentReceived) and data.amount.amount_minor == 500
