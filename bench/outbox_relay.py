@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
 from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool, load_migrations

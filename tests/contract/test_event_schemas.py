@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from platform_events import EVENT_TYPES, parse_event
 from platform_events.compat import breaking_changes
 from platform_events.contracts.billing import PaymentReceived
@@ -18,7 +20,6 @@ from platform_events.schema_export import (
     stale_files,
 )
 from platform_events.topics import TOPICS, topic_for_event
-from pydantic import ValidationError
 
 
 def test_committed_schemas_are_up_to_date():

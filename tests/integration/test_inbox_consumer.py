@@ -8,13 +8,13 @@ import uuid
 
 import asyncpg
 import pytest
+
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.inbox import InboundEvent, PermanentError
 from platform_kit.kafka import decode_headers, encode_headers
 from platform_kit.outbox import kafka_headers
-
 from tests.support.kafka_io import publish_raw, read_all
 
 pytestmark = pytest.mark.integration

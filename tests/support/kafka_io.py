@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from platform_events import EventData, new_envelope
 from platform_kit.kafka import encode_headers
 from platform_kit.outbox import kafka_headers

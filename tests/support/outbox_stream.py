@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 import asyncpg
+
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
 from platform_kit.outbox import OutgoingEvent, add_to_outbox

@@ -22,10 +22,10 @@ from collections.abc import Iterable
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
-from platform_events import UnknownEventType, parse_event
-from platform_events.topics import TOPICS, dead_letter_topic
 from pydantic import ValidationError
 
+from platform_events import UnknownEventType, parse_event
+from platform_events.topics import TOPICS, dead_letter_topic
 from platform_kit.inbox import (
     BatchEventHandler,
     EventHandler,

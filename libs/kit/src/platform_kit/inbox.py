@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
+
 from platform_events import Envelope, EventData
 
 

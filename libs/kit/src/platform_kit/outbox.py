@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+
 from platform_events import Envelope
 from platform_events.topics import topic_for_event
 

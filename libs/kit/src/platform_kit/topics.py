@@ -8,6 +8,7 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
 from platform_events.topics import TOPICS
 
 
