@@ -1,5 +1,4 @@
 from platform_kit.serve import serve
-
 from qb_sync.app import SERVICE, create_app
 from qb_sync.settings import Settings
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
-
 from qb_sync.settings import Settings
 
 SERVICE = "qb-sync"
