@@ -49,11 +49,7 @@ def test_kubernetes_manifests_parse_and_probe_the_ops_endpoints():
 def test_dashboards_only_chart_metrics_the_kit_exports():
     from platform_kit import metrics
 
-    exported = {
-        m._name
-        for m in vars(metrics).values()
-        if hasattr(m, "_name")
-    }
+    exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
     for path in (ROOT / "deploy/dashboards").glob("*.json"):
         for panel in json.loads(path.read_text())["panels"]:
             names = set(re.findall(r"platform_[a-z_]+", panel["targets"][0]["expr"]))
