@@ -55,3 +55,11 @@ def test_dashboards_only_chart_metrics_the_kit_exports():
             names = set(re.findall(r"platform_[a-z_]+", panel["targets"][0]["expr"]))
             base = {re.sub(r"_(total|bucket|count|sum)$", "", n) for n in names}
             assert base <= exported | {n.removesuffix("_total") for n in exported}, panel["title"]
+
+
+def test_every_service_has_a_dockerfile_that_compose_builds():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name in ("customer", "billing", "qb-sync", "qbo-emulator"):
+        dockerfile = compose["services"][name]["build"]["dockerfile"]
+        assert (ROOT / dockerfile).exists(), dockerfile
+        assert dockerfile == f"services/{name}/Dockerfile"

@@ -14,7 +14,9 @@ from platform_kit.kafka import encode_headers
 from platform_kit.outbox import kafka_headers
 
 
-async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Any]:
+async def read_all(
+    bootstrap: str, topic: str, expected: int, timeout: float = 60, committed_only: bool = False
+) -> list[Any]:
     """Read `topic` from the beginning until `expected` records arrived (or the timeout)."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -22,6 +24,7 @@ async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 6
         group_id=f"reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
     )
     await consumer.start()
     records: list[Any] = []

@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
 from platform_kit.kafka import decode_headers, idempotent_producer
@@ -35,9 +36,10 @@ async def read_dead_letters(
         auto_offset_reset="earliest",
     )
     await consumer.start()
+    # Let aiokafka's no-group coordinator task start: stopping before it ran raises CancelledError.
+    await asyncio.sleep(0)
     try:
-        partitions = consumer.partitions_for_topic(dlq_topic) or set()
-        tps = [TopicPartition(dlq_topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(dlq_topic, p) for p in await _partitions(bootstrap, dlq_topic)]
         if not tps:
             return []
         consumer.assign(tps)
@@ -52,6 +54,16 @@ async def read_dead_letters(
         return records
     finally:
         await consumer.stop()
+
+
+async def _partitions(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = (await admin.describe_topics([topic]))[0]
+        return sorted(p["partition"] for p in described.get("partitions", []))
+    finally:
+        await admin.close()
 
 
 def describe(record: Any) -> dict[str, Any]:
