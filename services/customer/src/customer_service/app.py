@@ -1,12 +1,16 @@
-"""The customer service's HTTP app: ops endpoints now, its API as it lands."""
+"""The customer service's HTTP app: customers, profile, reference lists, QuickBooks mappings."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+
+from customer_service.api.body_limits import BodyLimitsByPath
+from customer_service.api.customers import customer_routes
+from customer_service.api.errors import install_domain_errors
+from customer_service.api.reference import reference_routes
+from customer_service.settings import Settings
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
-
-from customer_service.settings import Settings
 
 SERVICE = "customer"
 SCHEMA = "customer"
@@ -22,6 +26,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app = FastAPI(title="customer service", lifespan=runtime.lifespan)
     app.state.runtime = runtime
-    install_http_basics(app)
+    # The kit's limit is the outer bound (attachments plus multipart overhead); the per-path
+    # middleware keeps ordinary JSON requests to max_body_bytes.
+    install_http_basics(app, max_body_bytes=settings.attachment_max_bytes + 1_000_000)
+    app.add_middleware(
+        BodyLimitsByPath,
+        default_bytes=settings.max_body_bytes,
+        attachment_bytes=settings.attachment_max_bytes + 1_000_000,
+    )
+    install_domain_errors(app)
     app.include_router(runtime.ops_router())
+    app.include_router(customer_routes(runtime))
+    app.include_router(reference_routes(runtime))
     return app

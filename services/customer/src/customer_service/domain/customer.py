@@ -1,0 +1,133 @@
+"""The customer aggregate: its fields, how a change applies, and the snapshot events carry."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from platform_events.contracts.customer import CustomerSnapshot
+
+ADDRESS_FIELDS = ("billing_address", "delivery_address", "postal_address")
+
+# Fields a client may set; identity, version and the active flag change only through commands.
+EDITABLE_FIELDS = (
+    "parent_id",
+    "customer_type",
+    "company_name",
+    "display_name",
+    "contact_name",
+    "tracking_number",
+    "ext_account_number",
+    "sub_account_number",
+    "currency",
+    "category",
+    "sales_rep",
+    "terms",
+    "country",
+    "warehouse",
+    "tax_type",
+    "delivery_method",
+    "carrier",
+    "email",
+    "phone",
+    "mobile",
+    "fax",
+    "website",
+    "factored",
+    "web_sales",
+    "allow_partial_payments",
+    "product_display",
+    "discount_basis_points",
+    "credit_limit_minor",
+    "sales_limit_minor",
+    *ADDRESS_FIELDS,
+)
+
+
+@dataclass(frozen=True)
+class Customer:
+    tenant_id: str
+    customer_id: str
+    company_name: str
+    tracking_number: str
+    currency: str
+    version: int = 1
+    active: bool = True
+    parent_id: str | None = None
+    customer_type: str = "business"
+    display_name: str | None = None
+    contact_name: str | None = None
+    ext_account_number: str | None = None
+    sub_account_number: str | None = None
+    category: str | None = None
+    sales_rep: str | None = None
+    terms: str | None = None
+    country: str | None = None
+    warehouse: str | None = None
+    tax_type: str | None = None
+    delivery_method: str | None = None
+    carrier: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    fax: str | None = None
+    website: str | None = None
+    factored: bool = False
+    web_sales: bool = False
+    allow_partial_payments: bool = False
+    product_display: str = "standard_and_exclusive"
+    discount_basis_points: int = 0
+    credit_limit_minor: int | None = None
+    sales_limit_minor: int | None = None
+    billing_address: dict[str, Any] | None = None
+    delivery_address: dict[str, Any] | None = None
+    postal_address: dict[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Change:
+    customer: Customer
+    changed_fields: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_fields)
+
+
+def new_customer(tenant_id: str, customer_id: str, values: dict[str, Any]) -> Customer:
+    known = {k: v for k, v in values.items() if k in EDITABLE_FIELDS and v is not None}
+    return Customer(tenant_id=tenant_id, customer_id=customer_id, version=1, **known)
+
+
+def apply_changes(customer: Customer, changes: dict[str, Any]) -> Change:
+    """Only fields whose value really differs count; the version moves only when one does."""
+    current = customer.fields()
+    changed = sorted(
+        name
+        for name, value in changes.items()
+        if name in EDITABLE_FIELDS and current[name] != value
+    )
+    if not changed:
+        return Change(customer, [])
+    updated = dataclasses.replace(
+        customer, version=customer.version + 1, **{name: changes[name] for name in changed}
+    )
+    return Change(updated, changed)
+
+
+def set_active(customer: Customer, active: bool) -> Change:
+    if customer.active == active:
+        return Change(customer, [])
+    return Change(
+        dataclasses.replace(customer, active=active, version=customer.version + 1), ["active"]
+    )
+
+
+def snapshot_of(customer: Customer) -> CustomerSnapshot:
+    values = customer.fields()
+    values.pop("tenant_id")
+    return CustomerSnapshot.model_validate(values)

@@ -1,0 +1,115 @@
+"""Customer rows: read, insert, update. Callers own the transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from customer_service.domain.customer import ADDRESS_FIELDS, Customer
+
+COLUMNS = tuple(f.name for f in dataclasses.fields(Customer))
+_UUID_COLUMNS = ("customer_id", "parent_id")
+
+
+def customer_from_row(row: asyncpg.Record) -> Customer:
+    values = {name: row[name] for name in COLUMNS}
+    for name in _UUID_COLUMNS:
+        if values[name] is not None:
+            values[name] = str(values[name])
+    for name in ADDRESS_FIELDS:
+        if isinstance(values[name], str):
+            values[name] = json.loads(values[name])
+    return Customer(**values)
+
+
+def _db_value(name: str, value: Any) -> Any:
+    if name in ADDRESS_FIELDS:
+        return json.dumps(value) if value is not None else None
+    if name in _UUID_COLUMNS and value is not None:
+        return uuid.UUID(value)
+    return value
+
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM customers"
+
+
+async def load_customer(
+    conn: asyncpg.Connection, tenant_id: str, customer_id: str, *, for_update: bool = False
+) -> Customer | None:
+    try:
+        key = uuid.UUID(customer_id)
+    except ValueError:
+        return None
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"{_SELECT} WHERE customer_id = $1 AND tenant_id = $2{lock}", key, tenant_id
+    )
+    return customer_from_row(row) if row else None
+
+
+async def insert_customers(conn: asyncpg.Connection, customers: Sequence[Customer]) -> None:
+    placeholders = ", ".join(
+        f"${i}::jsonb" if name in ADDRESS_FIELDS else f"${i}"
+        for i, name in enumerate(COLUMNS, start=1)
+    )
+    await conn.executemany(
+        f"INSERT INTO customers ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+        [[_db_value(n, getattr(c, n)) for n in COLUMNS] for c in customers],
+    )
+
+
+async def update_customer(conn: asyncpg.Connection, customer: Customer, fields: list[str]) -> None:
+    names = [*fields, "version"] if "version" not in fields else fields
+    assignments = ", ".join(
+        f"{n} = ${i}::jsonb" if n in ADDRESS_FIELDS else f"{n} = ${i}"
+        for i, n in enumerate(names, start=3)
+    )
+    await conn.execute(
+        f"UPDATE customers SET {assignments}, updated_at = clock_timestamp() "
+        "WHERE customer_id = $1 AND tenant_id = $2",
+        uuid.UUID(customer.customer_id),
+        customer.tenant_id,
+        *[_db_value(n, getattr(customer, n)) for n in names],
+    )
+
+
+async def parent_chain(conn: asyncpg.Connection, tenant_id: str, parent_id: str) -> list[str]:
+    """The parent and its ancestors, nearest first (bounded, so a corrupt loop cannot hang)."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE chain(customer_id, parent_id, depth) AS (
+               SELECT customer_id, parent_id, 1 FROM customers
+                WHERE customer_id = $1 AND tenant_id = $2
+               UNION ALL
+               SELECT c.customer_id, c.parent_id, chain.depth + 1
+                 FROM customers c JOIN chain ON c.customer_id = chain.parent_id
+                WHERE chain.depth < 50)
+           SELECT customer_id FROM chain ORDER BY depth""",
+        uuid.UUID(parent_id),
+        tenant_id,
+    )
+    return [str(r["customer_id"]) for r in rows]
+
+
+async def next_tracking_number(conn: asyncpg.Connection) -> str:
+    return f"C{await conn.fetchval('SELECT nextval($1::regclass)', 'tracking_number_seq')}"
+
+
+async def tracking_numbers_taken(
+    conn: asyncpg.Connection, tenant_id: str, numbers: Sequence[str]
+) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT tracking_number FROM customers WHERE tenant_id = $1 AND tracking_number = ANY($2)",
+        tenant_id,
+        list(numbers),
+    )
+    return {r["tracking_number"] for r in rows}
+
+
+async def lock_hierarchy(conn: asyncpg.Connection, tenant_id: str) -> None:
+    """Serialises parent changes within a tenant, so two concurrent moves cannot form a loop."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"hierarchy:{tenant_id}")

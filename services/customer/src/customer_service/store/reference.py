@@ -1,0 +1,67 @@
+"""Per-tenant reference lists, seeded with defaults the first time a tenant is seen."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from customer_service.domain.reference import DEFAULT_LISTS, ReferenceList, ReferenceLists
+
+# Tenants this process has already seen seeded: skips a round trip on every request.
+_seeded: set[str] = set()
+
+
+async def ensure_seeded(conn: asyncpg.Connection, tenant_id: str) -> None:
+    if tenant_id in _seeded:
+        return
+    first = await conn.fetchval(
+        "INSERT INTO seeded_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true",
+        tenant_id,
+    )
+    if first:
+        rows = [
+            (tenant_id, kind, code, code == default)
+            for kind, (codes, default) in DEFAULT_LISTS.items()
+            for code in codes
+        ]
+        await conn.executemany(
+            "INSERT INTO reference_values (tenant_id, kind, code, is_default) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            rows,
+        )
+    _seeded.add(tenant_id)
+
+
+def forget_seeded() -> None:
+    _seeded.clear()
+
+
+async def load_reference_lists(conn: asyncpg.Connection, tenant_id: str) -> ReferenceLists:
+    await ensure_seeded(conn, tenant_id)
+    rows = await conn.fetch(
+        "SELECT kind, code, is_default FROM reference_values WHERE tenant_id = $1", tenant_id
+    )
+    values: dict[str, set[str]] = {}
+    defaults: dict[str, str] = {}
+    for row in rows:
+        values.setdefault(row["kind"], set()).add(row["code"])
+        if row["is_default"]:
+            defaults[row["kind"]] = row["code"]
+    return ReferenceLists(
+        {
+            kind: ReferenceList(frozenset(codes), defaults.get(kind))
+            for kind, codes in values.items()
+        }
+    )
+
+
+async def replace_reference_list(
+    conn: asyncpg.Connection, tenant_id: str, kind: str, codes: list[str], default: str | None
+) -> None:
+    await ensure_seeded(conn, tenant_id)
+    await conn.execute(
+        "DELETE FROM reference_values WHERE tenant_id = $1 AND kind = $2", tenant_id, kind
+    )
+    await conn.executemany(
+        "INSERT INTO reference_values (tenant_id, kind, code, is_default) VALUES ($1, $2, $3, $4)",
+        [(tenant_id, kind, code, code == default) for code in dict.fromkeys(codes)],
+    )

@@ -1,0 +1,213 @@
+"""Customer CRUD over HTTP: fields, defaults, validation, versions, tenancy."""
+
+from __future__ import annotations
+
+from tests.customer.conftest import Tenant, minimal_customer, outbox_events
+
+
+async def test_create_fills_defaults_and_generates_a_tracking_number(tenant: Tenant):
+    response = await tenant.client.post("/customers", json=minimal_customer())
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["currency"] == "USD"
+    assert body["category"] == "Retail"
+    assert body["terms"] == "Net 30"
+    assert body["sales_rep"] == "House"
+    assert body["tracking_number"].startswith("C")
+    assert body["version"] == 1 and body["active"] is True
+    assert response.headers["etag"] == '"1"'
+
+
+async def test_create_with_every_field(tenant: Tenant):
+    address = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
+    full = minimal_customer(
+        customer_type="individual",
+        display_name="Acme",
+        tracking_number="ACME-1",
+        ext_account_number="EXT-9",
+        sub_account_number="SUB-9",
+        currency="EUR",
+        category="Wholesale",
+        sales_rep="House",
+        terms="Net 15",
+        country="DE",
+        warehouse="Main",
+        tax_type="Exempt",
+        delivery_method="Express",
+        carrier="DHL",
+        email="ap@acme.test",
+        phone="+1 555 0100",
+        mobile="+1 555 0101",
+        fax="+1 555 0102",
+        website="https://acme.test",
+        factored=True,
+        web_sales=True,
+        allow_partial_payments=True,
+        product_display="exclusive_only",
+        discount_percent="12.5",
+        credit_limit_minor=500_000,
+        sales_limit_minor=900_000,
+        billing_address=address,
+        delivery_address=address,
+        postal_address=address,
+    )
+    response = await tenant.client.post("/customers", json=full)
+    assert response.status_code == 201, response.text
+    got = (await tenant.client.get(f"/customers/{response.json()['customer_id']}")).json()
+    for key, value in full.items():
+        if key == "discount_percent":
+            assert float(got[key]) == 12.5
+        elif key.endswith("_address"):
+            assert {k: v for k, v in got[key].items() if v is not None} == value
+        else:
+            assert got[key] == value, key
+
+
+async def test_missing_and_unknown_values_are_422_naming_each_field(tenant: Tenant):
+    response = await tenant.client.post(
+        "/customers", json={"currency": "JPY", "category": "Nope", "email": "not-an-email"}
+    )
+    assert response.status_code == 422
+    fields = {f["field"] for f in response.json()["error"]["fields"]}
+    assert {"company_name", "contact_name", "email"} <= fields
+    response = await tenant.client.post(
+        "/customers", json=minimal_customer(currency="JPY", category="Nope", carrier="Pigeon")
+    )
+    assert response.status_code == 422
+    codes = {f["field"]: f["code"] for f in response.json()["error"]["fields"]}
+    assert codes == {
+        "currency": "unknown_reference",
+        "category": "unknown_reference",
+        "carrier": "unknown_reference",
+    }
+
+
+async def test_a_required_reference_without_a_default_is_422(tenant: Tenant):
+    replaced = await tenant.admin.put("/reference-lists/terms", json={"values": ["Net 7"]})
+    assert replaced.status_code == 200, replaced.text
+    response = await tenant.client.post("/customers", json=minimal_customer())
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "terms"
+    ok = await tenant.client.post("/customers", json=minimal_customer(terms="Net 7"))
+    assert ok.status_code == 201
+
+
+async def test_tracking_numbers_are_unique_per_tenant(tenant: Tenant, other_tenant: Tenant):
+    first = await tenant.client.post("/customers", json=minimal_customer(tracking_number="T-1"))
+    assert first.status_code == 201
+    again = await tenant.client.post("/customers", json=minimal_customer(tracking_number="T-1"))
+    assert again.status_code == 422
+    assert again.json()["error"]["fields"][0]["field"] == "tracking_number"
+    elsewhere = await other_tenant.client.post(
+        "/customers", json=minimal_customer(tracking_number="T-1")
+    )
+    assert elsewhere.status_code == 201
+
+
+async def test_update_emits_changed_fields_and_full_state(tenant: Tenant, customer_db):
+    created = (await tenant.client.post("/customers", json=minimal_customer())).json()
+    cid = created["customer_id"]
+    response = await tenant.client.patch(
+        f"/customers/{cid}",
+        json={"phone": "555 0199", "category": "Wholesale", "company_name": "Acme Widgets"},
+        headers={"If-Match": '"1"'},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2
+    events = await outbox_events(customer_db, cid)
+    assert [e["type"] for e in events] == ["customer.created.v1", "customer.updated.v1"]
+    updated = events[1]
+    assert updated["sequence"] == 2
+    assert updated["data"]["changed_fields"] == ["category", "phone"]
+    assert updated["data"]["customer"]["phone"] == "555 0199"
+    assert updated["data"]["customer"]["company_name"] == "Acme Widgets"
+
+
+async def test_a_stale_if_match_is_409_and_changes_nothing(tenant: Tenant, customer_db):
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    await tenant.client.patch(f"/customers/{cid}", json={"phone": "1"}, headers={"If-Match": '"1"'})
+    stale = await tenant.client.patch(
+        f"/customers/{cid}", json={"phone": "2"}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"]["current_version"] == 2
+    assert (await tenant.client.get(f"/customers/{cid}")).json()["phone"] == "1"
+    assert len(await outbox_events(customer_db, cid)) == 2
+
+
+async def test_unknown_ids_are_404(tenant: Tenant):
+    assert (
+        await tenant.client.get("/customers/00000000-0000-0000-0000-000000000000")
+    ).status_code == 404
+    assert (await tenant.client.get("/customers/not-a-uuid")).status_code == 404
+    missing = await tenant.client.patch("/customers/not-a-uuid", json={"phone": "1"})
+    assert missing.status_code == 404
+
+
+async def test_one_tenant_never_sees_or_changes_another(tenant: Tenant, other_tenant: Tenant):
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    assert (await other_tenant.client.get(f"/customers/{cid}")).status_code == 404
+    patched = await other_tenant.client.patch(f"/customers/{cid}", json={"phone": "9"})
+    assert patched.status_code == 404
+    assert (await other_tenant.client.post(f"/customers/{cid}/inactivate")).status_code == 404
+    listed = (await other_tenant.client.get("/customers")).json()["items"]
+    assert listed == []
+    child = await other_tenant.client.post("/customers", json=minimal_customer(parent_id=cid))
+    assert child.status_code == 422
+
+
+async def test_scopes_and_tokens_are_enforced(tenant: Tenant):
+    assert (await tenant.reader.post("/customers", json=minimal_customer())).status_code == 403
+    assert (await tenant.reader.get("/customers")).status_code == 200
+    denied = await tenant.client.put("/reference-lists/terms", json={"values": ["Net 7"]})
+    assert denied.status_code == 403
+    tenant.reader.headers["Authorization"] = "Bearer nope"
+    assert (await tenant.reader.get("/customers")).status_code == 401
+
+
+async def test_oversize_payload_is_413(tenant: Tenant):
+    big = minimal_customer(display_name="x" * 3_000_000)
+    assert (await tenant.client.post("/customers", json=big)).status_code == 413
+
+
+async def test_sub_customers_refuse_cycles(tenant: Tenant):
+    async def create(**extra: object) -> str:
+        response = await tenant.client.post("/customers", json=minimal_customer(**extra))
+        assert response.status_code == 201, response.text
+        return str(response.json()["customer_id"])
+
+    top = await create()
+    middle = await create(parent_id=top)
+    bottom = await create(parent_id=middle)
+    loop = await tenant.client.patch(f"/customers/{top}", json={"parent_id": bottom})
+    assert loop.status_code == 422
+    assert loop.json()["error"]["fields"][0]["code"] == "cycle"
+    itself = await tenant.client.patch(f"/customers/{top}", json={"parent_id": top})
+    assert itself.status_code == 422
+    children = (await tenant.client.get("/customers", params={"parent_id": top})).json()["items"]
+    assert [c["customer_id"] for c in children] == [middle]
+
+
+async def test_inactivate_and_reactivate(tenant: Tenant, customer_db):
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    response = await tenant.client.post(
+        f"/customers/{cid}/inactivate", json={"reason": "closed"}, headers={"If-Match": '"1"'}
+    )
+    assert response.status_code == 200 and response.json()["active"] is False
+    again = await tenant.client.post(f"/customers/{cid}/inactivate")
+    assert again.json()["version"] == 2  # no-op, no second event
+    assert (await tenant.client.get(f"/customers/{cid}")).json()["active"] is False
+    listed = (await tenant.client.get("/customers", params={"status": "inactive"})).json()["items"]
+    assert [(c["customer_id"], c["active"]) for c in listed] == [(cid, False)]
+    selectable = (await tenant.client.get("/customers", params={"selectable": True})).json()
+    assert selectable["items"] == []
+    await tenant.client.post(f"/customers/{cid}/reactivate")
+    events = await outbox_events(customer_db, cid)
+    assert [e["type"] for e in events] == [
+        "customer.created.v1",
+        "customer.inactivated.v1",
+        "customer.reactivated.v1",
+    ]
+    assert events[1]["data"]["customer"]["active"] is False
+    assert events[1]["data"]["reason"] == "closed"
+    assert [e["sequence"] for e in events] == [1, 2, 3]
