@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from customer_service.api.body_limits import BodyLimitsByPath
 from customer_service.api.customers import customer_routes
 from customer_service.api.errors import install_domain_errors
+from customer_service.api.profile import profile_routes
 from customer_service.api.reference import reference_routes
 from customer_service.settings import Settings
 from platform_kit.http import install_http_basics
@@ -37,5 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_domain_errors(app)
     app.include_router(runtime.ops_router())
     app.include_router(customer_routes(runtime))
+    app.include_router(profile_routes(runtime, settings.attachment_max_bytes))
     app.include_router(reference_routes(runtime))
     return app

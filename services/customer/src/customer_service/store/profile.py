@@ -1,0 +1,191 @@
+"""Contacts, notes and attachments of a customer. Callers own the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+CONTACT_FIELDS = ("name", "title", "email", "phone", "mobile", "fax", "notes")
+
+
+async def lock_customer(conn: asyncpg.Connection, tenant_id: str, customer_id: str) -> bool:
+    """Locks the customer row, so changes to one customer's contacts run one at a time."""
+    try:
+        key = uuid.UUID(customer_id)
+    except ValueError:
+        return False
+    found = await conn.fetchval(
+        "SELECT true FROM customers WHERE customer_id = $1 AND tenant_id = $2 FOR UPDATE",
+        key,
+        tenant_id,
+    )
+    return bool(found)
+
+
+async def customer_exists(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
+) -> bool:
+    try:
+        key = uuid.UUID(customer_id)
+    except ValueError:
+        return False
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM customers WHERE customer_id = $1 AND tenant_id = $2", key, tenant_id
+        )
+    )
+
+
+# contacts -------------------------------------------------------------------------------------
+async def list_contacts(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT contact_id, {", ".join(CONTACT_FIELDS)}, is_primary, created_at FROM contacts
+             WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, contact_id""",
+        uuid.UUID(customer_id),
+        tenant_id,
+    )
+    return [{**dict(r), "contact_id": str(r["contact_id"])} for r in rows]
+
+
+async def insert_contacts(
+    conn: asyncpg.Connection, tenant_id: str, rows: list[tuple[str, str, dict[str, Any], bool]]
+) -> None:
+    """rows: (contact_id, customer_id, fields, is_primary)."""
+    await conn.executemany(
+        f"""INSERT INTO contacts (contact_id, tenant_id, customer_id, {", ".join(CONTACT_FIELDS)},
+                                  is_primary)
+            VALUES ($1, $2, $3, {", ".join(f"${i}" for i in range(4, 4 + len(CONTACT_FIELDS)))},
+                    ${4 + len(CONTACT_FIELDS)})""",
+        [
+            (
+                uuid.UUID(contact_id),
+                tenant_id,
+                uuid.UUID(customer_id),
+                *[fields.get(name) for name in CONTACT_FIELDS],
+                primary,
+            )
+            for contact_id, customer_id, fields, primary in rows
+        ],
+    )
+
+
+async def update_contact(conn: asyncpg.Connection, contact_id: str, fields: dict[str, Any]) -> None:
+    names = [n for n in CONTACT_FIELDS if n in fields]
+    if not names:
+        return
+    assignments = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
+    await conn.execute(
+        f"UPDATE contacts SET {assignments} WHERE contact_id = $1",
+        uuid.UUID(contact_id),
+        *[fields[n] for n in names],
+    )
+
+
+async def set_primary(conn: asyncpg.Connection, customer_id: str, contact_id: str | None) -> None:
+    """Clears the old primary first: the unique index allows only one at any moment."""
+    await conn.execute(
+        "UPDATE contacts SET is_primary = false WHERE customer_id = $1 AND is_primary",
+        uuid.UUID(customer_id),
+    )
+    if contact_id is not None:
+        await conn.execute(
+            "UPDATE contacts SET is_primary = true WHERE contact_id = $1", uuid.UUID(contact_id)
+        )
+
+
+async def delete_contact(conn: asyncpg.Connection, contact_id: str) -> None:
+    await conn.execute("DELETE FROM contacts WHERE contact_id = $1", uuid.UUID(contact_id))
+
+
+# notes ----------------------------------------------------------------------------------------
+async def insert_note(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    tenant_id: str,
+    customer_id: str,
+    author: str,
+    body: str,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """INSERT INTO notes (note_id, tenant_id, customer_id, author, body)
+           VALUES ($1, $2, $3, $4, $5) RETURNING note_id, author, body, created_at""",
+        uuid.uuid4(),
+        tenant_id,
+        uuid.UUID(customer_id),
+        author,
+        body,
+    )
+    assert row is not None
+    return {**dict(row), "note_id": str(row["note_id"])}
+
+
+async def list_notes(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT note_id, author, body, created_at FROM notes
+            WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, note_id""",
+        uuid.UUID(customer_id),
+        tenant_id,
+    )
+    return [{**dict(r), "note_id": str(r["note_id"])} for r in rows]
+
+
+# attachments ----------------------------------------------------------------------------------
+_ATTACHMENT_META = "attachment_id, filename, content_type, size_bytes, sha256, created_at"
+
+
+async def insert_attachment(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    tenant_id: str,
+    customer_id: str,
+    filename: str,
+    content_type: str,
+    content: bytes,
+    sha256: str,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO attachments (attachment_id, tenant_id, customer_id, filename,
+                                     content_type, size_bytes, sha256, content)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_ATTACHMENT_META}""",
+        uuid.uuid4(),
+        tenant_id,
+        uuid.UUID(customer_id),
+        filename,
+        content_type,
+        len(content),
+        sha256,
+        content,
+    )
+    assert row is not None
+    return {**dict(row), "attachment_id": str(row["attachment_id"])}
+
+
+async def list_attachments(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {_ATTACHMENT_META} FROM attachments
+             WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, attachment_id""",
+        uuid.UUID(customer_id),
+        tenant_id,
+    )
+    return [{**dict(r), "attachment_id": str(r["attachment_id"])} for r in rows]
+
+
+async def load_attachment(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str, attachment_id: str
+) -> asyncpg.Record | None:
+    try:
+        ids = uuid.UUID(customer_id), uuid.UUID(attachment_id)
+    except ValueError:
+        return None
+    return await conn.fetchrow(
+        f"""SELECT {_ATTACHMENT_META}, content FROM attachments
+             WHERE customer_id = $1 AND attachment_id = $2 AND tenant_id = $3""",
+        *ids,
+        tenant_id,
+    )
