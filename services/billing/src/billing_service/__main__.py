@@ -1,7 +1,6 @@
-from platform_kit.serve import serve
-
 from billing_service.app import SERVICE, create_app
 from billing_service.settings import Settings
+from platform_kit.serve import serve
 
 if __name__ == "__main__":
     settings = Settings()

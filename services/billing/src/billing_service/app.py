@@ -1,27 +1,66 @@
-"""The billing service's HTTP app: ops endpoints now, its API as it lands."""
+"""The billing service: ledger consumer, flag sweep, and its HTTP API."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+
+from billing_service.api.routes import build_router
+from billing_service.handlers.apply_billing_events import ApplyBillingEvents
+from billing_service.handlers.sweep_flags import run_sweeps
+from billing_service.settings import Settings
+from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 
-from billing_service.settings import Settings
-
 SERVICE = "billing"
-SCHEMA = "billing"
+
+
+def consumers(settings: Settings):  # type: ignore[no-untyped-def]
+    def factory(rt: ServiceRuntime) -> list[ConsumerRunner]:
+        if not settings.run_consumers:
+            return []
+        return [
+            ConsumerRunner(
+                name=settings.consumer_name,
+                topics=[settings.customer_topic, settings.transactions_topic],
+                pool=rt.db,
+                bootstrap=settings.kafka_bootstrap_servers,
+                handler=ApplyBillingEvents(),
+                max_records=settings.consumer_max_records,
+            )
+        ]
+
+    return factory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(
         service=SERVICE,
-        schema=SCHEMA,
+        schema=settings.billing_schema,
         settings=settings,
         migrations_package="billing_service.migrations",
+        consumers=consumers(settings),
     )
-    app = FastAPI(title="billing service", lifespan=runtime.lifespan)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            runtime.background.append(
+                asyncio.create_task(
+                    run_sweeps(runtime.db, settings.billing_schema, settings.overdue_sweep_seconds)
+                )
+            )
+            yield
+
+    app = FastAPI(title="billing service", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.settings = settings
     install_http_basics(app)
     app.include_router(runtime.ops_router())
+    app.include_router(build_router(runtime, settings))
     return app

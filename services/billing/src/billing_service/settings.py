@@ -5,3 +5,13 @@ from platform_kit.settings import ServiceSettings
 
 class Settings(ServiceSettings):
     http_port: int = 8002
+    # Overridable so tests and benchmarks can run on their own schema and topics.
+    billing_schema: str = "billing"
+    transactions_topic: str = "billing.transactions"
+    customer_topic: str = "customer.events"
+    consumer_name: str = "billing"
+    # One database transaction per poll: bigger polls amortise the commit (bench/billing_ingest.py).
+    consumer_max_records: int = 2000
+    run_consumers: bool = True
+    # Overdue depends on the calendar, not only on events: re-check every account this often.
+    overdue_sweep_seconds: float = 300.0

@@ -1,0 +1,157 @@
+"""A billing transaction as the ledger sees it: one fact, its natural key and its content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from billing_service.domain.entries import EntryType
+from platform_events import EventData
+from platform_events.contracts import billing
+
+# Entry ids are derived from the natural key, so the same fact always gets the same entry id.
+ENTRY_NAMESPACE = uuid.UUID("5b0a4c8e-8a51-4d6e-9a57-3f1c0b1f2d10")
+
+
+@dataclass(frozen=True)
+class Fact:
+    event_id: uuid.UUID
+    event_type: str
+    tenant_id: str
+    customer_id: str
+    entry_type: EntryType
+    reference_id: str  # invoice_id, payment_id, ... as the producer named it
+    amount_minor: int | None  # None for voids and reversals: they take the original's amount
+    currency: str | None
+    occurred_at: datetime
+    content_hash: str
+    order_id: str | None = None
+    due_date: date | None = None
+    allocations: tuple[tuple[str, int], ...] = ()
+    method: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    correlation_id: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.entry_type.value}:{self.reference_id}"
+
+    @property
+    def reverses_key(self) -> str | None:
+        """The natural key of the entry this fact corrects, if it is a correction."""
+        if self.entry_type is EntryType.INVOICE_VOID:
+            return f"{EntryType.INVOICE.value}:{self.reference_id}"
+        if self.entry_type is EntryType.PAYMENT_REVERSAL:
+            return f"{EntryType.PAYMENT.value}:{self.reference_id}"
+        return None
+
+    @property
+    def entry_id(self) -> uuid.UUID:
+        return uuid.uuid5(ENTRY_NAMESPACE, f"{self.tenant_id}\n{self.idempotency_key}")
+
+
+def content_hash(data: EventData) -> str:
+    """Every field counts: a re-sent fact must be identical to be a duplicate, else a conflict."""
+    canonical = json.dumps(
+        {"type": data.event_type, **data.model_dump(mode="json")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def fact_from_event(
+    data: EventData,
+    *,
+    event_id: uuid.UUID,
+    tenant_id: str,
+    occurred_at: datetime,
+    correlation_id: str | None = None,
+) -> Fact:
+    common = {
+        "event_id": event_id,
+        "event_type": data.event_type,
+        "tenant_id": tenant_id,
+        "occurred_at": occurred_at,
+        "content_hash": content_hash(data),
+        "correlation_id": correlation_id,
+    }
+    match data:
+        case billing.InvoiceIssued():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.INVOICE,
+                reference_id=data.invoice_id,
+                amount_minor=data.amount.amount_minor,
+                currency=data.amount.currency,
+                order_id=data.order_id,
+                due_date=data.due_date,
+            )
+        case billing.InvoiceVoided():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.INVOICE_VOID,
+                reference_id=data.invoice_id,
+                amount_minor=None,
+                currency=None,
+                reason=data.reason,
+            )
+        case billing.PaymentReceived():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.PAYMENT,
+                reference_id=data.payment_id,
+                amount_minor=data.amount.amount_minor,
+                currency=data.amount.currency,
+                allocations=tuple((a.order_id, a.amount_minor) for a in data.allocations),
+                method=data.method,
+                note=data.note,
+            )
+        case billing.PaymentReversed():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.PAYMENT_REVERSAL,
+                reference_id=data.payment_id,
+                amount_minor=None,
+                currency=None,
+                reason=data.reason,
+            )
+        case billing.RefundIssued():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.REFUND,
+                reference_id=data.refund_id,
+                amount_minor=data.amount.amount_minor,
+                currency=data.amount.currency,
+                reason=data.reason,
+            )
+        case billing.CreditApplied():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.CREDIT,
+                reference_id=data.credit_id,
+                amount_minor=data.amount.amount_minor,
+                currency=data.amount.currency,
+                reason=data.reason,
+            )
+        case billing.AdjustmentPosted():
+            return Fact(
+                **common,
+                customer_id=data.customer_id,
+                entry_type=EntryType.ADJUSTMENT,
+                reference_id=data.adjustment_id,
+                amount_minor=data.amount.amount_minor,
+                currency=data.amount.currency,
+                reason=data.reason,
+            )
+    raise TypeError(f"not a billing transaction: {data.event_type}")

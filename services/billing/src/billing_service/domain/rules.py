@@ -1,0 +1,79 @@
+"""What may enter the ledger. Each rule answers with a reason, or None when the fact is fine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billing_service.domain.entries import SIGN, EntryType
+from billing_service.domain.facts import Fact
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What billing knows about a customer, learned from customer events."""
+
+    tenant_id: str
+    customer_id: str
+    currency: str
+    active: bool
+    credit_limit_minor: int | None = None
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Original:
+    """The entry a correction (void, reversal) refers to."""
+
+    entry_id: object
+    customer_id: str
+    currency: str
+    amount_minor: int  # signed, as stored
+    order_id: str | None
+    allocations: tuple[tuple[str, int], ...]  # signed, as stored
+
+
+def rejection_reason(fact: Fact, customer: CustomerFacts) -> str | None:
+    """Why this fact can never be applied to this customer's account (None: it can)."""
+    if fact.amount_minor is not None:
+        if fact.entry_type is EntryType.ADJUSTMENT:
+            if fact.amount_minor == 0:
+                return "an adjustment of zero changes nothing"
+        elif fact.amount_minor <= 0:
+            return f"{fact.entry_type.value} amount must be positive, got {fact.amount_minor}"
+        if fact.currency != customer.currency:
+            return (
+                f"currency {fact.currency} does not match the account currency "
+                f"{customer.currency}; amounts are never converted"
+            )
+    if fact.allocations and fact.amount_minor is not None:
+        if sum(amount for _, amount in fact.allocations) > fact.amount_minor:
+            return "allocations to orders exceed the payment amount"
+    if fact.entry_type is EntryType.INVOICE and not customer.active:
+        return "customer is inactive: new invoices are refused"
+    return None
+
+
+def correction_reason(fact: Fact, original: Original) -> str | None:
+    if original.customer_id != fact.customer_id:
+        return f"{fact.reverses_key} belongs to another customer"
+    return None
+
+
+def signed_amount(fact: Fact, original: Original | None) -> int:
+    """The entry's signed amount: a correction takes the negation of what it corrects."""
+    if original is not None:
+        return -original.amount_minor
+    assert fact.amount_minor is not None
+    return SIGN[fact.entry_type] * fact.amount_minor
+
+
+def signed_allocations(fact: Fact, original: Original | None) -> tuple[tuple[str, int], ...]:
+    """How the entry moves each order's balance (invoice: +, payment: -, corrections mirror)."""
+    if original is not None:
+        return tuple((order, -amount) for order, amount in original.allocations)
+    if fact.entry_type is EntryType.INVOICE and fact.order_id:
+        assert fact.amount_minor is not None
+        return ((fact.order_id, fact.amount_minor),)
+    if fact.entry_type is EntryType.PAYMENT:
+        return tuple((order, -amount) for order, amount in fact.allocations)
+    return ()

@@ -1,0 +1,74 @@
+"""Record a payment from billing's API through the very path a PaymentReceived event takes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from billing_service.domain.facts import fact_from_event
+from billing_service.store.ledger import SOURCE, write_facts
+from platform_events import new_envelope
+from platform_events.contracts.billing import PaymentReceived
+from platform_kit.logs import correlation_id_var
+from platform_kit.outbox import add_to_outbox, outgoing
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    status: str  # recorded | duplicate | conflict | rejected
+    entry_id: uuid.UUID | None
+    event_id: uuid.UUID
+    reason: str | None = None
+
+
+async def record_payment(
+    pool: asyncpg.Pool,
+    *,
+    consumer: str,
+    transactions_topic: str,
+    tenant_id: str,
+    payment: PaymentReceived,
+) -> PaymentResult:
+    """Same idempotency rules as the event: the payment id is the natural key.
+
+    The recorded fact is also published on the transactions topic (through the outbox); its
+    event id is already in this consumer's inbox, so billing skips its own echo.
+    """
+    envelope = new_envelope(
+        payment,
+        source=SOURCE,
+        subject=payment.customer_id,
+        tenant_id=tenant_id,
+        sequence=0,
+        correlation_id=correlation_id_var.get(),
+    )
+    fact = fact_from_event(
+        payment,
+        event_id=envelope.id,
+        tenant_id=tenant_id,
+        occurred_at=envelope.time,
+        correlation_id=envelope.correlation_id,
+    )
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            outcome = await write_facts(conn, consumer, [fact], today=datetime.now(UTC).date())
+            if outcome.rejected:
+                await tx.rollback()  # the caller gets the reason now; nothing to dead-letter
+                return PaymentResult("rejected", None, envelope.id, outcome.rejected[0].reason)
+            if outcome.applied:
+                await add_to_outbox(conn, [outgoing(envelope, topic=transactions_topic)])
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+    if outcome.applied:
+        return PaymentResult("recorded", fact.entry_id, envelope.id)
+    existing = outcome.existing_entry.get(fact.idempotency_key)
+    if outcome.duplicates:
+        return PaymentResult("duplicate", existing, envelope.id)
+    return PaymentResult("conflict", existing, envelope.id)

@@ -1,0 +1,438 @@
+"""The one write path into the ledger, for consumed events and for billing's own API alike.
+
+Set-based: a whole batch of facts costs a fixed number of statements (unnest inserts, one balance
+upsert per account), all inside the caller's transaction together with the inbox and outbox rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+import asyncpg
+
+from billing_service.domain.entries import Totals
+from billing_service.domain.facts import Fact
+from billing_service.domain.rules import (
+    Original,
+    correction_reason,
+    rejection_reason,
+    signed_allocations,
+    signed_amount,
+)
+from billing_service.store.customers import AccountKey, load_customers
+from billing_service.store.flags import refresh_flags
+from billing_service.store.metrics import CONFLICTS_PARKED, TRANSACTIONS_REJECTED
+from platform_events import new_envelope
+from platform_events.contracts.billing import BalanceChanged, BillingTransactionRejected
+from platform_kit.inbox import new_event_ids
+from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
+
+SOURCE = "billing"
+
+
+class MissingDependency(Exception):
+    """Not applicable *yet* (customer or corrected entry unknown): retried, then dead-lettered."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    fact: Fact
+    reason: str
+
+
+@dataclass
+class WriteOutcome:
+    applied: list[Fact] = field(default_factory=list)
+    duplicates: list[Fact] = field(default_factory=list)
+    conflicts: list[Fact] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    existing_entry: dict[str, uuid.UUID] = field(default_factory=dict)  # natural key -> entry
+
+
+@dataclass(frozen=True)
+class _Stored:
+    entry_id: uuid.UUID
+    content_hash: str
+    customer_id: str
+    currency: str
+    amount_minor: int
+    order_id: str | None
+
+
+async def write_facts(
+    conn: asyncpg.Connection,
+    consumer: str,
+    facts: list[Fact],
+    *,
+    today: date,
+    extra_events: list[OutgoingEvent] | None = None,
+) -> WriteOutcome:
+    """Apply new facts once each. The caller has already dropped event ids seen in the inbox."""
+    outcome = WriteOutcome()
+    customers = await load_customers(conn, ((f.tenant_id, f.customer_id) for f in facts))
+    stored = await _load_by_key(conn, facts)
+    originals_needed: list[_Stored] = []
+
+    new: dict[tuple[str, str], Fact] = {}  # (tenant, natural key) -> fact applied in this batch
+    originals: dict[uuid.UUID, Original | None] = {}
+    for fact in facts:
+        key = (fact.tenant_id, fact.idempotency_key)
+        seen = stored.get(key)
+        prior_hash = seen.content_hash if seen else (new[key].content_hash if key in new else None)
+        if prior_hash is not None:
+            (outcome.duplicates if prior_hash == fact.content_hash else outcome.conflicts).append(
+                fact
+            )
+            if seen:
+                outcome.existing_entry[fact.idempotency_key] = seen.entry_id
+            continue
+        customer = customers.get((fact.tenant_id, fact.customer_id))
+        if customer is None:
+            raise MissingDependency(f"customer {fact.customer_id} is not known to billing yet")
+        reason = rejection_reason(fact, customer)
+        original: Original | None = None
+        if reason is None and fact.reverses_key is not None:
+            rkey = (fact.tenant_id, fact.reverses_key)
+            if rkey in stored:
+                base = stored[rkey]
+                originals_needed.append(base)
+            elif rkey in new:
+                base = _from_fact(new[rkey])
+            else:
+                raise MissingDependency(f"{fact.reverses_key} is not in the ledger yet")
+            original = Original(
+                entry_id=base.entry_id,
+                customer_id=base.customer_id,
+                currency=base.currency,
+                amount_minor=base.amount_minor,
+                order_id=base.order_id,
+                allocations=(),
+            )
+            reason = correction_reason(fact, original)
+        if reason is not None:
+            outcome.rejected.append(Rejected(fact, reason))
+            continue
+        new[key] = fact
+        originals[fact.event_id] = original
+        outcome.applied.append(fact)
+
+    allocations_of = await _load_allocations(conn, [s.entry_id for s in originals_needed])
+    allocations_of.update(_batch_allocations(outcome.applied, originals))
+    for fact_id, original in list(originals.items()):
+        if original is not None:
+            originals[fact_id] = _with_allocations(original, allocations_of)
+
+    events = list(extra_events or [])
+    events += await _insert_entries(conn, outcome.applied, originals, customers, today)
+    events += await _park_conflicts(conn, outcome.conflicts, stored, new)
+    events += await _record_rejections(conn, outcome.rejected)
+    handled = outcome.applied + outcome.duplicates + outcome.conflicts
+    if handled:
+        await new_event_ids(conn, consumer, [f.event_id for f in handled])
+    await add_to_outbox(conn, events)
+    return outcome
+
+
+def _from_fact(fact: Fact) -> _Stored:
+    assert fact.currency is not None and fact.amount_minor is not None
+    return _Stored(
+        entry_id=fact.entry_id,
+        content_hash=fact.content_hash,
+        customer_id=fact.customer_id,
+        currency=fact.currency,
+        amount_minor=signed_amount(fact, None),
+        order_id=fact.order_id,
+    )
+
+
+def _with_allocations(
+    original: Original, allocations: dict[uuid.UUID, tuple[tuple[str, int], ...]]
+) -> Original:
+    assert isinstance(original.entry_id, uuid.UUID)
+    return Original(
+        entry_id=original.entry_id,
+        customer_id=original.customer_id,
+        currency=original.currency,
+        amount_minor=original.amount_minor,
+        order_id=original.order_id,
+        allocations=allocations.get(original.entry_id, ()),
+    )
+
+
+def _batch_allocations(
+    applied: list[Fact], originals: dict[uuid.UUID, Original | None]
+) -> dict[uuid.UUID, tuple[tuple[str, int], ...]]:
+    return {
+        f.entry_id: signed_allocations(f, None)
+        for f in applied
+        if originals.get(f.event_id) is None
+    }
+
+
+async def _load_by_key(
+    conn: asyncpg.Connection, facts: list[Fact]
+) -> dict[tuple[str, str], _Stored]:
+    keys = {(f.tenant_id, f.idempotency_key) for f in facts}
+    keys |= {(f.tenant_id, f.reverses_key) for f in facts if f.reverses_key}
+    ordered = sorted(keys)
+    rows = await conn.fetch(
+        """SELECT e.tenant_id, e.idempotency_key, e.entry_id, e.content_hash, e.customer_id,
+                  e.currency, e.amount_minor, e.order_id
+           FROM ledger_entries e
+           JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, idempotency_key)
+             USING (tenant_id, idempotency_key)""",
+        [k[0] for k in ordered],
+        [k[1] for k in ordered],
+    )
+    return {
+        (r["tenant_id"], r["idempotency_key"]): _Stored(
+            r["entry_id"],
+            r["content_hash"],
+            r["customer_id"],
+            r["currency"],
+            r["amount_minor"],
+            r["order_id"],
+        )
+        for r in rows
+    }
+
+
+async def _load_allocations(
+    conn: asyncpg.Connection, entry_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[tuple[str, int], ...]]:
+    if not entry_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT entry_id, order_id, amount_minor FROM order_allocations WHERE entry_id = ANY($1)",
+        entry_ids,
+    )
+    found: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
+    for r in rows:
+        found[r["entry_id"]].append((r["order_id"], r["amount_minor"]))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+async def _insert_entries(
+    conn: asyncpg.Connection,
+    facts: list[Fact],
+    originals: dict[uuid.UUID, Original | None],
+    customers: dict,  # type: ignore[type-arg]
+    today: date,
+) -> list[OutgoingEvent]:
+    if not facts:
+        return []
+    cols: dict[str, list[object]] = defaultdict(list)
+    alloc: dict[str, list[object]] = defaultdict(list)
+    deltas: dict[AccountKey, Totals] = defaultdict(Totals)
+    last_entry: dict[AccountKey, uuid.UUID] = {}
+    for fact in facts:
+        original = originals.get(fact.event_id)
+        currency = original.currency if original else fact.currency
+        assert currency is not None
+        amount = signed_amount(fact, original)
+        account = (fact.tenant_id, fact.customer_id, currency)
+        deltas[account] = deltas[account].add(fact.entry_type, amount)
+        last_entry[account] = fact.entry_id
+        for name, value in (
+            ("entry_id", fact.entry_id),
+            ("tenant_id", fact.tenant_id),
+            ("customer_id", fact.customer_id),
+            ("currency", currency),
+            ("entry_type", fact.entry_type.value),
+            ("amount_minor", amount),
+            ("reference_id", fact.reference_id),
+            ("idempotency_key", fact.idempotency_key),
+            ("content_hash", fact.content_hash),
+            ("reverses_entry_id", original.entry_id if original else None),
+            ("order_id", fact.order_id or (original.order_id if original else None)),
+            ("due_date", fact.due_date),
+            ("method", fact.method),
+            ("reason", fact.reason),
+            ("note", fact.note),
+            ("source_event_id", fact.event_id),
+            ("effective_at", fact.occurred_at),
+        ):
+            cols[name].append(value)
+        for order_id, order_amount in signed_allocations(fact, original):
+            for name, value in (
+                ("entry_id", fact.entry_id),
+                ("tenant_id", fact.tenant_id),
+                ("customer_id", fact.customer_id),
+                ("currency", currency),
+                ("order_id", order_id),
+                ("entry_type", fact.entry_type.value),
+                ("amount_minor", order_amount),
+            ):
+                alloc[name].append(value)
+    await conn.execute(
+        """INSERT INTO ledger_entries (entry_id, tenant_id, customer_id, currency, entry_type,
+               amount_minor, reference_id, idempotency_key, content_hash, reverses_entry_id,
+               order_id, due_date, method, reason, note, source_event_id, effective_at)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+               $6::bigint[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[],
+               $12::date[], $13::text[], $14::text[], $15::text[], $16::uuid[],
+               $17::timestamptz[])""",
+        *cols.values(),
+    )
+    if alloc:
+        await conn.execute(
+            """INSERT INTO order_allocations (entry_id, tenant_id, customer_id, currency,
+                   order_id, entry_type, amount_minor)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   $6::text[], $7::bigint[])""",
+            *alloc.values(),
+        )
+    rows = await _upsert_balances(conn, deltas, last_entry)
+    correlation = {(f.tenant_id, f.customer_id): f.correlation_id for f in facts}
+    events = [
+        _balance_changed(r, correlation.get((r["tenant_id"], r["customer_id"]))) for r in rows
+    ]
+    events += await refresh_flags(conn, sorted(deltas), today)
+    return events
+
+
+async def _upsert_balances(
+    conn: asyncpg.Connection,
+    deltas: dict[AccountKey, Totals],
+    last_entry: dict[AccountKey, uuid.UUID],
+) -> list[asyncpg.Record]:
+    accounts = sorted(deltas)  # a fixed lock order: concurrent writers never deadlock
+    d = [deltas[a] for a in accounts]
+    return await conn.fetch(
+        """INSERT INTO balances AS b (tenant_id, customer_id, currency, current_balance_minor,
+               total_invoiced_minor, total_paid_minor, total_refunded_minor, total_credits_minor,
+               total_adjustments_minor, entry_count, last_entry_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+               $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::uuid[])
+           ON CONFLICT (tenant_id, customer_id, currency) DO UPDATE SET
+               current_balance_minor = b.current_balance_minor + excluded.current_balance_minor,
+               total_invoiced_minor = b.total_invoiced_minor + excluded.total_invoiced_minor,
+               total_paid_minor = b.total_paid_minor + excluded.total_paid_minor,
+               total_refunded_minor = b.total_refunded_minor + excluded.total_refunded_minor,
+               total_credits_minor = b.total_credits_minor + excluded.total_credits_minor,
+               total_adjustments_minor =
+                   b.total_adjustments_minor + excluded.total_adjustments_minor,
+               entry_count = b.entry_count + excluded.entry_count,
+               last_entry_id = excluded.last_entry_id,
+               updated_at = now()
+           RETURNING *""",
+        [a[0] for a in accounts],
+        [a[1] for a in accounts],
+        [a[2] for a in accounts],
+        [t.current for t in d],
+        [t.invoiced for t in d],
+        [t.paid for t in d],
+        [t.refunded for t in d],
+        [t.credits for t in d],
+        [t.adjustments for t in d],
+        [t.entries for t in d],
+        [last_entry[a] for a in accounts],
+    )
+
+
+def _balance_changed(row: asyncpg.Record, correlation_id: str | None) -> OutgoingEvent:
+    data = BalanceChanged(
+        customer_id=row["customer_id"],
+        currency=row["currency"],
+        current_balance_minor=row["current_balance_minor"],
+        total_invoiced_minor=row["total_invoiced_minor"],
+        total_paid_minor=row["total_paid_minor"],
+        total_refunded_minor=row["total_refunded_minor"],
+        total_credits_minor=row["total_credits_minor"],
+        total_adjustments_minor=row["total_adjustments_minor"],
+        caused_by_entry=str(row["last_entry_id"]),
+    )
+    return outgoing(
+        new_envelope(
+            data,
+            source=SOURCE,
+            subject=row["customer_id"],
+            tenant_id=row["tenant_id"],
+            sequence=row["entry_count"],
+            correlation_id=correlation_id,
+        )
+    )
+
+
+async def _park_conflicts(
+    conn: asyncpg.Connection,
+    conflicts: list[Fact],
+    stored: dict[tuple[str, str], _Stored],
+    new: dict[tuple[str, str], Fact],
+) -> list[OutgoingEvent]:
+    if not conflicts:
+        return []
+    rows = []
+    for f in conflicts:
+        key = (f.tenant_id, f.idempotency_key)
+        prior = stored[key] if key in stored else _from_fact(new[key])
+        rows.append(
+            (
+                f.event_id,
+                f.tenant_id,
+                f.customer_id,
+                f.idempotency_key,
+                prior.entry_id,
+                prior.content_hash,
+                f.content_hash,
+                f.event_type,
+            )
+        )
+    await conn.executemany(
+        """INSERT INTO conflicts (event_id, tenant_id, customer_id, idempotency_key,
+               existing_entry_id, existing_hash, incoming_hash, event_type)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        rows,
+    )
+    for f in conflicts:
+        CONFLICTS_PARKED.labels(f.event_type).inc()
+    return []
+
+
+async def _record_rejections(
+    conn: asyncpg.Connection, rejected: list[Rejected]
+) -> list[OutgoingEvent]:
+    """Note each refusal once and tell the platform (BillingTransactionRejected).
+
+    The inbox is not written for a rejected event, so replaying it after a fix applies it.
+    """
+    if not rejected:
+        return []
+    for r in rejected:
+        TRANSACTIONS_REJECTED.labels(r.fact.event_type).inc()
+    new_ids = {
+        r["event_id"]
+        for r in await conn.fetch(
+            """INSERT INTO rejections (event_id, tenant_id, customer_id, event_type, reason)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            [r.fact.event_id for r in rejected],
+            [r.fact.tenant_id for r in rejected],
+            [r.fact.customer_id for r in rejected],
+            [r.fact.event_type for r in rejected],
+            [r.reason for r in rejected],
+        )
+    }
+    return [
+        outgoing(
+            new_envelope(
+                BillingTransactionRejected(
+                    customer_id=r.fact.customer_id,
+                    rejected_event_id=str(r.fact.event_id),
+                    rejected_type=r.fact.event_type,
+                    reason=r.reason,
+                ),
+                source=SOURCE,
+                subject=r.fact.customer_id,
+                tenant_id=r.fact.tenant_id,
+                sequence=0,
+                correlation_id=r.fact.correlation_id,
+                causation_id=str(r.fact.event_id),
+            )
+        )
+        for r in rejected
+        if r.fact.event_id in new_ids
+    ]

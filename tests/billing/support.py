@@ -1,0 +1,145 @@
+"""Builders and helpers for billing tests: events, publishing envelopes, waiting on the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from platform_events import Envelope, EventData, new_envelope
+from platform_events.contracts import billing
+from platform_events.contracts.customer import CustomerCreated, CustomerSnapshot
+from platform_kit.kafka import encode_headers
+from platform_kit.outbox import kafka_headers
+
+
+def new_tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def snapshot(customer_id: str, **overrides: Any) -> CustomerSnapshot:
+    fields: dict[str, Any] = {
+        "customer_id": customer_id,
+        "company_name": f"Company {customer_id}",
+        "tracking_number": f"TR-{customer_id}",
+        "currency": "USD",
+        "version": 1,
+    }
+    fields.update(overrides)
+    return CustomerSnapshot(**fields)
+
+
+def customer_created(customer_id: str, **overrides: Any) -> CustomerCreated:
+    return CustomerCreated(customer=snapshot(customer_id, **overrides))
+
+
+def money(amount: int, currency: str = "USD") -> dict[str, Any]:
+    return {"amount_minor": amount, "currency": currency}
+
+
+def invoice(
+    customer: str,
+    invoice_id: str,
+    amount: int,
+    currency: str = "USD",
+    order_id: str | None = None,
+    due: date | None = None,
+) -> billing.InvoiceIssued:
+    return billing.InvoiceIssued(
+        customer_id=customer,
+        invoice_id=invoice_id,
+        amount=money(amount, currency),
+        order_id=order_id,
+        due_date=due,
+    )
+
+
+def payment(
+    customer: str, payment_id: str, amount: int, currency: str = "USD", **kw: Any
+) -> billing.PaymentReceived:
+    return billing.PaymentReceived(
+        customer_id=customer, payment_id=payment_id, amount=money(amount, currency), **kw
+    )
+
+
+def envelope(data: EventData, tenant: str, subject: str | None = None) -> Envelope:
+    subject = subject or getattr(data, "customer_id", None) or data.customer.customer_id  # type: ignore[attr-defined]
+    return new_envelope(data, source="test", subject=subject, tenant_id=tenant, sequence=1)
+
+
+async def publish(bootstrap: str, topic: str, envelopes: list[Envelope]) -> None:
+    """Publish envelopes as they are (publishing one twice is a duplicate by event id)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic,
+                e.model_dump_json().encode(),
+                key=e.subject.encode(),
+                headers=encode_headers(kafka_headers(e)),
+            )
+            for e in envelopes
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], timeout: float = 30, interval: float = 0.1
+) -> Any:
+    """Poll until `check()` returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+
+
+class TopicTail:
+    """Reads what arrives on a topic after `start()` (never the topic's whole history)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self.consumer.start()
+        parts = self.consumer.partitions_for_topic(self.topic)
+        if not parts:
+            await self.consumer._client.force_metadata_update()
+            parts = self.consumer.partitions_for_topic(self.topic) or set()
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
+
+    async def collect(
+        self, predicate: Callable[[Any], bool], expected: int, timeout: float = 20
+    ) -> list[Any]:
+        assert self.consumer is not None
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=300, max_records=5000)
+            for records in batch.values():
+                found += [r for r in records if predicate(r)]
+        return found
+
+    async def stop(self) -> None:
+        if self.consumer:
+            await self.consumer.stop()
