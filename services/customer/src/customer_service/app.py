@@ -8,13 +8,35 @@ from customer_service.api.body_limits import BodyLimitsByPath
 from customer_service.api.customers import customer_routes
 from customer_service.api.errors import install_domain_errors
 from customer_service.api.profile import profile_routes
+from customer_service.api.quickbooks import quickbooks_routes
 from customer_service.api.reference import reference_routes
+from customer_service.handlers.inbound import InboundEvents
 from customer_service.settings import Settings
+from platform_events.topics import BILLING_BALANCES, QB_CUSTOMERS, QB_SYNC
+from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 
 SERVICE = "customer"
 SCHEMA = "customer"
+
+
+def consumers_of(settings: Settings):  # type: ignore[no-untyped-def]
+    """The QuickBooks directory, link outcomes and billing flags, in one consumer group."""
+
+    def build(runtime: ServiceRuntime) -> list[ConsumerRunner]:
+        return [
+            ConsumerRunner(
+                name=SERVICE,
+                topics=[QB_CUSTOMERS.name, QB_SYNC.name, BILLING_BALANCES.name],
+                pool=runtime.db,
+                bootstrap=settings.kafka_bootstrap_servers,
+                handler=InboundEvents(),
+                max_records=settings.consumer_max_records,
+            )
+        ]
+
+    return build
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema=SCHEMA,
         settings=settings,
         migrations_package="customer_service.migrations",
+        consumers=consumers_of(settings) if settings.run_consumers else None,
     )
     app = FastAPI(title="customer service", lifespan=runtime.lifespan)
     app.state.runtime = runtime
@@ -40,4 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customer_routes(runtime))
     app.include_router(profile_routes(runtime, settings.attachment_max_bytes))
     app.include_router(reference_routes(runtime))
+    app.include_router(quickbooks_routes(runtime))
     return app

@@ -81,7 +81,7 @@ async def prepare_new_customers(
 async def create_customer(pool: asyncpg.Pool, tenant_id: str, values: dict[str, Any]) -> Customer:
     async with pool.acquire() as conn, conn.transaction():
         [customer] = await prepare_new_customers(conn, tenant_id, [values])
-        await _insert_refusing_duplicates(conn, [customer])
+        await insert_customers_refusing_duplicates(conn, [customer])
         await outbox.record_events(conn, [created_event(customer)])
     return customer
 
@@ -178,7 +178,9 @@ async def _write_change(conn: asyncpg.Connection, change: Change) -> None:
         raise _tracking_number_taken("tracking_number") from None
 
 
-async def _insert_refusing_duplicates(conn: asyncpg.Connection, customers: list[Customer]) -> None:
+async def insert_customers_refusing_duplicates(
+    conn: asyncpg.Connection, customers: list[Customer]
+) -> None:
     try:
         async with conn.transaction():
             await insert_customers(conn, customers)

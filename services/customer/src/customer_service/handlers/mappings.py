@@ -1,0 +1,244 @@
+"""Saving the QuickBooks customer mapping form: every row in one transaction.
+
+"Create here" rows become customers by the import rules; each changed row emits MappingSaved,
+and each created customer CustomerCreated, all through the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from customer_service.domain.customer import Customer
+from customer_service.domain.errors import Problems
+from customer_service.domain.importing import (
+    QuickBooksCustomer,
+    contact_person,
+    customer_values_from_quickbooks,
+)
+from customer_service.domain.mapping import RequestedRow, RowChange, rows_to_apply
+from customer_service.handlers.customers import (
+    created_event,
+    insert_customers_refusing_duplicates,
+    prepare_new_customers,
+)
+from customer_service.handlers.envelopes import customer_envelope
+from customer_service.store import outbox
+from customer_service.store.profile import insert_contacts
+from customer_service.store.quickbooks import (
+    current_mappings,
+    directory_with_mappings,
+    lock_mappings,
+    mapped_customers,
+    quickbooks_customer_of,
+    write_mappings,
+)
+from platform_events import Envelope
+from platform_events.contracts.customer import MappingSaved
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    changed: int
+    created_customer_ids: dict[str, str]  # qb customer id -> new customer id
+
+
+def mapping_saved_event(
+    tenant_id: str,
+    realm_id: str,
+    qb: QuickBooksCustomer | None,
+    choice: str,
+    previous_choice: str | None,
+    customer_id: str | None,
+    version: int,
+) -> Envelope:
+    # Keyed by the customer when there is one, so it stays in order with that customer's events.
+    qb_id = qb.qb_customer_id if qb else None
+    subject = customer_id or f"qb:{realm_id}:{qb_id}"
+    return customer_envelope(
+        MappingSaved(
+            realm_id=realm_id,
+            qb_customer_id=qb_id,
+            choice=choice,  # type: ignore[arg-type]
+            previous_choice=previous_choice,  # type: ignore[arg-type]
+            customer_id=customer_id,
+            qb_display_name=qb.display_name if qb else None,
+        ),
+        tenant_id=tenant_id,
+        subject=subject,
+        version=version,
+    )
+
+
+async def save_mappings(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    realm_id: str,
+    requested: list[RequestedRow],
+    default_choice: str | None,
+) -> SaveResult:
+    async with pool.acquire() as conn, conn.transaction():
+        await lock_mappings(conn, tenant_id, realm_id)
+        directory = {
+            r["qb_customer_id"]: quickbooks_customer_of(r)
+            for r in await directory_with_mappings(conn, tenant_id, realm_id)
+        }
+        _check_rows_name_known_customers(requested, directory)
+        current = await current_mappings(conn, tenant_id, realm_id)
+        changes = rows_to_apply(list(directory), current, requested, default_choice)
+        versions = await _check_link_targets(conn, tenant_id, realm_id, changes)
+        created = await _create_customers(conn, tenant_id, changes, directory, current)
+        targets = {
+            c.qb_customer_id: created[c.qb_customer_id].customer_id
+            if c.qb_customer_id in created
+            else c.customer_id
+            for c in changes
+        }
+        await write_mappings(
+            conn,
+            tenant_id,
+            realm_id,
+            [(c.qb_customer_id, c.choice, targets[c.qb_customer_id]) for c in changes],
+        )
+        events = [created_event(customer) for customer in created.values()]
+        for change in changes:
+            customer_id = targets[change.qb_customer_id] or (
+                change.previous.customer_id if change.previous else None
+            )
+            version = (
+                created[change.qb_customer_id].version
+                if change.qb_customer_id in created
+                else versions.get(customer_id or "", 0)
+            )
+            events.append(
+                mapping_saved_event(
+                    tenant_id,
+                    realm_id,
+                    directory[change.qb_customer_id],
+                    change.choice,
+                    change.previous.choice if change.previous else None,
+                    customer_id,
+                    version,
+                )
+            )
+        await outbox.record_events(conn, events)
+    return SaveResult(len(changes), {qb_id: c.customer_id for qb_id, c in created.items()})
+
+
+def _check_rows_name_known_customers(
+    requested: list[RequestedRow], directory: dict[str, QuickBooksCustomer]
+) -> None:
+    problems = Problems()
+    seen: set[str] = set()
+    for row in requested:
+        where = f"rows[{row.qb_customer_id}]"
+        if row.qb_customer_id not in directory:
+            problems.add(f"{where}.qb_customer_id", "no such QuickBooks customer", "unknown")
+        if row.qb_customer_id in seen:
+            problems.add(f"{where}.qb_customer_id", "this row appears twice", "duplicate")
+        seen.add(row.qb_customer_id)
+        if row.choice == "link_existing" and not row.customer_id:
+            problems.add(f"{where}.customer_id", "choose the customer to link", "missing")
+    problems.raise_if_any()
+
+
+async def _check_link_targets(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, changes: list[RowChange]
+) -> dict[str, int]:
+    """Linked customers must exist in this tenant and end up with one QuickBooks customer each.
+    Returns the current version of every customer the changes touch."""
+    links = [c for c in changes if c.choice == "link_existing" and c.customer_id]
+    touched = {c.customer_id for c in links} | {
+        c.previous.customer_id for c in changes if c.previous and c.previous.customer_id
+    }
+    ids = []
+    for cid in touched:
+        try:
+            ids.append(uuid.UUID(cid))
+        except (ValueError, TypeError):
+            pass
+    rows = await conn.fetch(
+        "SELECT customer_id, version FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2)",
+        tenant_id,
+        ids,
+    )
+    versions = {str(r["customer_id"]): r["version"] for r in rows}
+    changing = {c.qb_customer_id for c in changes}
+    # Links that stay as they are after this save.
+    kept = {
+        cid: qb_id
+        for cid, qb_id in (await mapped_customers(conn, tenant_id, realm_id)).items()
+        if qb_id is None or qb_id not in changing
+    }
+    problems = Problems()
+    for change in links:
+        where = f"rows[{change.qb_customer_id}].customer_id"
+        cid = str(change.customer_id)
+        if cid not in versions:
+            problems.add(where, "no such customer", "unknown_customer")
+        elif cid in kept:
+            other = kept[cid] or "a pending push to QuickBooks"
+            problems.add(where, f"this customer is already linked to {other}", "already_linked")
+        kept[cid] = change.qb_customer_id
+    problems.raise_if_any()
+    return versions
+
+
+async def _create_customers(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    changes: list[RowChange],
+    directory: dict[str, QuickBooksCustomer],
+    current: dict[str, Any],
+) -> dict[str, Customer]:
+    to_create = [c.qb_customer_id for c in changes if c.choice == "create_here"]
+    if not to_create:
+        return {}
+    # Parents first, so a sub-customer can point at a parent created in the same save.
+    to_create.sort(key=lambda qb_id: _depth(qb_id, directory))
+    customers = await prepare_new_customers(
+        conn,
+        tenant_id,
+        [customer_values_from_quickbooks(directory[qb_id]) for qb_id in to_create],
+        field_prefixes=[f"rows[{qb_id}]." for qb_id in to_create],
+    )
+    created: dict[str, Customer] = {}
+    for qb_id, customer in zip(to_create, customers, strict=True):
+        parent_qb = directory[qb_id].parent_qb_customer_id
+        parent = created.get(parent_qb or "") or current.get(parent_qb or "")
+        parent_id = parent.customer_id if parent is not None else None
+        created[qb_id] = dataclasses.replace(customer, parent_id=parent_id)
+    await insert_customers_refusing_duplicates(conn, list(created.values()))
+    await insert_contacts(
+        conn,
+        tenant_id,
+        [
+            (
+                str(uuid.uuid4()),
+                customer.customer_id,
+                {
+                    "name": contact_person(directory[qb_id]),
+                    "email": directory[qb_id].email,
+                    "phone": directory[qb_id].phone,
+                    "mobile": directory[qb_id].mobile,
+                },
+                True,
+            )
+            for qb_id, customer in created.items()
+        ],
+    )
+    return created
+
+
+def _depth(qb_id: str, directory: dict[str, QuickBooksCustomer]) -> int:
+    depth, seen = 0, {qb_id}
+    parent = directory[qb_id].parent_qb_customer_id
+    while parent and parent in directory and parent not in seen:
+        seen.add(parent)
+        depth += 1
+        parent = directory[parent].parent_qb_customer_id
+    return depth

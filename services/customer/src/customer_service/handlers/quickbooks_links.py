@@ -1,0 +1,112 @@
+"""The other direction: ask for a customer to be created in QuickBooks, or link it by the exact
+QuickBooks display name. One link per customer per QuickBooks company, and the reverse."""
+
+from __future__ import annotations
+
+import difflib
+
+import asyncpg
+
+from customer_service.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from customer_service.domain.importing import QuickBooksCustomer
+from customer_service.domain.mapping import PUSH
+from customer_service.handlers.mappings import mapping_saved_event
+from customer_service.store import outbox
+from customer_service.store.customers import load_customer
+from customer_service.store.quickbooks import (
+    current_mappings,
+    directory_names,
+    find_by_display_name,
+    insert_push_request,
+    lock_mappings,
+    mapped_customers,
+    quickbooks_customer_of,
+    write_mappings,
+)
+
+
+async def request_push_to_quickbooks(
+    pool: asyncpg.Pool, tenant_id: str, customer_id: str, realm_id: str
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await lock_mappings(conn, tenant_id, realm_id)
+        customer = await load_customer(conn, tenant_id, customer_id, for_update=True)
+        if customer is None:
+            raise NotFound(f"customer {customer_id} not found")
+        await _refuse_if_mapped(conn, tenant_id, realm_id, customer_id)
+        await insert_push_request(conn, tenant_id, realm_id, customer_id)
+        await outbox.record_events(
+            conn,
+            [
+                mapping_saved_event(
+                    tenant_id, realm_id, None, PUSH, None, customer_id, customer.version
+                )
+            ],
+        )
+
+
+async def link_by_display_name(
+    pool: asyncpg.Pool, tenant_id: str, customer_id: str, realm_id: str, display_name: str
+) -> str:
+    """Returns the QuickBooks customer id linked. No exact match is a 422 showing the closest
+    names; nothing is ever linked by a guess."""
+    async with pool.acquire() as conn, conn.transaction():
+        await lock_mappings(conn, tenant_id, realm_id)
+        customer = await load_customer(conn, tenant_id, customer_id, for_update=True)
+        if customer is None:
+            raise NotFound(f"customer {customer_id} not found")
+        row = await find_by_display_name(conn, tenant_id, realm_id, display_name)
+        if row is None:
+            names = await directory_names(conn, tenant_id, realm_id)
+            closest = difflib.get_close_matches(display_name, names, n=5, cutoff=0.5)
+            raise ValidationFailed(
+                [
+                    FieldProblem(
+                        "display_name",
+                        "no QuickBooks customer has exactly this display name",
+                        "no_exact_match",
+                    )
+                ],
+                "no QuickBooks customer has exactly this display name (spaces and case count)",
+                closest_names=closest,
+            )
+        qb = quickbooks_customer_of(row)
+        await _refuse_if_mapped(conn, tenant_id, realm_id, customer_id)
+        previous = (await current_mappings(conn, tenant_id, realm_id)).get(qb.qb_customer_id)
+        if previous is not None and previous.customer_id is not None:
+            raise Conflict(
+                f"QuickBooks customer {qb.display_name!r} is already linked to another customer",
+                linked_customer_id=previous.customer_id,
+            )
+        await write_mappings(
+            conn, tenant_id, realm_id, [(qb.qb_customer_id, "link_existing", customer_id)]
+        )
+        await outbox.record_events(
+            conn,
+            [
+                mapping_saved_event(
+                    tenant_id,
+                    realm_id,
+                    qb,
+                    "link_existing",
+                    previous.choice if previous else None,
+                    customer_id,
+                    customer.version,
+                )
+            ],
+        )
+        return qb.qb_customer_id
+
+
+async def _refuse_if_mapped(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, customer_id: str
+) -> None:
+    mapped = await mapped_customers(conn, tenant_id, realm_id)
+    if customer_id in mapped:
+        what = mapped[customer_id] or "a pending push"
+        raise Conflict(
+            f"customer is already linked to QuickBooks customer {what} in company {realm_id}"
+        )
+
+
+__all__ = ["QuickBooksCustomer", "link_by_display_name", "request_push_to_quickbooks"]

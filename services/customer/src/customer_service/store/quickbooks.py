@@ -1,0 +1,311 @@
+"""The QuickBooks directory (from qb.customers) and the mapping rows. Callers own the transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from customer_service.domain.importing import QuickBooksCustomer
+from customer_service.domain.mapping import CurrentMapping
+from platform_events.contracts.quickbooks import QuickBooksCustomerMirrored
+
+_DIRECTORY_FIELDS = (
+    "display_name", "company_name", "given_name", "family_name", "active",
+    "parent_qb_customer_id", "email", "phone", "mobile", "currency",
+)  # fmt: skip
+
+
+async def upsert_directory_row(
+    conn: asyncpg.Connection, tenant_id: str, qb: QuickBooksCustomerMirrored
+) -> bool:
+    """True when stored; False when an equal or newer SyncToken is already there."""
+    names = [*_DIRECTORY_FIELDS, "billing_address", "shipping_address", "merged_into"]
+    values = [getattr(qb, n) for n in _DIRECTORY_FIELDS] + [
+        json.dumps(qb.billing_address) if qb.billing_address else None,
+        json.dumps(qb.shipping_address) if qb.shipping_address else None,
+        qb.merged_into_qb_customer_id,
+    ]
+    placeholders = ", ".join(f"${i}" for i in range(5, 5 + len(names)))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+    stored = await conn.fetchval(
+        f"""INSERT INTO qb_directory (tenant_id, realm_id, qb_customer_id, sync_token,
+                                      {", ".join(names)})
+            VALUES ($1, $2, $3, $4, {placeholders})
+            ON CONFLICT (tenant_id, realm_id, qb_customer_id) DO UPDATE
+               SET sync_token = EXCLUDED.sync_token, {updates}, updated_at = now()
+             WHERE qb_directory.sync_token < EXCLUDED.sync_token
+            RETURNING true""",
+        tenant_id,
+        qb.realm_id,
+        qb.qb_customer_id,
+        qb.sync_token,
+        *values,
+    )
+    return bool(stored)
+
+
+def quickbooks_customer_of(row: asyncpg.Record) -> QuickBooksCustomer:
+    return QuickBooksCustomer(
+        realm_id=row["realm_id"],
+        qb_customer_id=row["qb_customer_id"],
+        display_name=row["display_name"],
+        company_name=row["company_name"],
+        given_name=row["given_name"],
+        family_name=row["family_name"],
+        email=row["email"],
+        phone=row["phone"],
+        mobile=row["mobile"],
+        currency=row["currency"],
+        billing_address=_json(row["billing_address"]),
+        shipping_address=_json(row["shipping_address"]),
+        parent_qb_customer_id=row["parent_qb_customer_id"],
+    )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def directory_with_mappings(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, realm_id: str
+) -> list[asyncpg.Record]:
+    """Every QuickBooks customer of the company (merged ones excluded) with its mapping."""
+    return await conn.fetch(
+        """SELECT d.*, m.choice, m.customer_id, m.status, c.company_name AS customer_name
+             FROM qb_directory d
+             LEFT JOIN qb_mappings m ON m.tenant_id = d.tenant_id AND m.realm_id = d.realm_id
+                                    AND m.qb_customer_id = d.qb_customer_id
+             LEFT JOIN customers c ON c.customer_id = m.customer_id
+            WHERE d.tenant_id = $1 AND d.realm_id = $2 AND d.merged_into IS NULL
+            ORDER BY d.display_name, d.qb_customer_id""",
+        tenant_id,
+        realm_id,
+    )
+
+
+async def realms_of(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT realm_id, count(*) AS customers FROM qb_directory
+            WHERE tenant_id = $1 AND merged_into IS NULL GROUP BY realm_id ORDER BY realm_id""",
+        tenant_id,
+    )
+
+
+async def current_mappings(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str
+) -> dict[str, CurrentMapping]:
+    rows = await conn.fetch(
+        """SELECT qb_customer_id, choice, customer_id FROM qb_mappings
+            WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id IS NOT NULL""",
+        tenant_id,
+        realm_id,
+    )
+    return {
+        r["qb_customer_id"]: CurrentMapping(
+            r["qb_customer_id"], r["choice"], str(r["customer_id"]) if r["customer_id"] else None
+        )
+        for r in rows
+    }
+
+
+async def mapped_customers(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str
+) -> dict[str, str | None]:
+    """customer id -> the QuickBooks customer it is mapped to in this company (None: push)."""
+    rows = await conn.fetch(
+        """SELECT customer_id, qb_customer_id FROM qb_mappings
+            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id IS NOT NULL""",
+        tenant_id,
+        realm_id,
+    )
+    return {str(r["customer_id"]): r["qb_customer_id"] for r in rows}
+
+
+async def lock_mappings(conn: asyncpg.Connection, tenant_id: str, realm_id: str) -> None:
+    """One mapping change at a time per tenant and QuickBooks company."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))", f"qbmap:{tenant_id}:{realm_id}"
+    )
+
+
+async def write_mappings(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    rows: list[tuple[str, str, str | None]],
+) -> None:
+    """Upsert (qb_customer_id, choice, customer_id) rows. Targets are cleared first, so links may
+    swap between rows without tripping the one-link-per-customer index halfway."""
+    qb_ids = [r[0] for r in rows]
+    await conn.execute(
+        """UPDATE qb_mappings SET customer_id = NULL
+            WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = ANY($3)""",
+        tenant_id,
+        realm_id,
+        qb_ids,
+    )
+    await conn.execute(
+        """INSERT INTO qb_mappings (tenant_id, realm_id, qb_customer_id, choice, customer_id)
+           SELECT $1, $2, q, ch, c FROM unnest($3::text[], $4::text[], $5::uuid[]) AS t(q, ch, c)
+           ON CONFLICT (tenant_id, realm_id, qb_customer_id) WHERE qb_customer_id IS NOT NULL
+           DO UPDATE SET choice = EXCLUDED.choice, customer_id = EXCLUDED.customer_id,
+                         status = 'saved', last_error = NULL, updated_at = now()""",
+        tenant_id,
+        realm_id,
+        qb_ids,
+        [r[1] for r in rows],
+        [uuid.UUID(r[2]) if r[2] else None for r in rows],
+    )
+
+
+async def insert_push_request(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, customer_id: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO qb_mappings (tenant_id, realm_id, customer_id, choice, status)
+           VALUES ($1, $2, $3, 'push_to_quickbooks', 'pending')""",
+        tenant_id,
+        realm_id,
+        uuid.UUID(customer_id),
+    )
+
+
+async def mappings_of_customer(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT m.realm_id, m.qb_customer_id, m.choice, m.status, m.last_error, m.updated_at,
+                  d.display_name AS qb_display_name
+             FROM qb_mappings m
+             LEFT JOIN qb_directory d ON d.tenant_id = m.tenant_id AND d.realm_id = m.realm_id
+                                     AND d.qb_customer_id = m.qb_customer_id
+            WHERE m.tenant_id = $1 AND m.customer_id = $2 ORDER BY m.realm_id""",
+        tenant_id,
+        uuid.UUID(customer_id),
+    )
+
+
+async def directory_names(conn: asyncpg.Connection, tenant_id: str, realm_id: str) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT display_name FROM qb_directory
+            WHERE tenant_id = $1 AND realm_id = $2 AND merged_into IS NULL""",
+        tenant_id,
+        realm_id,
+    )
+    return [r["display_name"] for r in rows]
+
+
+async def find_by_display_name(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, display_name: str
+) -> asyncpg.Record | None:
+    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte."""
+    return await conn.fetchrow(
+        """SELECT * FROM qb_directory WHERE tenant_id = $1 AND realm_id = $2
+              AND display_name = $3 AND merged_into IS NULL""",
+        tenant_id,
+        realm_id,
+        display_name,
+    )
+
+
+async def record_link(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:
+    """qb-sync linked a customer (created, matched by name, ...). The push request row, if any,
+    becomes the link; a QuickBooks customer already linked elsewhere is a conflict, not a steal."""
+    customer_id = uuid.UUID(data.customer_id)
+    taken_by = await conn.fetchval(
+        """SELECT customer_id FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2
+              AND qb_customer_id = $3 AND customer_id IS NOT NULL""",
+        tenant_id,
+        data.realm_id,
+        data.qb_customer_id,
+    )
+    if taken_by is not None and taken_by != customer_id:
+        await conn.execute(
+            """UPDATE qb_mappings SET status = 'conflict', updated_at = now(),
+                      last_error = $4
+                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+            tenant_id,
+            data.realm_id,
+            customer_id,
+            f"QuickBooks customer {data.qb_customer_id} is linked to another customer",
+        )
+        return
+    if taken_by == customer_id:
+        await conn.execute(
+            """UPDATE qb_mappings SET status = 'linked', last_error = NULL, updated_at = now()
+                WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3""",
+            tenant_id,
+            data.realm_id,
+            data.qb_customer_id,
+        )
+        return
+    # Drop an unlinked directory row for the QuickBooks customer ("don't import"), then link.
+    await conn.execute(
+        """DELETE FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3
+              AND customer_id IS NULL""",
+        tenant_id,
+        data.realm_id,
+        data.qb_customer_id,
+    )
+    updated = await conn.fetchval(
+        """UPDATE qb_mappings SET qb_customer_id = $4, status = 'linked', last_error = NULL,
+                  updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3 RETURNING true""",
+        tenant_id,
+        data.realm_id,
+        customer_id,
+        data.qb_customer_id,
+    )
+    if not updated:
+        await conn.execute(
+            """INSERT INTO qb_mappings (tenant_id, realm_id, qb_customer_id, customer_id, choice,
+                                        status)
+               VALUES ($1, $2, $3, $4, 'link_existing', 'linked')""",
+            tenant_id,
+            data.realm_id,
+            data.qb_customer_id,
+            customer_id,
+        )
+
+
+async def record_sync_failure(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:
+    try:
+        customer_id = uuid.UUID(data.customer_id)
+    except ValueError:
+        return
+    await conn.execute(
+        """UPDATE qb_mappings SET status = $4, last_error = $5, updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+        tenant_id,
+        data.realm_id,
+        customer_id,
+        data.status,
+        f"{data.error_code or ''} {data.error_message}".strip(),
+    )
+
+
+async def move_link_after_merge(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:
+    """QuickBooks merged this customer into another: its link follows, unless the survivor is
+    already linked (then the merged one's mapping is left for a person to resolve)."""
+    survivor_mapped = await conn.fetchval(
+        """SELECT true FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2
+              AND qb_customer_id = $3""",
+        tenant_id,
+        data.realm_id,
+        data.merged_into_qb_customer_id,
+    )
+    if survivor_mapped:
+        return
+    await conn.execute(
+        """UPDATE qb_mappings SET qb_customer_id = $4, updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3""",
+        tenant_id,
+        data.realm_id,
+        data.qb_customer_id,
+        data.merged_into_qb_customer_id,
+    )
