@@ -5,7 +5,7 @@ Amounts are signed integer minor units: + means the customer owes more, - means 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -31,7 +31,11 @@ SIGN: dict[EntryType, int] = {
 }
 
 
-@dataclass(frozen=True)
+_INVOICING = frozenset({EntryType.INVOICE, EntryType.INVOICE_VOID})
+_PAYING = frozenset({EntryType.PAYMENT, EntryType.PAYMENT_REVERSAL})
+
+
+@dataclass(frozen=True, slots=True)
 class Totals:
     """The derived figures of one account. `current` always equals the sum of its entries."""
 
@@ -44,16 +48,32 @@ class Totals:
     entries: int = 0
 
     def add(self, entry_type: EntryType, signed_amount: int) -> Totals:
-        t = replace(self, current=self.current + signed_amount, entries=self.entries + 1)
-        if entry_type in (EntryType.INVOICE, EntryType.INVOICE_VOID):
-            return replace(t, invoiced=t.invoiced + signed_amount)
-        if entry_type in (EntryType.PAYMENT, EntryType.PAYMENT_REVERSAL):
-            return replace(t, paid=t.paid - signed_amount)  # payments are stored negative
-        if entry_type is EntryType.REFUND:
-            return replace(t, refunded=t.refunded + signed_amount)
-        if entry_type is EntryType.CREDIT:
-            return replace(t, credits=t.credits - signed_amount)
-        return replace(t, adjustments=t.adjustments + signed_amount)
+        invoiced, paid, refunded, credits, adjustments = (
+            self.invoiced,
+            self.paid,
+            self.refunded,
+            self.credits,
+            self.adjustments,
+        )
+        if entry_type in _INVOICING:
+            invoiced += signed_amount
+        elif entry_type in _PAYING:
+            paid -= signed_amount  # payments are stored negative
+        elif entry_type is EntryType.REFUND:
+            refunded += signed_amount
+        elif entry_type is EntryType.CREDIT:
+            credits -= signed_amount
+        else:
+            adjustments += signed_amount
+        return Totals(
+            self.current + signed_amount,
+            invoiced,
+            paid,
+            refunded,
+            credits,
+            adjustments,
+            self.entries + 1,
+        )
 
     def merge(self, other: Totals) -> Totals:
         return Totals(

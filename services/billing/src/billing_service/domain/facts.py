@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 from billing_service.domain.entries import EntryType
 from platform_events import EventData
@@ -36,7 +37,7 @@ class Fact:
     note: str | None = None
     correlation_id: str | None = None
 
-    @property
+    @cached_property
     def idempotency_key(self) -> str:
         return f"{self.entry_type.value}:{self.reference_id}"
 
@@ -49,7 +50,7 @@ class Fact:
             return f"{EntryType.PAYMENT.value}:{self.reference_id}"
         return None
 
-    @property
+    @cached_property
     def entry_id(self) -> uuid.UUID:
         return uuid.uuid5(ENTRY_NAMESPACE, f"{self.tenant_id}\n{self.idempotency_key}")
 

@@ -119,10 +119,13 @@ async def write_facts(
         originals[fact.event_id] = original
         outcome.applied.append(fact)
 
-    allocations_of = await _load_allocations(conn, [s.entry_id for s in originals_needed])
-    allocations_of.update(_batch_allocations(outcome.applied, originals))
-    for fact_id, original in list(originals.items()):
-        if original is not None:
+    corrections = [fid for fid, original in originals.items() if original is not None]
+    if corrections:  # a correction mirrors the order allocations of what it corrects
+        allocations_of = await _load_allocations(conn, [s.entry_id for s in originals_needed])
+        allocations_of.update(_batch_allocations(outcome.applied, originals))
+        for fact_id in corrections:
+            original = originals[fact_id]
+            assert original is not None
             originals[fact_id] = _with_allocations(original, allocations_of)
 
     events = list(extra_events or [])
