@@ -25,10 +25,8 @@ class TopicTail:
             client_id=f"tail-{uuid.uuid4().hex[:6]}",
         )
         await self.consumer.start()
-        partitions = self.consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            await self.consumer.client.force_metadata_update()
-            partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        metadata = await self.consumer._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(self.topic) or set()
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self.consumer.assign(tps)
         self.start_offsets = await self.consumer.end_offsets(tps)

@@ -171,9 +171,9 @@ async def _load_for_change(
 
 
 async def _write_change(conn: asyncpg.Connection, change: Change) -> None:
+    # No savepoint: the error aborts the whole transaction, which is what we want.
     try:
-        async with conn.transaction():
-            await update_customer(conn, change.customer, change.changed_fields)
+        await update_customer(conn, change.customer, change.changed_fields)
     except asyncpg.UniqueViolationError:
         raise _tracking_number_taken("tracking_number") from None
 
@@ -182,8 +182,7 @@ async def insert_customers_refusing_duplicates(
     conn: asyncpg.Connection, customers: list[Customer]
 ) -> None:
     try:
-        async with conn.transaction():
-            await insert_customers(conn, customers)
+        await insert_customers(conn, customers)
     except asyncpg.UniqueViolationError:
         raise _tracking_number_taken("tracking_number") from None
 
