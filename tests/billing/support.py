@@ -114,6 +114,7 @@ class TopicTail:
         self.bootstrap = bootstrap
         self.topic = topic
         self.consumer: AIOKafkaConsumer | None = None
+        self.buffer: list[Any] = []
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
@@ -131,14 +132,19 @@ class TopicTail:
     async def collect(
         self, predicate: Callable[[Any], bool], expected: int, timeout: float = 20
     ) -> list[Any]:
+        """Matching records, oldest first; records that do not match stay for a later call."""
         assert self.consumer is not None
-        found: list[Any] = []
         deadline = time.monotonic() + timeout
-        while len(found) < expected and time.monotonic() < deadline:
+        while True:
+            found = [r for r in self.buffer if predicate(r)]
+            if len(found) >= expected or time.monotonic() > deadline:
+                break
             batch = await self.consumer.getmany(timeout_ms=300, max_records=5000)
             for records in batch.values():
-                found += [r for r in records if predicate(r)]
-        return found
+                self.buffer += records
+        taken = found[:expected]
+        self.buffer = [r for r in self.buffer if all(r is not t for t in taken)]
+        return taken
 
     async def stop(self) -> None:
         if self.consumer:
