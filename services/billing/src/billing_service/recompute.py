@@ -14,12 +14,16 @@ import sys
 
 from billing_service.settings import Settings
 from billing_service.store.recompute import differences
-from platform_kit.db import create_pool
+from platform_kit.db import apply_migrations, create_pool, service_migrations
 
 
 async def run(settings: Settings) -> int:
     pool = await create_pool(settings.database_url, settings.billing_schema, min_size=1, max_size=1)
     try:
+        # Safe and idempotent: lets the check run before the service ever started.
+        await apply_migrations(
+            pool, settings.billing_schema, service_migrations("billing_service.migrations")
+        )
         diffs = await differences(pool)
         accounts = await pool.fetchval("SELECT count(*) FROM balances")
     finally:
