@@ -31,7 +31,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def build_list_sql(query: CustomerQuery) -> tuple[str, list[Any]]:
+def build_list_sql(query: CustomerQuery, matches_first: bool = False) -> tuple[str, list[Any]]:
     args: list[Any] = [query.tenant_id]
 
     def arg(value: Any) -> str:
@@ -39,10 +39,17 @@ def build_list_sql(query: CustomerQuery) -> tuple[str, list[Any]]:
         return f"${len(args)}"
 
     where = ["c.tenant_id = $1"]
+    source = "customers c"
+    if query.q and matches_first:
+        # Fenced (OFFSET 0): find the matches through the trigram index, then sort them.
+        source = (
+            "(SELECT * FROM customers WHERE tenant_id = $1 AND search_text LIKE "
+            f"{arg(_like_pattern(query.q))} OFFSET 0) c"
+        )
+    elif query.q:
+        where.append(f"c.search_text LIKE {arg(_like_pattern(query.q))}")
     if query.status != "all":
         where.append(f"c.active = {arg(query.status == 'active')}")
-    if query.q:
-        where.append(f"c.search_text LIKE {arg(_like_pattern(query.q))}")
     if query.category:
         where.append(f"c.category = {arg(query.category)}")
     if query.sales_rep:
@@ -67,7 +74,7 @@ def build_list_sql(query: CustomerQuery) -> tuple[str, list[Any]]:
     sql = f"""SELECT {columns}, c.created_at, {sort} AS sort_value, {LINKED} AS linked,
                      coalesce(f.overdue, false) AS overdue,
                      coalesce(f.credit_limit_exceeded, false) AS credit_limit_exceeded
-                FROM customers c
+                FROM {source}
                 LEFT JOIN billing_flags f
                   ON f.tenant_id = c.tenant_id AND f.customer_id = c.customer_id::text
                WHERE {" AND ".join(where)}
@@ -80,8 +87,11 @@ async def list_page(
     conn: asyncpg.Connection | asyncpg.Pool, query: CustomerQuery
 ) -> list[tuple[Customer, dict[str, Any]]]:
     """Rows with their flags and sort value (for the next cursor)."""
-    sql, args = build_list_sql(query)
-    rows = await conn.fetch(sql, *args)
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as own:
+            rows = await _fetch_page(own, query)
+    else:
+        rows = await _fetch_page(conn, query)
     return [
         (
             customer_from_row(row),
@@ -95,6 +105,31 @@ async def list_page(
         )
         for row in rows
     ]
+
+
+# How long walking the sort order may look for matches before the trigram index is asked.
+SORTED_WALK_BUDGET = "15ms"
+
+
+async def _fetch_page(conn: asyncpg.Connection, query: CustomerQuery) -> list[asyncpg.Record]:
+    """Searching has two good plans: walk the sort order and filter (fast when matches are
+    common), or collect the matches by trigram and sort them (fast when they are rare). Which
+    one wins is not knowable up front, so the walk gets a small budget and the trigram plan
+    runs when it is spent. Custom plans: a generic plan cannot see the pattern at all."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        sql, args = build_list_sql(query)
+        if not query.q or len(query.q) < 3:
+            return await conn.fetch(sql, *args)
+        await conn.execute(f"SET LOCAL statement_timeout = '{SORTED_WALK_BUDGET}'")
+        try:
+            async with conn.transaction():
+                return await conn.fetch(sql, *args)
+        except asyncpg.QueryCanceledError:
+            pass
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        sql, args = build_list_sql(query, matches_first=True)
+        return await conn.fetch(sql, *args)
 
 
 async def iterate_all(
