@@ -211,3 +211,19 @@ async def test_inactivate_and_reactivate(tenant: Tenant, customer_db):
     assert events[1]["data"]["customer"]["active"] is False
     assert events[1]["data"]["reason"] == "closed"
     assert [e["sequence"] for e in events] == [1, 2, 3]
+
+
+async def test_two_concurrent_edits_with_the_same_version_one_wins(tenant: Tenant, customer_db):
+    import asyncio
+
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    results = await asyncio.gather(
+        *(
+            tenant.client.patch(
+                f"/customers/{cid}", json={"phone": f"55{i}"}, headers={"If-Match": '"1"'}
+            )
+            for i in range(5)
+        )
+    )
+    assert sorted(r.status_code for r in results) == [200, 409, 409, 409, 409]
+    assert len(await outbox_events(customer_db, cid)) == 2

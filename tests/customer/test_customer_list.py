@@ -94,3 +94,13 @@ async def test_csv_export_streams_the_same_query(tenant: Tenant):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["company_name"] for r in rows] == [f"Export {i:02d}" for i in range(23, 0, -2)]
     assert rows[0]["linked_to_quickbooks"] == "False"
+
+
+async def test_export_pages_through_every_row_in_chunks(tenant: Tenant, customer_db):
+    from customer_service.domain.listing import CustomerQuery
+    from customer_service.store.listing import iterate_all
+
+    for i in range(7):
+        await create(tenant, f"Chunk {i}")
+    rows = [c async for c, _ in iterate_all(customer_db, CustomerQuery(tenant.tenant_id), chunk=3)]
+    assert [c.company_name for c in rows] == [f"Chunk {i}" for i in range(7)]

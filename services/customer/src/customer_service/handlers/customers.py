@@ -26,6 +26,7 @@ from customer_service.domain.reference import ReferenceLists, fill_and_check_ref
 from customer_service.handlers.envelopes import customer_envelope
 from customer_service.store import outbox
 from customer_service.store.customers import (
+    free_tracking_numbers,
     insert_customers,
     load_customer,
     lock_hierarchy,
@@ -223,16 +224,7 @@ async def _assign_tracking_numbers(
 ) -> None:
     missing = [v for v in values_list if not v.get("tracking_number")]
     while missing:
-        numbers = [
-            f"C{n}"
-            for n in await conn.fetchval(
-                "SELECT array_agg(nextval('tracking_number_seq')) FROM generate_series(1, $1)",
-                len(missing),
-            )
-        ]
-        # A client may have chosen a number that looks generated: skip those.
-        taken = await tracking_numbers_taken(conn, tenant_id, numbers)
-        free = [n for n in numbers if n not in taken]
+        free = await free_tracking_numbers(conn, tenant_id, len(missing))
         for values, number in zip(missing, free, strict=False):
             values["tracking_number"] = number
         missing = missing[len(free) :]

@@ -95,8 +95,18 @@ async def parent_chain(conn: asyncpg.Connection, tenant_id: str, parent_id: str)
     return [str(r["customer_id"]) for r in rows]
 
 
-async def next_tracking_number(conn: asyncpg.Connection) -> str:
-    return f"C{await conn.fetchval('SELECT nextval($1::regclass)', 'tracking_number_seq')}"
+async def free_tracking_numbers(conn: asyncpg.Connection, tenant_id: str, count: int) -> list[str]:
+    """Up to `count` fresh numbers in one round trip; a number a client already chose by hand is
+    skipped, so the caller asks again for the shortfall."""
+    rows = await conn.fetch(
+        """SELECT n FROM (SELECT 'C' || nextval('tracking_number_seq') AS n
+                            FROM generate_series(1, $2)) fresh
+            WHERE NOT EXISTS (SELECT 1 FROM customers
+                               WHERE tenant_id = $1 AND tracking_number = fresh.n)""",
+        tenant_id,
+        count,
+    )
+    return [r["n"] for r in rows]
 
 
 async def tracking_numbers_taken(
