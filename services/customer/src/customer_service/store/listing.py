@@ -31,45 +31,53 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def build_list_sql(query: CustomerQuery, matches_first: bool = False) -> tuple[str, list[Any]]:
+# How long a search may walk the sort order before asking the trigram index instead.
+SORTED_WALK_BUDGET = "15ms"
+
+
+def build_list_sql(query: CustomerQuery, plan: str = "plain") -> tuple[str, list[Any]]:
+    """plan: "plain" (filter while walking the sort index) or "matches" (collect the search
+    matches by trigram, then sort them)."""
     args: list[Any] = [query.tenant_id]
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    where = ["c.tenant_id = $1"]
-    source = "customers c"
-    if query.q and matches_first:
-        # Fenced (OFFSET 0): find the matches through the trigram index, then sort them.
-        source = (
-            "(SELECT * FROM customers WHERE tenant_id = $1 AND search_text LIKE "
-            f"{arg(_like_pattern(query.q))} OFFSET 0) c"
-        )
-    elif query.q:
-        where.append(f"c.search_text LIKE {arg(_like_pattern(query.q))}")
-    if query.status != "all":
-        where.append(f"c.active = {arg(query.status == 'active')}")
-    if query.category:
-        where.append(f"c.category = {arg(query.category)}")
-    if query.sales_rep:
-        where.append(f"c.sales_rep = {arg(query.sales_rep)}")
-    if query.parent_id:
-        where.append(f"c.parent_id = {arg(uuid.UUID(query.parent_id))}")
-    if query.linked is not None:
-        where.append(LINKED if query.linked else f"NOT {LINKED}")
-    if query.overdue is not None:
-        where.append(
-            "coalesce(f.overdue, false)" if query.overdue else "NOT coalesce(f.overdue, false)"
-        )
     sort = _SORT_EXPRESSIONS[query.sort_key]
     direction = "DESC" if query.descending else "ASC"
+    order = f"ORDER BY {sort} {direction}, c.customer_id {direction}"
+    rows = ["c.tenant_id = $1"]  # filters on the customer row itself
+    if query.status != "all":
+        rows.append(f"c.active = {arg(query.status == 'active')}")
+    if query.category:
+        rows.append(f"c.category = {arg(query.category)}")
+    if query.sales_rep:
+        rows.append(f"c.sales_rep = {arg(query.sales_rep)}")
+    if query.parent_id:
+        rows.append(f"c.parent_id = {arg(uuid.UUID(query.parent_id))}")
     if query.after is not None:
         value, after_id = query.after
         if query.sort_key == "created":
             value = datetime.fromisoformat(value)
         op = "<" if query.descending else ">"
-        where.append(f"({sort}, c.customer_id) {op} ({arg(value)}, {arg(uuid.UUID(after_id))})")
+        rows.append(f"({sort}, c.customer_id) {op} ({arg(value)}, {arg(uuid.UUID(after_id))})")
+    search = f"c.search_text LIKE {arg(_like_pattern(query.q))}" if query.q else None
+    flags = []
+    if query.linked is not None:
+        flags.append(LINKED if query.linked else f"NOT {LINKED}")
+    if query.overdue is not None:
+        flags.append(
+            "coalesce(f.overdue, false)" if query.overdue else "NOT coalesce(f.overdue, false)"
+        )
+
+    if plan == "matches" and search:
+        # Fenced (OFFSET 0) so the planner collects matches by trigram before sorting.
+        source = f"(SELECT * FROM customers c WHERE c.tenant_id = $1 AND {search} OFFSET 0) c"
+        where = [*rows, *flags]
+    else:
+        source = "customers c"
+        where = [*rows, *([search] if search else []), *flags]
     columns = ", ".join(f"c.{name}" for name in COLUMNS)
     sql = f"""SELECT {columns}, c.created_at, {sort} AS sort_value, {LINKED} AS linked,
                      coalesce(f.overdue, false) AS overdue,
@@ -77,8 +85,8 @@ def build_list_sql(query: CustomerQuery, matches_first: bool = False) -> tuple[s
                 FROM {source}
                 LEFT JOIN billing_flags f
                   ON f.tenant_id = c.tenant_id AND f.customer_id = c.customer_id::text
-               WHERE {" AND ".join(where)}
-               ORDER BY {sort} {direction}, c.customer_id {direction}
+               WHERE {" AND ".join(where) if where else "true"}
+               {order}
                LIMIT {arg(query.limit)}"""
     return sql, args
 
@@ -107,29 +115,47 @@ async def list_page(
     ]
 
 
-# How long walking the sort order may look for matches before the trigram index is asked.
-SORTED_WALK_BUDGET = "15ms"
-
-
 async def _fetch_page(conn: asyncpg.Connection, query: CustomerQuery) -> list[asyncpg.Record]:
     """Searching has two good plans: walk the sort order and filter (fast when matches are
     common), or collect the matches by trigram and sort them (fast when they are rare). Which
-    one wins is not knowable up front, so the walk gets a small budget and the trigram plan
-    runs when it is spent. Custom plans: a generic plan cannot see the pattern at all."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        sql, args = build_list_sql(query)
-        if not query.q or len(query.q) < 3:
-            return await conn.fetch(sql, *args)
-        await conn.execute(f"SET LOCAL statement_timeout = '{SORTED_WALK_BUDGET}'")
+    wins cannot be known up front (the planner's guess for multi-word patterns is 15x off), so
+    the walk gets a small time budget and the trigram plan runs when it is spent."""
+    if query.q and len(query.q) >= 3:
         try:
             async with conn.transaction():
+                await conn.execute(
+                    "SET LOCAL plan_cache_mode = force_custom_plan; "
+                    f"SET LOCAL statement_timeout = '{SORTED_WALK_BUDGET}'"
+                )
+                sql, args = build_list_sql(query)
                 return await conn.fetch(sql, *args)
         except asyncpg.QueryCanceledError:
-            pass
-        await conn.execute("SET LOCAL statement_timeout = 0")
-        sql, args = build_list_sql(query, matches_first=True)
-        return await conn.fetch(sql, *args)
+            await _leave_aborted_transaction(conn)
+    plan = "matches" if query.q and len(query.q) >= 3 else "plain"
+    sql, args = build_list_sql(query, plan=plan)
+    for attempt in range(3):
+        try:
+            async with conn.transaction():
+                # A generic plan cannot see the search pattern at all.
+                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                return await conn.fetch(sql, *args)
+        except asyncpg.QueryCanceledError:
+            # The walk's timeout can fire late and cancel the next statement, once.
+            await _leave_aborted_transaction(conn)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _leave_aborted_transaction(conn: asyncpg.Connection) -> None:
+    """A cancel that lands on COMMIT or ROLLBACK leaves the session inside the transaction."""
+    for _ in range(3):
+        if not conn.is_in_transaction():
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except asyncpg.QueryCanceledError:
+            continue
 
 
 async def iterate_all(
