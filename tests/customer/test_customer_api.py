@@ -227,3 +227,12 @@ async def test_two_concurrent_edits_with_the_same_version_one_wins(tenant: Tenan
     )
     assert sorted(r.status_code for r in results) == [200, 409, 409, 409, 409]
     assert len(await outbox_events(customer_db, cid)) == 2
+
+
+async def test_the_openapi_document_lists_the_customer_routes(tenant: Tenant):
+    spec = (await tenant.client.get("/openapi.json")).json()
+    assert {
+        "/customers",
+        "/customers/{customer_id}",
+        "/quickbooks/companies/{realm_id}/mappings",
+    } <= set(spec["paths"])

@@ -98,7 +98,7 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
             qb_customer(realm, "11", "Harbor Ltd (HQ)", company_name="Harbor Ltd",
                         currency="EUR", billing_address=ADDRESS,
                         shipping_address={"Line1": "9 Quay"}),
-            qb_customer(realm, "12", "Harbor Depot", parent_qb_customer_id="11"),
+            qb_customer(realm, "12", "Harbor Depot", parent_qb_customer_id="11", active=False),
             qb_customer(realm, "13", "Existing Co"),
             qb_customer(realm, "14", "Skip Me"),
         ],
@@ -137,6 +137,7 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     assert harbor["delivery_address"]["line1"] == "9 Quay"
     depot = (await tenant.client.get(f"/customers/{created['12']}")).json()
     assert depot["parent_id"] == created["11"]
+    assert depot["active"] is False  # inactive in QuickBooks, inactive here
 
     form = {r["qb_customer_id"]: r for r in
             (await tenant.client.get(f"/quickbooks/companies/{realm}/mappings")).json()}  # fmt: skip

@@ -35,6 +35,7 @@ class QuickBooksCustomer:
     billing_address: dict[str, Any] | None = None
     shipping_address: dict[str, Any] | None = None
     parent_qb_customer_id: str | None = None
+    active: bool = True
 
 
 def address_from_quickbooks(raw: dict[str, Any] | None) -> dict[str, Any] | None:

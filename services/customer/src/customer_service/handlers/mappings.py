@@ -211,7 +211,10 @@ async def _create_customers(
         parent_qb = directory[qb_id].parent_qb_customer_id
         parent = created.get(parent_qb or "") or current.get(parent_qb or "")
         parent_id = parent.customer_id if parent is not None else None
-        created[qb_id] = dataclasses.replace(customer, parent_id=parent_id)
+        # An inactive QuickBooks customer arrives inactive: it must not become selectable here.
+        created[qb_id] = dataclasses.replace(
+            customer, parent_id=parent_id, active=directory[qb_id].active
+        )
     await insert_customers_refusing_duplicates(conn, list(created.values()))
     await insert_contacts(
         conn,

@@ -62,6 +62,7 @@ def quickbooks_customer_of(row: asyncpg.Record) -> QuickBooksCustomer:
         billing_address=_json(row["billing_address"]),
         shipping_address=_json(row["shipping_address"]),
         parent_qb_customer_id=row["parent_qb_customer_id"],
+        active=row["active"],
     )
 
 
