@@ -1,0 +1,46 @@
+"""`python -m qbo_emulator --host 127.0.0.1 --port 8000 [--snapshot FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import uvicorn
+
+from qbo_emulator.app import create_app
+from qbo_emulator.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="qbo_emulator", description="Local QuickBooks Online API emulator")
+    parser.add_argument("--host", default=os.environ.get("QBO_EMULATOR_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("QBO_EMULATOR_PORT", "8000")))
+    parser.add_argument("--snapshot", type=Path, default=os.environ.get("QBO_EMULATOR_SNAPSHOT") or None,
+                        help="JSON file loaded at start and saved while running")
+    parser.add_argument("--settings", default=None, help="JSON object overriding Settings fields")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.settings:
+        settings.update(json.loads(args.settings))
+    app = create_app(settings, args.snapshot)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(config)
+
+    # Print the ready line only once the socket is listening, so callers can wait on it.
+    original_startup = server.startup
+
+    async def startup(sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        await original_startup(sockets=sockets)
+        port = args.port
+        if server.servers and server.servers[0].sockets:
+            port = server.servers[0].sockets[0].getsockname()[1]
+        print(f"qbo-emulator listening on http://{args.host}:{port}", flush=True)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Test control API under `/_admin`: seed, inspect, reset, configure, inject faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException
+
+from qbo_emulator import faults
+from qbo_emulator.emulator import Emulator
+from qbo_emulator.store import Realm
+
+
+def build_router(emu: Emulator) -> APIRouter:
+    router = APIRouter(prefix="/_admin")
+
+    def realm_of(realm_id: str) -> Realm:
+        realm = emu.store.realms.get(realm_id)
+        if realm is None:
+            raise HTTPException(404, f"unknown realm {realm_id}")
+        return realm
+
+    def fault_to_http(fault: faults.QBOFault) -> HTTPException:
+        return HTTPException(400, {"Fault": fault.body()})
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/state")
+    async def state() -> dict[str, Any]:
+        return emu.state()
+
+    @router.get("/requests")
+    async def requests_log() -> list[dict[str, Any]]:
+        return emu.store.request_log
+
+    @router.post("/reset")
+    async def reset() -> dict[str, str]:
+        emu.reset()
+        return {"status": "reset"}
+
+    @router.get("/config")
+    async def get_config() -> dict[str, Any]:
+        return emu.settings.as_dict()
+
+    @router.patch("/config")
+    async def set_config(values: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        try:
+            emu.settings.update(values)
+        except KeyError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        emu.dirty = True
+        return emu.settings.as_dict()
+
+    @router.post("/realms")
+    async def add_realm(spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        realm, tokens = emu.add_realm(spec.get("realm_id"), spec.get("name"), spec.get("home_currency"))
+        return {"realm_id": realm.realm_id, **tokens}
+
+    @router.post("/realms/{realm_id}/tokens")
+    async def new_tokens(realm_id: str) -> dict[str, Any]:
+        realm_of(realm_id)
+        emu.dirty = True
+        return {"realm_id": realm_id, **emu.tokens.issue(realm_id)}
+
+    @router.post("/tokens/expire")
+    async def expire(spec: dict[str, Any] = Body(default={})) -> dict[str, int]:
+        return {"expired": emu.tokens.expire(spec.get("realm_id"))}
+
+    @router.post("/tokens/revoke")
+    async def revoke(spec: dict[str, Any] = Body(default={})) -> dict[str, int]:
+        return {"revoked": emu.tokens.revoke(token=spec.get("token"), realm_id=spec.get("realm_id"))}
+
+    @router.post("/realms/{realm_id}/{kind}")
+    async def seed(realm_id: str, kind: str, records: list[dict[str, Any]] = Body(...)) -> list[dict[str, Any]]:
+        """Seed customers, vendors or employees through the normal rules; `MetaData` given in a
+        record overrides the server stamps (for CDC windows)."""
+        realm = realm_of(realm_id)
+        entity = {"customers": "Customer", "vendors": "Vendor", "employees": "Employee"}.get(kind)
+        if entity is None:
+            raise HTTPException(404, f"unknown list {kind}")
+        out = []
+        for record in records:
+            try:
+                created = emu.lists.create(realm, entity, record)
+            except faults.QBOFault as fault:
+                raise fault_to_http(fault) from fault
+            stored = realm.entities[entity][created["Id"]]
+            if "Active" in record:
+                stored["Active"] = bool(record["Active"])
+            if isinstance(record.get("MetaData"), dict):
+                stored["MetaData"].update(record["MetaData"])
+            out.append(emu.lists.render(realm, entity, stored))
+        emu.dirty = True
+        return out
+
+    @router.post("/realms/{realm_id}/customers/{customer_id}/edit")
+    async def other_user_edit(realm_id: str, customer_id: str,
+                              fields: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        """A concurrent edit by another QBO user: a sparse change that bumps the SyncToken."""
+        realm = realm_of(realm_id)
+        current = realm.customers.get(customer_id)
+        if current is None:
+            raise HTTPException(404, f"unknown customer {customer_id}")
+        payload = {**fields, "Id": customer_id, "SyncToken": current["SyncToken"], "sparse": True}
+        try:
+            return emu.lists.update(realm, "Customer", payload)
+        except faults.QBOFault as fault:
+            raise fault_to_http(fault) from fault
+
+    @router.post("/realms/{realm_id}/merge")
+    async def merge(realm_id: str, spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        realm = realm_of(realm_id)
+        try:
+            merged = emu.lists.merge(realm, str(spec["from_id"]), str(spec["into_id"]))
+        except faults.QBOFault as fault:
+            raise fault_to_http(fault) from fault
+        emu.dirty = True
+        return merged
+
+    @router.get("/faults")
+    async def list_faults() -> list[dict[str, Any]]:
+        return emu.faults.dump()
+
+    @router.post("/faults")
+    async def add_fault(spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        try:
+            emu.faults.add(spec)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"faults": emu.faults.dump()}
+
+    @router.delete("/faults")
+    async def clear_faults() -> dict[str, str]:
+        emu.faults.clear()
+        return {"status": "cleared"}
+
+    @router.get("/webhooks")
+    async def webhooks() -> list[dict[str, Any]]:
+        return emu.notifier.deliveries
+
+    @router.post("/snapshot")
+    async def snapshot() -> dict[str, Any]:
+        emu.dirty = True
+        emu.save()
+        return {"saved": str(emu.snapshot) if emu.snapshot else None}
+
+    return router

@@ -1,0 +1,48 @@
+"""Batch: up to 30 independent items, each answered with its own object, query or Fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from qbo_emulator import faults
+from qbo_emulator.store import NAME_LISTS, Realm
+
+MAX_ITEMS = 30
+MAX_BATCH_REQUESTID = 36  # with a requestid each bId may have 10 characters (50 in all)
+
+QueryRunner = Callable[[Realm, str], dict[str, Any]]
+Writer = Callable[[Realm, str, str, dict[str, Any]], dict[str, Any]]
+
+
+def run(realm: Realm, body: Any, request_id: str | None, write: Writer, query: QueryRunner) -> dict[str, Any]:
+    items = body.get("BatchItemRequest") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise faults.required("BatchItemRequest")
+    if len(items) > MAX_ITEMS:
+        raise faults.business(
+            f"The batch has {len(items)} items; at most {MAX_ITEMS} are allowed.", element="BatchItemRequest"
+        )
+    return {"BatchItemResponse": [_item(realm, item, request_id, write, query) for item in items]}
+
+
+def _item(realm: Realm, item: Any, request_id: str | None, write: Writer, query: QueryRunner) -> dict[str, Any]:
+    bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
+    try:
+        if not isinstance(item, dict) or not bid:
+            raise faults.required("bId")
+        if request_id is not None and len(request_id) + len(bid) > 50:
+            total = len(request_id) + len(bid)
+            raise faults.business(
+                "You cannot enter more than 50 characters in the request_id field. "
+                f"The request_id field is {total} characters."
+            )
+        if "Query" in item:
+            return {"bId": bid, "QueryResponse": query(realm, str(item["Query"]))}
+        entity = next((k for k in NAME_LISTS if k in item), None)
+        if entity is None:
+            raise faults.unsupported("Only Customer, Vendor, Employee and Query batch items are emulated.")
+        operation = str(item.get("operation", "create")).lower()
+        return {"bId": bid, entity: write(realm, entity, operation, item[entity])}
+    except faults.QBOFault as fault:
+        return {"bId": bid, "Fault": fault.body()}

@@ -1,0 +1,89 @@
+"""Fault rules set by tests through the admin API.
+
+kinds:
+- latency: sleep `seconds`, then answer normally.
+- error: answer `status` (500/502/503/413...) with an HTML, XML or JSON body; nothing is applied.
+- timeout: sleep `seconds`, then 504 with an HTML body; nothing is applied.
+- drop_after_commit: apply the write, then cut the connection mid-response (response lost).
+- hang_after_commit: apply the write, then sleep `seconds` before answering (a client timeout
+  fires although the write happened).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+KINDS = ("latency", "error", "timeout", "drop_after_commit", "hang_after_commit")
+BEFORE = ("latency", "error", "timeout")
+AFTER = ("drop_after_commit", "hang_after_commit")
+
+
+@dataclass
+class FaultRule:
+    kind: str
+    realm: str | None = None  # None: every realm
+    method: str | None = None  # None: any method
+    path: str | None = None  # regex searched in the path after /v3/company/{realm}
+    seconds: float = 0.0
+    status: int = 500
+    body: str = "html"  # html, xml or json
+    times: int | None = 1  # None: until cleared
+
+    def matches(self, realm: str, method: str, path: str) -> bool:
+        return (
+            (self.realm is None or self.realm == realm)
+            and (self.method is None or self.method.upper() == method.upper())
+            and (self.path is None or re.search(self.path, path) is not None)
+        )
+
+
+class FaultBook:
+    def __init__(self) -> None:
+        self.rules: list[FaultRule] = []
+
+    def add(self, spec: dict[str, Any]) -> FaultRule:
+        rule = FaultRule(**spec)
+        if rule.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {rule.kind!r}; expected one of {KINDS}")
+        self.rules.append(rule)
+        return rule
+
+    def take(self, realm: str, method: str, path: str, phase: tuple[str, ...]) -> FaultRule | None:
+        """The first matching rule of the phase, consuming one of its uses."""
+        for rule in self.rules:
+            if rule.kind in phase and rule.matches(realm, method, path):
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self.rules.remove(rule)
+                return rule
+        return None
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self.rules]
+
+
+def error_body(status: int, kind: str) -> tuple[str, str]:
+    """(body, media type) for an injected server error."""
+    if kind == "xml":
+        return (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<IntuitResponse xmlns="http://schema.intuit.com/finance/v3"><Fault type="SystemFault">'
+            f'<Error code="10000"><Message>An application error has occurred while processing your '
+            f"request</Message><Detail>System Failure Error: HTTP {status}</Detail></Error></Fault>"
+            "</IntuitResponse>",
+            "application/xml",
+        )
+    if kind == "json":
+        return (
+            '{"Fault":{"Error":[{"Message":"An application error has occurred while processing your '
+            f'request","Detail":"System Failure Error: HTTP {status}","code":"10000"}}],'
+            '"type":"SystemFault"}}',
+            "application/json",
+        )
+    return (f"<html><body><h1>{status} Service Unavailable</h1></body></html>", "text/html")

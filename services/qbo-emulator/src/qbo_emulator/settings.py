@@ -1,0 +1,55 @@
+"""Tunable behaviour of the emulator; defaults are QuickBooks' own documented values."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class Settings:
+    # OAuth app credentials the token endpoint accepts (Basic auth).
+    client_id: str = "emulator-client-id"
+    client_secret: str = "emulator-client-secret"
+    access_token_ttl: int = 3600  # seconds; QBO issues 1-hour access tokens
+    refresh_token_ttl: int = 8726400  # 101 days, as x_refresh_token_expires_in
+    refresh_grace_seconds: int = 0  # a rotated-out refresh token still works this long
+    # Company clock: MetaData times carry this offset (QBO samples show -07:00, not UTC).
+    tz_offset_minutes: int = -420
+    clock_offset_seconds: float = 0.0  # moves "now" for tests (CDC windows, token expiry)
+    home_currency: str = "USD"
+    # Throttling per realm (Intuit limits page): 500/min, 10/s, 10 in flight; batch 40/min.
+    requests_per_minute: int = 500
+    requests_per_second: int = 10
+    max_concurrent: int = 10
+    batch_per_minute: int = 40
+    retry_after_seconds: int | None = None  # Retry-After on 429 is not documented: off
+    # Query engine
+    max_results_over_limit: str = "clamp"  # "clamp" or "fault" (n/v which QBO does)
+    reject_non_ascii_punctuation: bool = True  # curly quotes / en dash break QBO's lexer
+    # CDC
+    cdc_max_objects: int = 1000
+    cdc_max_days: int = 30
+    # Names
+    name_compare: str = "casefold"  # "casefold" (trimmed, case-insensitive) or "exact"
+    reserve_inactive_names: bool = True
+    refuse_deactivate_with_balance: bool = False
+    # Webhooks
+    webhook_url: str | None = None
+    webhook_verifier_token: str = "emulator-verifier-token"
+    webhook_format: str = "legacy"  # "legacy" or "cloudevents"
+    webhook_retry_delays: list[float] = field(default_factory=lambda: [0.2, 0.5, 1.0])
+    webhook_timeout: float = 3.0  # QBO expects a reply within 3 s
+    # requestid replay entries kept per realm (None = unlimited)
+    requestid_ttl_seconds: float | None = None
+
+    def update(self, values: dict[str, Any]) -> None:
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise KeyError(f"unknown settings: {sorted(unknown)}")
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

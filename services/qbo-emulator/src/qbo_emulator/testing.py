@@ -1,0 +1,304 @@
+"""Helpers for tests and local tools: run the emulator and point python-quickbooks at it.
+
+    from qbo_emulator.testing import EmulatorServer
+
+    with EmulatorServer() as emu:                      # background thread, free port
+        realm = emu.add_realm()                        # RealmTokens(realm_id, access, refresh)
+        emu.seed_vendor(realm.realm_id, "Acme Ltd")    # names that collide across lists
+        qb = emu.quickbooks(realm)                     # a real python-quickbooks client
+        Customer(DisplayName="Acme Ltd").save(qb=qb)   # -> QuickbooksException 6240
+
+python-quickbooks and intuit-oauth are imported lazily: the emulator itself does not need them.
+The client helpers set OAUTHLIB_INSECURE_TRANSPORT=1 for the process, since the emulator serves
+plain http (reference/qbo.md section 1.2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CLIENT_ID = "emulator-client-id"
+DEFAULT_CLIENT_SECRET = "emulator-client-secret"
+MINOR_VERSION = 75
+
+
+@dataclass
+class RealmTokens:
+    realm_id: str
+    access_token: str
+    refresh_token: str
+
+
+def discovery_url(base_url: str) -> str:
+    """Passed as intuit-oauth's `environment`, which then uses it as the discovery URL."""
+    return base_url.rstrip("/") + "/.well-known/openid_configuration"
+
+
+def make_auth_client(
+    base_url: str,
+    *,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    realm_id: str | None = None,
+    client_id: str = DEFAULT_CLIENT_ID,
+    client_secret: str = DEFAULT_CLIENT_SECRET,
+    redirect_uri: str = "http://localhost/callback",
+) -> Any:
+    """An intuitlib AuthClient whose discovery, token and revoke calls go to the emulator."""
+    from intuitlib.client import AuthClient
+
+    return AuthClient(
+        client_id,
+        client_secret,
+        redirect_uri,
+        discovery_url(base_url),
+        access_token=access_token,
+        refresh_token=refresh_token,
+        realm_id=realm_id,
+    )
+
+
+def make_quickbooks(
+    base_url: str,
+    realm_id: str,
+    *,
+    auth_client: Any = None,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    minorversion: int = MINOR_VERSION,
+    timeout: float | tuple[float, float] | None = None,
+) -> Any:
+    """A python-quickbooks `QuickBooks` client for `realm_id` on the emulator.
+
+    Without `auth_client` one is built from the tokens. If it has no access token, the library
+    refreshes on construction (and so rotates the refresh token: read it back from
+    `client.refresh_token`). `timeout` is passed to requests (the library sets none itself).
+    """
+    from quickbooks import QuickBooks
+
+    os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    if auth_client is None:
+        auth_client = make_auth_client(
+            base_url, access_token=access_token, refresh_token=refresh_token, realm_id=realm_id
+        )
+    api = base_url.rstrip("/") + "/v3"
+
+    class EmulatedQuickBooks(QuickBooks):  # type: ignore[misc]
+        api_url_v3 = api
+        sandbox_api_url_v3 = api
+
+        def process_request(self, request_type, url, headers="", params="", data=""):  # type: ignore[no-untyped-def]
+            if timeout is None:
+                return super().process_request(request_type, url, headers, params, data)
+            headers.update({"Authorization": "Bearer " + self.session.access_token})
+            return self.session.request(
+                request_type, url, headers=headers, params=params, data=data, timeout=timeout
+            )
+
+    return EmulatedQuickBooks(
+        auth_client=auth_client,
+        refresh_token=refresh_token or auth_client.refresh_token,
+        company_id=realm_id,
+        minorversion=minorversion,
+    )
+
+
+class EmulatorServer:
+    """Runs the emulator on a free port, in a background thread (default) or a subprocess.
+
+    Use as a context manager, or call start()/stop(). `settings` overrides `Settings` fields
+    (e.g. {"access_token_ttl": 2, "requests_per_minute": 5}).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settings: dict[str, Any] | None = None,
+        snapshot: Path | None = None,
+        subprocess_mode: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.settings = settings or {}
+        self.snapshot = snapshot
+        self.subprocess_mode = subprocess_mode
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def discovery_url(self) -> str:
+        return discovery_url(self.base_url)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> EmulatorServer:
+        if self.subprocess_mode:
+            self._start_process()
+        else:
+            self._start_thread()
+        return self
+
+    def _start_thread(self) -> None:
+        import uvicorn
+
+        from qbo_emulator.app import create_app
+        from qbo_emulator.settings import Settings
+
+        settings = Settings()
+        settings.update(self.settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(settings, self.snapshot), log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="qbo-emulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("qbo-emulator did not start")
+            time.sleep(0.01)
+
+    def _start_process(self) -> None:
+        command = [sys.executable, "-m", "qbo_emulator", "--host", self.host, "--port", str(self.port)]
+        if self.snapshot is not None:
+            command += ["--snapshot", str(self.snapshot)]
+        if self.settings:
+            command += ["--settings", json.dumps(self.settings)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if "listening on" not in line:
+            self._process.kill()
+            raise RuntimeError(f"qbo-emulator did not start: {line!r}")
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = self._thread = None
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- admin API ---------------------------------------------------------------------------
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call `/_admin{path}`; raises RuntimeError with the body on a non-2xx answer."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.base_url}/_admin{path}", data=data, method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                text = reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"admin {method} {path}: {exc.code} {exc.read().decode()}") from exc
+        return json.loads(text) if text else None
+
+    def add_realm(self, realm_id: str | None = None, name: str | None = None) -> RealmTokens:
+        """A company plus a fresh token pair for it (the realm is reused if it exists)."""
+        reply = self.admin("POST", "/realms", {"realm_id": realm_id, "name": name})
+        return RealmTokens(reply["realm_id"], reply["access_token"], reply["refresh_token"])
+
+    def issue_tokens(self, realm_id: str) -> RealmTokens:
+        reply = self.admin("POST", f"/realms/{realm_id}/tokens")
+        return RealmTokens(realm_id, reply["access_token"], reply["refresh_token"])
+
+    def seed(self, realm_id: str, kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """kind: "customers", "vendors" or "employees". Returns the created objects."""
+        result: list[dict[str, Any]] = self.admin("POST", f"/realms/{realm_id}/{kind}", records)
+        return result
+
+    def seed_customer(self, realm_id: str, display_name: str, **fields: Any) -> dict[str, Any]:
+        return self.seed(realm_id, "customers", [{"DisplayName": display_name, **fields}])[0]
+
+    def seed_vendor(self, realm_id: str, display_name: str, **fields: Any) -> dict[str, Any]:
+        return self.seed(realm_id, "vendors", [{"DisplayName": display_name, **fields}])[0]
+
+    def seed_employee(self, realm_id: str, display_name: str, **fields: Any) -> dict[str, Any]:
+        return self.seed(realm_id, "employees", [{"DisplayName": display_name, **fields}])[0]
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("GET", "/state")
+        return result
+
+    def customers(self, realm_id: str) -> dict[str, dict[str, Any]]:
+        """Every customer of the realm, inactive ones included, keyed by Id."""
+        result: dict[str, dict[str, Any]] = self.state()["realms"][realm_id]["entities"]["Customer"]
+        return result
+
+    def requests(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.admin("GET", "/requests")
+        return result
+
+    def add_fault(self, kind: str, **spec: Any) -> None:
+        """See qbo_emulator.injection for kinds and fields (realm, method, path, seconds, ...)."""
+        self.admin("POST", "/faults", {"kind": kind, **spec})
+
+    def clear_faults(self) -> None:
+        self.admin("DELETE", "/faults")
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("PATCH", "/config", settings)
+        return result
+
+    def reset(self) -> None:
+        self.admin("POST", "/reset")
+
+    def expire_tokens(self, realm_id: str | None = None) -> None:
+        self.admin("POST", "/tokens/expire", {"realm_id": realm_id})
+
+    def other_user_edit(self, realm_id: str, customer_id: str, **fields: Any) -> dict[str, Any]:
+        """A concurrent edit in QuickBooks by someone else: SyncToken moves on."""
+        result: dict[str, Any] = self.admin("POST", f"/realms/{realm_id}/customers/{customer_id}/edit", fields)
+        return result
+
+    def merge(self, realm_id: str, from_id: str, into_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("POST", f"/realms/{realm_id}/merge",
+                                            {"from_id": from_id, "into_id": into_id})
+        return result
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.admin("GET", "/webhooks")
+        return result
+
+    # -- clients -----------------------------------------------------------------------------
+    def auth_client(self, tokens: RealmTokens | None = None) -> Any:
+        if tokens is None:
+            return make_auth_client(self.base_url)
+        return make_auth_client(self.base_url, access_token=tokens.access_token,
+                                refresh_token=tokens.refresh_token, realm_id=tokens.realm_id)
+
+    def quickbooks(self, tokens: RealmTokens, *, timeout: float | None = None) -> Any:
+        """A python-quickbooks client for the realm, using the given (unrefreshed) tokens."""
+        return make_quickbooks(self.base_url, tokens.realm_id, auth_client=self.auth_client(tokens),
+                               refresh_token=tokens.refresh_token, timeout=timeout)

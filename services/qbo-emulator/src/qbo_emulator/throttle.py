@@ -1,0 +1,53 @@
+"""Per-realm throttling: sliding per-minute and per-second windows plus requests in flight."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+from qbo_emulator.clock import Clock
+from qbo_emulator.settings import Settings
+
+
+class Throttle:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.minute: dict[str, deque[float]] = defaultdict(deque)
+        self.second: dict[str, deque[float]] = defaultdict(deque)
+        self.batch_minute: dict[str, deque[float]] = defaultdict(deque)
+        self.in_flight: dict[str, int] = defaultdict(int)
+
+    @staticmethod
+    def _trim(window: deque[float], now: float, span: float) -> None:
+        while window and window[0] <= now - span:
+            window.popleft()
+
+    def admit(self, realm_id: str, is_batch: bool) -> bool:
+        """Count the request if it fits every limit; a refused one leaves no trace."""
+        now = self.clock.epoch()
+        minute, second, batch = self.minute[realm_id], self.second[realm_id], self.batch_minute[realm_id]
+        self._trim(minute, now, 60)
+        self._trim(second, now, 1)
+        self._trim(batch, now, 60)
+        s = self.settings
+        if (
+            len(minute) >= s.requests_per_minute
+            or len(second) >= s.requests_per_second
+            or self.in_flight[realm_id] >= s.max_concurrent
+            or (is_batch and len(batch) >= s.batch_per_minute)
+        ):
+            return False
+        minute.append(now)
+        second.append(now)
+        if is_batch:
+            batch.append(now)
+        self.in_flight[realm_id] += 1
+        return True
+
+    def release(self, realm_id: str) -> None:
+        self.in_flight[realm_id] -= 1
+
+    def reset(self) -> None:
+        self.minute.clear()
+        self.second.clear()
+        self.batch_minute.clear()
