@@ -14,7 +14,8 @@ from qbo_emulator.testing import EmulatorServer, RealmTokens
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
+    # QuickBooks' 10 requests/s per realm would make fast tests flaky; throttle tests set their own.
+    with EmulatorServer(settings={"requests_per_second": 10_000}) as server:
         yield server
 
 

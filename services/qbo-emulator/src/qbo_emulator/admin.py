@@ -72,29 +72,6 @@ def build_router(emu: Emulator) -> APIRouter:
     async def revoke(spec: dict[str, Any] = Body(default={})) -> dict[str, int]:
         return {"revoked": emu.tokens.revoke(token=spec.get("token"), realm_id=spec.get("realm_id"))}
 
-    @router.post("/realms/{realm_id}/{kind}")
-    async def seed(realm_id: str, kind: str, records: list[dict[str, Any]] = Body(...)) -> list[dict[str, Any]]:
-        """Seed customers, vendors or employees through the normal rules; `MetaData` given in a
-        record overrides the server stamps (for CDC windows)."""
-        realm = realm_of(realm_id)
-        entity = {"customers": "Customer", "vendors": "Vendor", "employees": "Employee"}.get(kind)
-        if entity is None:
-            raise HTTPException(404, f"unknown list {kind}")
-        out = []
-        for record in records:
-            try:
-                created = emu.lists.create(realm, entity, record)
-            except faults.QBOFault as fault:
-                raise fault_to_http(fault) from fault
-            stored = realm.entities[entity][created["Id"]]
-            if "Active" in record:
-                stored["Active"] = bool(record["Active"])
-            if isinstance(record.get("MetaData"), dict):
-                stored["MetaData"].update(record["MetaData"])
-            out.append(emu.lists.render(realm, entity, stored))
-        emu.dirty = True
-        return out
-
     @router.post("/realms/{realm_id}/customers/{customer_id}/edit")
     async def other_user_edit(realm_id: str, customer_id: str,
                               fields: dict[str, Any] = Body(default={})) -> dict[str, Any]:
@@ -118,6 +95,30 @@ def build_router(emu: Emulator) -> APIRouter:
             raise fault_to_http(fault) from fault
         emu.dirty = True
         return merged
+
+    # Declared after /merge so that the path parameter does not swallow it.
+    @router.post("/realms/{realm_id}/{kind}")
+    async def seed(realm_id: str, kind: str, records: list[dict[str, Any]] = Body(...)) -> list[dict[str, Any]]:
+        """Seed customers, vendors or employees through the normal rules; `MetaData` given in a
+        record overrides the server stamps (for CDC windows)."""
+        realm = realm_of(realm_id)
+        entity = {"customers": "Customer", "vendors": "Vendor", "employees": "Employee"}.get(kind)
+        if entity is None:
+            raise HTTPException(404, f"unknown list {kind}")
+        out = []
+        for record in records:
+            try:
+                created = emu.lists.create(realm, entity, record)
+            except faults.QBOFault as fault:
+                raise fault_to_http(fault) from fault
+            stored = realm.entities[entity][created["Id"]]
+            if "Active" in record:
+                stored["Active"] = bool(record["Active"])
+            if isinstance(record.get("MetaData"), dict):
+                stored["MetaData"].update(record["MetaData"])
+            out.append(emu.lists.render(realm, entity, stored))
+        emu.dirty = True
+        return out
 
     @router.get("/faults")
     async def list_faults() -> list[dict[str, Any]]:
