@@ -106,6 +106,9 @@ def build_router(emu: Emulator) -> APIRouter:
                 )
                 return json_response(fault.status, envelope({"Fault": fault.body()}))
             stored = realm.replies.get(request_id)
+            ttl = emu.settings.requestid_ttl_seconds
+            if stored is not None and ttl is not None and emu.clock.epoch() - stored["at"] > ttl:
+                stored = None  # retention window passed: the id is new again
             if stored is not None:
                 # Replay: the first answer, byte for byte, and no state change.
                 emu.store.counters["replays"] += 1
@@ -116,7 +119,7 @@ def build_router(emu: Emulator) -> APIRouter:
         status, payload = run_operation(realm, op, raw, params)
         text = json.dumps(payload)
         if request_id is not None and status < 500:
-            realm.replies[request_id] = {"status": status, "body": text, "at": time.time(),
+            realm.replies[request_id] = {"status": status, "body": text, "at": emu.clock.epoch(),
                                          "fingerprint": hashlib.sha256(raw).hexdigest()}
             emu.dirty = True
         after = emu.faults.take(realm.realm_id, request.method, sub_path, injection.AFTER) if write else None
