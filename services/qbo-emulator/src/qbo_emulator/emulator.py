@@ -30,8 +30,8 @@ class Emulator:
         self.dirty = False
         if snapshot is not None and (data := load_snapshot(snapshot)) is not None:
             self.store.load_dict(data.get("store", {}))
+            # Settings are not restored: the command line (or defaults) decides them.
             self.tokens.load(data.get("tokens", {}))
-            self.settings.update(data.get("settings", {}))
 
     # -- realms ------------------------------------------------------------------------------
     def add_realm(self, realm_id: str | None = None, name: str | None = None,
