@@ -17,7 +17,9 @@ def test_batch_items_are_independent_with_per_item_faults(
     emulator: EmulatorServer, realm: RealmTokens, qb: Any
 ) -> None:
     emulator.seed_employee(realm.realm_id, "Staff Member")
-    result = batch_create([customer("Batch One"), customer("Staff Member"), customer("Batch Two")], qb=qb)
+    result = batch_create(
+        [customer("Batch One"), customer("Staff Member"), customer("Batch Two")], qb=qb
+    )
     assert sorted(c.DisplayName for c in result.successes) == ["Batch One", "Batch Two"]
     assert len(result.faults) == 1
     assert result.faults[0].Error[0].code == "6240"
@@ -33,8 +35,13 @@ def test_batch_update_reports_stale_items(qb: Any) -> None:
     assert a_new.SyncToken == "1"
 
 
-def test_batch_with_more_than_30_items_is_refused(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
-    items = [{"bId": f"b{i}", "operation": "create", "Customer": {"DisplayName": f"Big {i}"}} for i in range(31)]
+def test_batch_with_more_than_30_items_is_refused(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
+    items = [
+        {"bId": f"b{i}", "operation": "create", "Customer": {"DisplayName": f"Big {i}"}}
+        for i in range(31)
+    ]
     with pytest.raises(QuickbooksException) as exc:
         qb.batch_operation(json.dumps({"BatchItemRequest": items}))
     assert exc.value.error_code == 6000
@@ -45,11 +52,13 @@ def test_batch_with_more_than_30_items_is_refused(emulator: EmulatorServer, real
 
 def test_batch_query_and_delete_items(qb: Any) -> None:
     customer("Batch Query Me").save(qb=qb)
-    body = {"BatchItemRequest": [
-        {"bId": "q1", "Query": "SELECT * FROM Customer WHERE DisplayName = 'Batch Query Me'"},
-        {"bId": "d1", "operation": "delete", "Customer": {"Id": "1", "SyncToken": "0"}},
-        {"bId": "q2", "Query": "SELECT * FROM Customer WHERE"},
-    ]}
+    body = {
+        "BatchItemRequest": [
+            {"bId": "q1", "Query": "SELECT * FROM Customer WHERE DisplayName = 'Batch Query Me'"},
+            {"bId": "d1", "operation": "delete", "Customer": {"Id": "1", "SyncToken": "0"}},
+            {"bId": "q2", "Query": "SELECT * FROM Customer WHERE"},
+        ]
+    }
     items = {i["bId"]: i for i in qb.batch_operation(json.dumps(body))["BatchItemResponse"]}
     assert items["q1"]["QueryResponse"]["Customer"][0]["DisplayName"] == "Batch Query Me"
     assert items["d1"]["Fault"]["Error"][0]["code"] == "500"

@@ -45,11 +45,18 @@ def test_cdc_more_than_30_days_back_is_refused(qb: Any) -> None:
     change_data_capture([Customer], ago(days=29), qb=qb)
 
 
-def test_cdc_caps_at_the_oldest_objects(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
+def test_cdc_caps_at_the_oldest_objects(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
     configure(cdc_max_objects=5)  # QBO: 1000; small here to keep the test fast
-    emulator.seed(realm.realm_id, "customers", [
-        {"DisplayName": f"Capped {i}", "MetaData": {"LastUpdatedTime": ago(hours=10 - i)}} for i in range(8)
-    ])
+    emulator.seed(
+        realm.realm_id,
+        "customers",
+        [
+            {"DisplayName": f"Capped {i}", "MetaData": {"LastUpdatedTime": ago(hours=10 - i)}}
+            for i in range(8)
+        ],
+    )
     cdc = change_data_capture([Customer], ago(days=1), qb=qb)
     assert [c.DisplayName for c in cdc.Customer] == [f"Capped {i}" for i in range(5)]
 
@@ -60,7 +67,9 @@ def test_cdc_default_cap_is_1000(emulator: EmulatorServer, realm: RealmTokens, q
     assert len(cdc.Customer) == 1000
 
 
-def test_merged_customer_appears_as_deleted_stub(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
+def test_merged_customer_appears_as_deleted_stub(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
     loser = customer("Merge Loser").save(qb=qb)
     winner = customer("Merge Winner").save(qb=qb)
     emulator.merge(realm.realm_id, loser.Id, winner.Id)

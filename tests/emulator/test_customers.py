@@ -82,7 +82,9 @@ def test_synctoken_increments_and_stale_token_is_5010(qb: Any) -> None:
     assert "Stale Object Error" in exc.value.message
 
 
-def test_concurrent_edit_by_another_user_gives_5010(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
+def test_concurrent_edit_by_another_user_gives_5010(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
     mine = customer("Race Co").save(qb=qb)
     emulator.other_user_edit(realm.realm_id, mine.Id, Notes="edited in QuickBooks")
     with pytest.raises(QuickbooksException) as exc:
@@ -131,8 +133,15 @@ def test_names_with_colon_tab_or_newline_are_refused(qb: Any, bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("field", "limit"),
-    [("DisplayName", 500), ("Title", 16), ("GivenName", 100), ("CompanyName", 100),
-     ("PrintOnCheckName", 110), ("Notes", 2000), ("Suffix", 16)],
+    [
+        ("DisplayName", 500),
+        ("Title", 16),
+        ("GivenName", 100),
+        ("CompanyName", 100),
+        ("PrintOnCheckName", 110),
+        ("Notes", 2000),
+        ("Suffix", 16),
+    ],
 )
 def test_field_length_limits_are_2050(qb: Any, field: str, limit: int) -> None:
     base = {"DisplayName": f"Len {field}"}
@@ -160,7 +169,9 @@ def test_currency_ref_is_fixed_after_create(qb: Any) -> None:
     created = customer("Maple Co", CurrencyRef=cad).save(qb=qb)
     assert created.CurrencyRef.value == "CAD"
     with pytest.raises(QuickbooksException) as exc:
-        sparse(qb, {"Id": created.Id, "SyncToken": created.SyncToken, "CurrencyRef": {"value": "USD"}})
+        sparse(
+            qb, {"Id": created.Id, "SyncToken": created.SyncToken, "CurrencyRef": {"value": "USD"}}
+        )
     exactly(exc, QuickbooksException, 6000)
     # A full update that omits CurrencyRef keeps it (read-only, not cleared).
     again = customer("Maple Co")
@@ -206,7 +217,9 @@ def test_no_delete_only_active_false(qb: Any) -> None:
     assert created.Id not in [c.Id for c in Customer.all(qb=qb)]
 
 
-def test_metadata_times_carry_offset_and_seconds(emulator: EmulatorServer, qb: Any, configure: Any) -> None:
+def test_metadata_times_carry_offset_and_seconds(
+    emulator: EmulatorServer, qb: Any, configure: Any
+) -> None:
     created = customer("Clock Co").save(qb=qb)
     assert STAMP.match(created.MetaData["CreateTime"]), created.MetaData
     assert created.MetaData["CreateTime"].endswith("-07:00")  # company time, not UTC

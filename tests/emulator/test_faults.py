@@ -21,8 +21,12 @@ def test_latency(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configur
     assert time.monotonic() - started >= 0.3
 
 
-def test_html_503_is_not_applied(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
-    emulator.add_fault("error", realm=realm.realm_id, status=503, body="html", method="POST", path="^/customer")
+def test_html_503_is_not_applied(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
+    emulator.add_fault(
+        "error", realm=realm.realm_id, status=503, body="html", method="POST", path="^/customer"
+    )
     with pytest.raises(QuickbooksException) as exc:
         customer("Unlucky").save(qb=qb)
     assert type(exc.value) is QuickbooksException and exc.value.error_code == 10000
@@ -31,14 +35,18 @@ def test_html_503_is_not_applied(emulator: EmulatorServer, realm: RealmTokens, q
     customer("Unlucky").save(qb=qb)  # the rule was used up
 
 
-def test_json_500_is_severe(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
+def test_json_500_is_severe(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
     emulator.add_fault("error", realm=realm.realm_id, status=500, body="json")
     with pytest.raises(SevereException) as exc:
         Customer.count(qb=qb)
     assert exc.value.error_code == 10000
 
 
-def test_timeout_before_commit(emulator: EmulatorServer, realm: RealmTokens, configure: Any) -> None:
+def test_timeout_before_commit(
+    emulator: EmulatorServer, realm: RealmTokens, configure: Any
+) -> None:
     emulator.add_fault("timeout", realm=realm.realm_id, seconds=0.6)
     impatient = emulator.quickbooks(realm, timeout=0.2)
     with pytest.raises(requests.exceptions.ReadTimeout):
@@ -47,7 +55,9 @@ def test_timeout_before_commit(emulator: EmulatorServer, realm: RealmTokens, con
     assert emulator.customers(realm.realm_id) == {}
 
 
-def test_gateway_timeout_body(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
+def test_gateway_timeout_body(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
     emulator.add_fault("timeout", realm=realm.realm_id, seconds=0.0)
     with pytest.raises(QuickbooksException) as exc:
         Customer.count(qb=qb)
@@ -60,7 +70,9 @@ def test_response_lost_after_commit_then_retry_with_same_requestid(
     emulator.add_fault("drop_after_commit", realm=realm.realm_id, method="POST", path="^/customer")
     with pytest.raises(requests.exceptions.RequestException):
         customer("Lost Reply Co").save(qb=qb, request_id="lost-reply-1")
-    assert [c["DisplayName"] for c in emulator.customers(realm.realm_id).values()] == ["Lost Reply Co"]
+    assert [c["DisplayName"] for c in emulator.customers(realm.realm_id).values()] == [
+        "Lost Reply Co"
+    ]
     retried = customer("Lost Reply Co").save(qb=qb, request_id="lost-reply-1")
     assert list(emulator.customers(realm.realm_id)) == [retried.Id]  # exactly one customer
 
@@ -81,7 +93,9 @@ def test_hang_after_commit(emulator: EmulatorServer, realm: RealmTokens, configu
     impatient = emulator.quickbooks(realm, timeout=0.2)
     with pytest.raises(requests.exceptions.ReadTimeout):
         customer("Slow Reply Co").save(qb=impatient, request_id="slow-1")
-    assert [c["DisplayName"] for c in emulator.customers(realm.realm_id).values()] == ["Slow Reply Co"]
+    assert [c["DisplayName"] for c in emulator.customers(realm.realm_id).values()] == [
+        "Slow Reply Co"
+    ]
     time.sleep(0.6)
 
 

@@ -34,15 +34,25 @@ def test_refresh_rotates_and_the_old_refresh_token_gets_invalid_grant(
     client.refresh(refresh_token=rotated)  # the latest one still works
 
 
-def test_building_quickbooks_without_access_token_refreshes(emulator: EmulatorServer, realm: RealmTokens) -> None:
-    auth = make_auth_client(emulator.base_url, refresh_token=realm.refresh_token, realm_id=realm.realm_id)
-    qb = make_quickbooks(emulator.base_url, realm.realm_id, auth_client=auth, refresh_token=realm.refresh_token)
-    assert qb.refresh_token != realm.refresh_token  # rotated as a side effect (python-quickbooks#392)
+def test_building_quickbooks_without_access_token_refreshes(
+    emulator: EmulatorServer, realm: RealmTokens
+) -> None:
+    auth = make_auth_client(
+        emulator.base_url, refresh_token=realm.refresh_token, realm_id=realm.realm_id
+    )
+    qb = make_quickbooks(
+        emulator.base_url, realm.realm_id, auth_client=auth, refresh_token=realm.refresh_token
+    )
+    assert (
+        qb.refresh_token != realm.refresh_token
+    )  # rotated as a side effect (python-quickbooks#392)
     assert Customer.count(qb=qb) == 0
 
 
 def test_wrong_client_secret_is_refused(emulator: EmulatorServer, realm: RealmTokens) -> None:
-    client = make_auth_client(emulator.base_url, refresh_token=realm.refresh_token, client_secret="nope")
+    client = make_auth_client(
+        emulator.base_url, refresh_token=realm.refresh_token, client_secret="nope"
+    )
     with pytest.raises(AuthClientError) as exc:
         client.refresh()
     assert exc.value.status_code == 401

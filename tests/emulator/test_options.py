@@ -13,7 +13,9 @@ from qbo_emulator.testing import EmulatorServer, RealmTokens, make_auth_client
 from tests.emulator.conftest import customer, sparse
 
 
-def test_exact_name_comparison_mode(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
+def test_exact_name_comparison_mode(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
     configure(name_compare="exact")
     customer("Case Co").save(qb=qb)
     customer("case co").save(qb=qb)  # allowed in exact mode
@@ -47,10 +49,14 @@ def test_maxresults_over_1000_can_fault(qb: Any, configure: Any) -> None:
 def test_non_ascii_punctuation_check_can_be_disabled(qb: Any, configure: Any) -> None:
     configure(reject_non_ascii_punctuation=False)
     customer("O\u2019Brien Ltd").save(qb=qb)  # accepted on create in any mode
-    assert [c.DisplayName for c in Customer.filter(DisplayName="O\u2019Brien Ltd", qb=qb)] == ["O\u2019Brien Ltd"]
+    assert [c.DisplayName for c in Customer.filter(DisplayName="O\u2019Brien Ltd", qb=qb)] == [
+        "O\u2019Brien Ltd"
+    ]
 
 
-def test_requestid_retention_window(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
+def test_requestid_retention_window(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
     configure(requestid_ttl_seconds=60)
     first = customer("Retention A").save(qb=qb, request_id="kept-a-minute")
     configure(clock_offset_seconds=120)

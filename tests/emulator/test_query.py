@@ -14,13 +14,17 @@ from tests.emulator.conftest import customer, sparse
 
 @pytest.fixture
 def people(emulator: EmulatorServer, realm: RealmTokens) -> list[dict[str, Any]]:
-    return emulator.seed(realm.realm_id, "customers", [
-        {"DisplayName": "Alice Adams", "CompanyName": "Acme"},
-        {"DisplayName": "Bob Brown", "CompanyName": "Acme"},
-        {"DisplayName": "Carol O'Connor", "CompanyName": "Beta"},
-        {"DisplayName": "Dan Dormant", "Active": False},
-        {"DisplayName": "Eve Evans", "CompanyName": "Gamma"},
-    ])
+    return emulator.seed(
+        realm.realm_id,
+        "customers",
+        [
+            {"DisplayName": "Alice Adams", "CompanyName": "Acme"},
+            {"DisplayName": "Bob Brown", "CompanyName": "Acme"},
+            {"DisplayName": "Carol O'Connor", "CompanyName": "Beta"},
+            {"DisplayName": "Dan Dormant", "Active": False},
+            {"DisplayName": "Eve Evans", "CompanyName": "Gamma"},
+        ],
+    )
 
 
 def names(rows: list[Any]) -> list[str]:
@@ -49,7 +53,9 @@ def test_comparison_operators(qb: Any, people: Any) -> None:
 def test_like_and_and(qb: Any, people: Any) -> None:
     assert names(Customer.where("DisplayName LIKE 'B%'", qb=qb)) == ["Bob Brown"]
     assert names(Customer.where("DisplayName LIKE '%an%'", qb=qb)) == ["Eve Evans"]
-    assert names(Customer.where("CompanyName = 'Acme' AND DisplayName LIKE '%Brown'", qb=qb)) == ["Bob Brown"]
+    assert names(Customer.where("CompanyName = 'Acme' AND DisplayName LIKE '%Brown'", qb=qb)) == [
+        "Bob Brown"
+    ]
 
 
 def test_backslash_escaped_quote(qb: Any, people: Any) -> None:
@@ -62,7 +68,11 @@ def test_order_by_and_orderby(qb: Any, people: Any) -> None:
     assert names(Customer.all(order_by="DisplayName DESC", qb=qb)) == desc  # ORDER BY
     assert names(Customer.where("", order_by="DisplayName DESC", qb=qb)) == desc  # ORDERBY
     assert names(Customer.where("", order_by="CompanyName, DisplayName DESC", qb=qb)) == [
-        "Bob Brown", "Alice Adams", "Carol O'Connor", "Eve Evans"]
+        "Bob Brown",
+        "Alice Adams",
+        "Carol O'Connor",
+        "Eve Evans",
+    ]
 
 
 def test_startposition_is_one_based(qb: Any, people: Any) -> None:
@@ -79,18 +89,28 @@ def test_count_and_empty_result(qb: Any, people: Any) -> None:
     assert qb.query("SELECT * FROM Customer WHERE DisplayName = 'Nobody'")["QueryResponse"] == {}
 
 
-def test_maxresults_defaults_to_100_and_caps_at_1000(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
-    emulator.seed(realm.realm_id, "customers", [{"DisplayName": f"Bulk {i:04d}"} for i in range(1005)])
+def test_maxresults_defaults_to_100_and_caps_at_1000(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
+    emulator.seed(
+        realm.realm_id, "customers", [{"DisplayName": f"Bulk {i:04d}"} for i in range(1005)]
+    )
     assert len(Customer.filter(Active=True, qb=qb)) == 100  # filter() sends no MAXRESULTS
     assert len(Customer.where("", max_results=5000, qb=qb)) == 1000  # clamped (emulator default)
     assert len(Customer.where("", start_position=1001, max_results=1000, qb=qb)) == 5
 
 
-def test_metadata_last_updated_time_filter(qb: Any, realm: RealmTokens, emulator: EmulatorServer) -> None:
-    emulator.seed(realm.realm_id, "customers", [
-        {"DisplayName": "Old", "MetaData": {"LastUpdatedTime": "2020-01-01T00:00:00-07:00"}},
-        {"DisplayName": "New"},
-    ])
+def test_metadata_last_updated_time_filter(
+    qb: Any, realm: RealmTokens, emulator: EmulatorServer
+) -> None:
+    emulator.seed(
+        realm.realm_id,
+        "customers",
+        [
+            {"DisplayName": "Old", "MetaData": {"LastUpdatedTime": "2020-01-01T00:00:00-07:00"}},
+            {"DisplayName": "New"},
+        ],
+    )
     assert names(Customer.where("Metadata.LastUpdatedTime > '2021-01-01'", qb=qb)) == ["New"]
 
 

@@ -26,7 +26,9 @@ def test_repeated_requestid_returns_first_response_and_changes_nothing(
     assert after.get("requestid_body_mismatch", 0) - before.get("requestid_body_mismatch", 0) == 1
 
 
-def test_replayed_update_does_not_bump_synctoken(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
+def test_replayed_update_does_not_bump_synctoken(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
     created = customer("Replay Update").save(qb=qb)
     change = {"Id": created.Id, "SyncToken": created.SyncToken, "Notes": "once"}
     first = sparse(qb, change, request_id="upd-1")
@@ -35,7 +37,9 @@ def test_replayed_update_does_not_bump_synctoken(emulator: EmulatorServer, realm
     assert emulator.customers(realm.realm_id)[created.Id]["SyncToken"] == "1"
 
 
-def test_replayed_fault_is_replayed_too(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
+def test_replayed_fault_is_replayed_too(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
     emulator.seed_vendor(realm.realm_id, "Fault Once")
     for _ in range(2):
         with pytest.raises(QuickbooksException) as exc:
@@ -53,7 +57,9 @@ def test_requestids_are_per_realm(emulator: EmulatorServer, qb: Any, realm: Real
     assert a.DisplayName == "Realm A Co"
 
 
-def test_requestid_longer_than_50_is_refused(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
+def test_requestid_longer_than_50_is_refused(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
     customer("Fifty Co").save(qb=qb, request_id="r" * 50)
     with pytest.raises(QuickbooksException) as exc:
         customer("Fifty One Co").save(qb=qb, request_id="r" * 51)

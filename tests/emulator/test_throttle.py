@@ -24,11 +24,17 @@ def test_defaults_are_quickbooks_limits(emulator: EmulatorServer) -> None:
     from qbo_emulator.settings import Settings
 
     defaults = Settings()
-    assert (defaults.requests_per_minute, defaults.requests_per_second, defaults.max_concurrent) == (500, 10, 10)
+    assert (
+        defaults.requests_per_minute,
+        defaults.requests_per_second,
+        defaults.max_concurrent,
+    ) == (500, 10, 10)
     assert defaults.batch_per_minute == 40
 
 
-def test_requests_per_minute_per_realm(emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any) -> None:
+def test_requests_per_minute_per_realm(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
     configure(requests_per_minute=3)
     for _ in range(3):
         Customer.count(qb=qb)
@@ -49,7 +55,9 @@ def test_requests_per_second_per_realm(qb: Any, configure: Any) -> None:
     assert_throttled(exc)
 
 
-def test_concurrent_requests_per_realm(emulator: EmulatorServer, realm: RealmTokens, configure: Any) -> None:
+def test_concurrent_requests_per_realm(
+    emulator: EmulatorServer, realm: RealmTokens, configure: Any
+) -> None:
     configure(max_concurrent=2)
     emulator.add_fault("latency", realm=realm.realm_id, seconds=0.5, times=None)
     clients = [emulator.quickbooks(realm) for _ in range(4)]  # one session per thread
@@ -77,7 +85,9 @@ def test_batch_requests_per_minute(qb: Any, configure: Any) -> None:
     assert_throttled(exc)
 
 
-def test_retry_after_header_is_optional(emulator: EmulatorServer, realm: RealmTokens, configure: Any) -> None:
+def test_retry_after_header_is_optional(
+    emulator: EmulatorServer, realm: RealmTokens, configure: Any
+) -> None:
     import requests
 
     configure(requests_per_minute=1, retry_after_seconds=60)

@@ -61,7 +61,9 @@ def receiver() -> Iterator[Receiver]:
     rec.server.shutdown()
 
 
-def test_merge_makes_one_id_disappear_into_another(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
+def test_merge_makes_one_id_disappear_into_another(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
     loser = customer("Dup Person", Balance=10).save(qb=qb)
     winner = customer("Dup Person (2)", Balance=5).save(qb=qb)
     emulator.merge(realm.realm_id, loser.Id, winner.Id)
@@ -82,7 +84,11 @@ def test_legacy_webhook_is_signed(
     note = json.loads(body)["eventNotifications"][0]
     assert note["realmId"] == realm.realm_id
     assert note["dataChangeEvent"]["entities"][0] | {"lastUpdated": None} == {
-        "id": created.Id, "operation": "Create", "name": "Customer", "lastUpdated": None}
+        "id": created.Id,
+        "operation": "Create",
+        "name": "Customer",
+        "lastUpdated": None,
+    }
 
 
 def test_cloudevents_webhook_for_merge(
@@ -90,7 +96,9 @@ def test_cloudevents_webhook_for_merge(
 ) -> None:
     loser = customer("CE Loser").save(qb=qb)
     winner = customer("CE Winner").save(qb=qb)
-    configure(webhook_url=receiver.url, webhook_verifier_token=VERIFIER, webhook_format="cloudevents")
+    configure(
+        webhook_url=receiver.url, webhook_verifier_token=VERIFIER, webhook_format="cloudevents"
+    )
     emulator.merge(realm.realm_id, loser.Id, winner.Id)
     body, signature = receiver.wait(1, realm.realm_id)[0]
     assert qb.validate_webhook_signature(body, signature, VERIFIER)
@@ -107,5 +115,7 @@ def test_webhook_is_retried_after_a_failure(
     receiver.fail_first = 1
     customer("Retry Hook Co").save(qb=qb)
     receiver.wait(1, realm.realm_id)
-    delivery = [d for d in emulator.webhook_deliveries() if d["event"]["realmId"] == realm.realm_id][-1]
+    delivery = [
+        d for d in emulator.webhook_deliveries() if d["event"]["realmId"] == realm.realm_id
+    ][-1]
     assert [a.get("status") for a in delivery["attempts"]] == [500, 200]

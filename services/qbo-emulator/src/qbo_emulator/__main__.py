@@ -14,11 +14,19 @@ from qbo_emulator.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="qbo_emulator", description="Local QuickBooks Online API emulator")
+    parser = argparse.ArgumentParser(
+        prog="qbo_emulator", description="Local QuickBooks Online API emulator"
+    )
     parser.add_argument("--host", default=os.environ.get("QBO_EMULATOR_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("QBO_EMULATOR_PORT", "8000")))
-    parser.add_argument("--snapshot", type=Path, default=os.environ.get("QBO_EMULATOR_SNAPSHOT") or None,
-                        help="JSON file loaded at start and saved while running")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("QBO_EMULATOR_PORT", "8000"))
+    )
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        default=os.environ.get("QBO_EMULATOR_SNAPSHOT") or None,
+        help="JSON file loaded at start and saved while running",
+    )
     parser.add_argument("--settings", default=None, help="JSON object overriding Settings fields")
     args = parser.parse_args(argv)
     settings = Settings()

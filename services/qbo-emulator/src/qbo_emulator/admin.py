@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException
 
-from qbo_emulator import faults
+from qbo_emulator import faults, injection
 from qbo_emulator.emulator import Emulator
 from qbo_emulator.store import Realm
 
@@ -55,12 +55,14 @@ def build_router(emu: Emulator) -> APIRouter:
 
     @router.post("/realms")
     async def add_realm(spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
-        realm, tokens = emu.add_realm(spec.get("realm_id"), spec.get("name"), spec.get("home_currency"))
+        realm, tokens = emu.add_realm(
+            spec.get("realm_id"), spec.get("name"), spec.get("home_currency")
+        )
         return {"realm_id": realm.realm_id, **tokens}
 
     @router.post("/realms/{realm_id}/tokens")
     async def new_tokens(realm_id: str) -> dict[str, Any]:
-        realm_of(realm_id)
+        realm_of(realm_id).require_tokens = True
         emu.dirty = True
         return {"realm_id": realm_id, **emu.tokens.issue(realm_id)}
 
@@ -70,11 +72,14 @@ def build_router(emu: Emulator) -> APIRouter:
 
     @router.post("/tokens/revoke")
     async def revoke(spec: dict[str, Any] = Body(default={})) -> dict[str, int]:
-        return {"revoked": emu.tokens.revoke(token=spec.get("token"), realm_id=spec.get("realm_id"))}
+        return {
+            "revoked": emu.tokens.revoke(token=spec.get("token"), realm_id=spec.get("realm_id"))
+        }
 
     @router.post("/realms/{realm_id}/customers/{customer_id}/edit")
-    async def other_user_edit(realm_id: str, customer_id: str,
-                              fields: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+    async def other_user_edit(
+        realm_id: str, customer_id: str, fields: dict[str, Any] = Body(default={})
+    ) -> dict[str, Any]:
         """A concurrent edit by another QBO user: a sparse change that bumps the SyncToken."""
         realm = realm_of(realm_id)
         current = realm.customers.get(customer_id)
@@ -96,9 +101,68 @@ def build_router(emu: Emulator) -> APIRouter:
         emu.dirty = True
         return merged
 
+    @router.post("/realms/{realm_id}/seed")
+    async def seed_realm(realm_id: str, spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        """Create the realm if needed (no tokens: any bearer is accepted) and add names:
+        {"customers": [...], "vendors": [...], "employees": [...]} (DisplayName strings)."""
+        realm = emu.ensure_realm(realm_id, spec.get("name"), spec.get("home_currency"))
+        created: dict[str, list[dict[str, Any]]] = {}
+        for kind, entity in (
+            ("customers", "Customer"),
+            ("vendors", "Vendor"),
+            ("employees", "Employee"),
+        ):
+            created[kind] = []
+            for name in spec.get(kind, []):
+                record = name if isinstance(name, dict) else {"DisplayName": name}
+                try:
+                    created[kind].append(emu.lists.create(realm, entity, record))
+                except faults.QBOFault as fault:
+                    raise fault_to_http(fault) from fault
+        emu.dirty = True
+        return {"realm_id": realm.realm_id, **created}
+
+    @router.put("/realms/{realm_id}/auth")
+    async def set_auth(realm_id: str, spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """{"require_tokens": bool}: whether only issued access tokens are accepted."""
+        realm = realm_of(realm_id)
+        realm.require_tokens = bool(spec["require_tokens"])
+        emu.dirty = True
+        return {"realm_id": realm_id, "require_tokens": realm.require_tokens}
+
+    @router.put("/realms/{realm_id}/limits")
+    async def set_limits(realm_id: str, spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Per-realm throttle limits: per_minute, per_second, concurrent, batch_per_minute
+        (null or absent: the settings' value, QuickBooks' own by default)."""
+        known = {"per_minute", "per_second", "concurrent", "batch_per_minute"}
+        if set(spec) - known:
+            raise HTTPException(400, f"unknown limits {sorted(set(spec) - known)}")
+        limits = {k: int(v) for k, v in spec.items() if v is not None}
+        emu.throttle.limits[realm_id] = {**emu.throttle.limits.get(realm_id, {}), **limits}
+        for key in [k for k, v in spec.items() if v is None]:
+            emu.throttle.limits[realm_id].pop(key, None)
+        return {"realm_id": realm_id, "limits": emu.throttle.limits[realm_id]}
+
+    @router.get("/realms/{realm_id}/counters")
+    async def realm_counters(realm_id: str) -> dict[str, int]:
+        """/v3 requests received for the realm (throttled ones included) and 429s answered."""
+        counters = emu.store.counters
+        return {
+            "requests": counters[f"requests:{realm_id}"],
+            "throttled": counters[f"throttled:{realm_id}"],
+        }
+
+    @router.get("/realms/{realm_id}/customers")
+    async def realm_customers(realm_id: str) -> dict[str, Any]:
+        """Every customer of the realm, inactive ones included, keyed by Id."""
+        realm = realm_of(realm_id)
+        return {i: emu.lists.render(realm, "Customer", r) for i, r in realm.customers.items()}
+
     # Declared after /merge so that the path parameter does not swallow it.
     @router.post("/realms/{realm_id}/{kind}")
-    async def seed(realm_id: str, kind: str, records: list[dict[str, Any]] = Body(...)) -> list[dict[str, Any]]:
+    async def seed(
+        realm_id: str, kind: str, records: list[dict[str, Any]] = Body(...)
+    ) -> list[dict[str, Any]]:
         """Seed customers, vendors or employees through the normal rules; `MetaData` given in a
         record overrides the server stamps (for CDC windows)."""
         realm = realm_of(realm_id)
@@ -128,6 +192,18 @@ def build_router(emu: Emulator) -> APIRouter:
     async def add_fault(spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
         try:
             emu.faults.add(spec)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"faults": emu.faults.dump()}
+
+    @router.put("/faults")
+    async def set_faults(spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        """Replace every fault rule with the simple settings (see injection.simple_rules)."""
+        try:
+            rules = injection.simple_rules(spec)
+            emu.faults.clear()
+            for rule in rules:
+                emu.faults.add(rule)
         except (TypeError, ValueError) as exc:
             raise HTTPException(400, str(exc)) from exc
         return {"faults": emu.faults.dump()}

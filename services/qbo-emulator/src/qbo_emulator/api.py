@@ -29,8 +29,16 @@ class DroppedResponse(Response):
     """Sends the headers and half the body, then cuts the connection: the response is lost."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
+        )
         raise ConnectionAbortedError(DROP_MARKER)
 
 
@@ -45,46 +53,91 @@ def build_router(emu: Emulator) -> APIRouter:
 
     def json_response(status: int, payload: Any, text: str | None = None) -> Response:
         body = text if text is not None else json.dumps(payload)
-        return Response(body, status_code=status, media_type="application/json",
-                        headers={"intuit_tid": str(uuid.uuid4())})
+        return Response(
+            body,
+            status_code=status,
+            media_type="application/json",
+            headers={"intuit_tid": str(uuid.uuid4())},
+        )
 
-    async def handle(request: Request, realm_id: str, op: Operation, *, write: bool, is_batch: bool = False) -> Response:
+    async def handle(
+        request: Request, realm_id: str, op: Operation, *, write: bool, is_batch: bool = False
+    ) -> Response:
         params = dict(request.query_params)
-        entry: dict[str, Any] = {"at": time.time(), "method": request.method, "path": request.url.path,
-                                 "realm": realm_id, "params": params, "requestid": params.get("requestid")}
-        response = await pipeline(request, realm_id, op, params, entry, write=write, is_batch=is_batch)
+        entry: dict[str, Any] = {
+            "at": time.time(),
+            "method": request.method,
+            "path": request.url.path,
+            "realm": realm_id,
+            "params": params,
+            "requestid": params.get("requestid"),
+        }
+        response = await pipeline(
+            request, realm_id, op, params, entry, write=write, is_batch=is_batch
+        )
         entry["status"] = response.status_code
         emu.store.log(entry)
         emu.store.counters[f"status_{response.status_code}"] += 1
+        emu.store.counters[f"requests:{realm_id}"] += 1
         return response
 
-    async def pipeline(request: Request, realm_id: str, op: Operation, params: dict[str, str],
-                       entry: dict[str, Any], *, write: bool, is_batch: bool) -> Response:
+    async def pipeline(
+        request: Request,
+        realm_id: str,
+        op: Operation,
+        params: dict[str, str],
+        entry: dict[str, Any],
+        *,
+        write: bool,
+        is_batch: bool,
+    ) -> Response:
         # 1. Authentication: 401 with the lower-case fault body, whatever the realm.
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        # Realms without issued tokens are permissive: any non-empty bearer is accepted.
         token_realm, reason = emu.tokens.check(token)
-        if token_realm is None:
-            return json_response(401, faults.auth_failed_body(reason))
         realm = emu.store.realms.get(realm_id)
-        if realm is None or token_realm != realm_id:
+        if token_realm is None:
+            permissive = bool(token) and reason.startswith("Token invalid")
+            if realm is None and permissive and emu.settings.auto_create_realms:
+                realm = emu.ensure_realm(realm_id)
+            elif realm is None or realm.require_tokens or not permissive:
+                return json_response(401, faults.auth_failed_body(reason))
+        elif realm is None or token_realm != realm_id:
             return json_response(403, faults.forbidden_body())
         # 2. Throttling, before anything else can happen: a 429 has no side effects.
         if not emu.throttle.admit(realm_id, is_batch):
             emu.store.counters["throttled"] += 1
+            emu.store.counters[f"throttled:{realm_id}"] += 1
             headers = {}
             if emu.settings.retry_after_seconds is not None:
                 headers["Retry-After"] = str(emu.settings.retry_after_seconds)
-            return Response(faults.throttle_xml(emu.clock.response_time()), status_code=429,
-                            media_type="application/xml", headers=headers)
+            return Response(
+                faults.throttle_xml(emu.clock.response_time()),
+                status_code=429,
+                media_type="application/xml",
+                headers=headers,
+            )
         try:
             return await admitted(request, realm, op, params, entry, write=write, is_batch=is_batch)
         finally:
             emu.throttle.release(realm_id)
 
-    async def admitted(request: Request, realm: Realm, op: Operation, params: dict[str, str],
-                       entry: dict[str, Any], *, write: bool, is_batch: bool) -> Response:
+    async def admitted(
+        request: Request,
+        realm: Realm,
+        op: Operation,
+        params: dict[str, str],
+        entry: dict[str, Any],
+        *,
+        write: bool,
+        is_batch: bool,
+    ) -> Response:
         sub_path = request.url.path.split(f"/company/{realm.realm_id}", 1)[-1]
+        latency = emu.faults.take(realm.realm_id, request.method, sub_path, injection.LATENCY)
+        if latency is not None:
+            entry["latency"] = latency.seconds
+            await asyncio.sleep(latency.seconds)
         before = emu.faults.take(realm.realm_id, request.method, sub_path, injection.BEFORE)
         if before is not None:
             entry["fault"] = before.kind
@@ -93,8 +146,11 @@ def build_router(emu: Emulator) -> APIRouter:
                 text, media = injection.error_body(before.status, before.body)
                 return Response(text, status_code=before.status, media_type=media)
             if before.kind == "timeout":
-                return Response("<html><body><h1>504 Gateway Time-out</h1></body></html>",
-                                status_code=504, media_type="text/html")
+                return Response(
+                    "<html><body><h1>504 Gateway Time-out</h1></body></html>",
+                    status_code=504,
+                    media_type="text/html",
+                )
         raw = await request.body()
         request_id = params.get("requestid") if write else None
         if request_id is not None:
@@ -119,10 +175,18 @@ def build_router(emu: Emulator) -> APIRouter:
         status, payload = run_operation(realm, op, raw, params)
         text = json.dumps(payload)
         if request_id is not None and status < 500:
-            realm.replies[request_id] = {"status": status, "body": text, "at": emu.clock.epoch(),
-                                         "fingerprint": hashlib.sha256(raw).hexdigest()}
+            realm.replies[request_id] = {
+                "status": status,
+                "body": text,
+                "at": emu.clock.epoch(),
+                "fingerprint": hashlib.sha256(raw).hexdigest(),
+            }
             emu.dirty = True
-        after = emu.faults.take(realm.realm_id, request.method, sub_path, injection.AFTER) if write else None
+        after = (
+            emu.faults.take(realm.realm_id, request.method, sub_path, injection.AFTER)
+            if write
+            else None
+        )
         if after is not None:
             entry["fault"] = after.kind
             if after.kind == "drop_after_commit":
@@ -130,14 +194,17 @@ def build_router(emu: Emulator) -> APIRouter:
             await asyncio.sleep(after.seconds)
         return json_response(status, None, text=text)
 
-    def run_operation(realm: Realm, op: Operation, raw: bytes, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def run_operation(
+        realm: Realm, op: Operation, raw: bytes, params: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
         try:
             try:
                 body = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise faults.unsupported(
                     "Unsupported Operation: com.ctc.wstx.exc.WstxIOException: Invalid UTF-8 "
-                    "(MalformedByteSequenceException)", status=500
+                    "(MalformedByteSequenceException)",
+                    status=500,
                 ) from exc
             return 200, envelope(op(realm, body, params))
         except faults.QBOFault as fault:
@@ -147,8 +214,9 @@ def build_router(emu: Emulator) -> APIRouter:
         try:
             return json.loads(body)
         except json.JSONDecodeError as exc:
-            raise faults.QBOFault(2010, "Request has invalid or unsupported property",
-                                  f"Unparseable JSON: {exc}") from exc
+            raise faults.QBOFault(
+                2010, "Request has invalid or unsupported property", f"Unparseable JSON: {exc}"
+            ) from exc
 
     # -- routes ------------------------------------------------------------------------------
     @router.post("/v3/company/{realm_id}/{entity}")
@@ -179,8 +247,14 @@ def build_router(emu: Emulator) -> APIRouter:
     @router.get("/v3/company/{realm_id}/cdc")
     async def cdc_get(request: Request, realm_id: str) -> Response:
         def op(realm: Realm, body: str, params: dict[str, str]) -> dict[str, Any]:
-            return cdc.changes(emu.lists, emu.settings, emu.clock, realm,
-                               params.get("entities"), params.get("changedSince"))
+            return cdc.changes(
+                emu.lists,
+                emu.settings,
+                emu.clock,
+                realm,
+                params.get("entities"),
+                params.get("changedSince"),
+            )
 
         return await handle(request, realm_id, op, write=False)
 

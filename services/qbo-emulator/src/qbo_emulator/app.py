@@ -25,8 +25,9 @@ class _HideDroppedResponses(logging.Filter):
         return not (isinstance(exc, ConnectionAbortedError) and str(exc) == api.DROP_MARKER)
 
 
-def create_app(settings: Settings | None = None, snapshot: Path | None = None,
-               emulator: Emulator | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, snapshot: Path | None = None, emulator: Emulator | None = None
+) -> FastAPI:
     emu = emulator or Emulator(settings, snapshot)
 
     @contextlib.asynccontextmanager
@@ -49,6 +50,11 @@ def create_app(settings: Settings | None = None, snapshot: Path | None = None,
 
     app = FastAPI(title="QuickBooks Online emulator", lifespan=lifespan)
     app.state.emulator = emu
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     app.include_router(oauth.build_router(emu))
     app.include_router(admin.build_router(emu))
     app.include_router(api.build_router(emu))

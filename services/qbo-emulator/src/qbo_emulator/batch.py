@@ -15,18 +15,23 @@ QueryRunner = Callable[[Realm, str], dict[str, Any]]
 Writer = Callable[[Realm, str, str, dict[str, Any]], dict[str, Any]]
 
 
-def run(realm: Realm, body: Any, request_id: str | None, write: Writer, query: QueryRunner) -> dict[str, Any]:
+def run(
+    realm: Realm, body: Any, request_id: str | None, write: Writer, query: QueryRunner
+) -> dict[str, Any]:
     items = body.get("BatchItemRequest") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
         raise faults.required("BatchItemRequest")
     if len(items) > MAX_ITEMS:
         raise faults.business(
-            f"The batch has {len(items)} items; at most {MAX_ITEMS} are allowed.", element="BatchItemRequest"
+            f"The batch has {len(items)} items; at most {MAX_ITEMS} are allowed.",
+            element="BatchItemRequest",
         )
     return {"BatchItemResponse": [_item(realm, item, request_id, write, query) for item in items]}
 
 
-def _item(realm: Realm, item: Any, request_id: str | None, write: Writer, query: QueryRunner) -> dict[str, Any]:
+def _item(
+    realm: Realm, item: Any, request_id: str | None, write: Writer, query: QueryRunner
+) -> dict[str, Any]:
     bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
     try:
         if not isinstance(item, dict) or not bid:
@@ -41,7 +46,9 @@ def _item(realm: Realm, item: Any, request_id: str | None, write: Writer, query:
             return {"bId": bid, "QueryResponse": query(realm, str(item["Query"]))}
         entity = next((k for k in NAME_LISTS if k in item), None)
         if entity is None:
-            raise faults.unsupported("Only Customer, Vendor, Employee and Query batch items are emulated.")
+            raise faults.unsupported(
+                "Only Customer, Vendor, Employee and Query batch items are emulated."
+            )
         operation = str(item.get("operation", "create")).lower()
         return {"bId": bid, entity: write(realm, entity, operation, item[entity])}
     except faults.QBOFault as fault:

@@ -13,7 +13,12 @@ from qbo_emulator.store import NAME_LISTS, Realm
 
 
 def changes(
-    lists: NameLists, settings: Settings, clock: Clock, realm: Realm, entities: str | None, since: str | None
+    lists: NameLists,
+    settings: Settings,
+    clock: Clock,
+    realm: Realm,
+    entities: str | None,
+    since: str | None,
 ) -> dict[str, Any]:
     if not entities:
         raise faults.required("entities")
@@ -22,7 +27,9 @@ def changes(
     names = [e.strip() for e in entities.split(",") if e.strip()]
     for name in names:
         if name not in NAME_LISTS:
-            raise faults.business(f"Entity {name} is not supported by this emulator's CDC.", element="entities")
+            raise faults.business(
+                f"Entity {name} is not supported by this emulator's CDC.", element="entities"
+            )
     try:
         cutoff = clock.parse(since)
     except ValueError as exc:
@@ -45,11 +52,15 @@ def changes(
             for stub in realm.deleted.values():
                 updated = clock.parse(stub["MetaData"]["LastUpdatedTime"])
                 if updated >= cutoff:
-                    changed.append((updated, name, {k: v for k, v in stub.items() if k != "MergedInto"}))
+                    changed.append(
+                        (updated, name, {k: v for k, v in stub.items() if k != "MergedInto"})
+                    )
     changed.sort(key=lambda item: (item[0], int(item[2]["Id"])))
     kept = changed[: settings.cdc_max_objects]  # the oldest ones; the caller narrows its window
     responses: list[dict[str, Any]] = []
     for name in names:
         objects = [obj for _, kind, obj in kept if kind == name]
-        responses.append({name: objects, "startPosition": 1, "maxResults": len(objects)} if objects else {})
+        responses.append(
+            {name: objects, "startPosition": 1, "maxResults": len(objects)} if objects else {}
+        )
     return {"CDCResponse": [{"QueryResponse": responses}]}

@@ -34,23 +34,39 @@ class Emulator:
             self.tokens.load(data.get("tokens", {}))
 
     # -- realms ------------------------------------------------------------------------------
-    def add_realm(self, realm_id: str | None = None, name: str | None = None,
-                  home_currency: str | None = None) -> tuple[Realm, dict[str, Any]]:
-        """Create (or reuse) a company and issue a fresh token pair for it."""
+    def ensure_realm(
+        self, realm_id: str | None = None, name: str | None = None, home_currency: str | None = None
+    ) -> Realm:
+        """Create (or reuse) a company without issuing tokens: it accepts any bearer token."""
         realm_id = str(realm_id) if realm_id else self.store.new_realm_id()
         realm = self.store.realms.get(realm_id)
         if realm is None:
-            realm = Realm(realm_id, name or f"Emulated Company {realm_id}",
-                          home_currency or self.settings.home_currency)
+            realm = Realm(
+                realm_id,
+                name or f"Emulated Company {realm_id}",
+                home_currency or self.settings.home_currency,
+            )
             self.store.realms[realm_id] = realm
         self.dirty = True
-        return realm, self.tokens.issue(realm_id)
+        return realm
+
+    def add_realm(
+        self, realm_id: str | None = None, name: str | None = None, home_currency: str | None = None
+    ) -> tuple[Realm, dict[str, Any]]:
+        """Create (or reuse) a company and issue a fresh token pair for it. From then on the
+        realm only accepts issued tokens."""
+        realm = self.ensure_realm(realm_id, name, home_currency)
+        realm.require_tokens = True
+        return realm, self.tokens.issue(realm.realm_id)
 
     # -- operations shared by the single-item API and batch ---------------------------------
     def write(self, realm: Realm, kind: str, operation: str, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
-            raise faults.QBOFault(2010, "Request has invalid or unsupported property",
-                                  "The request body must be a JSON object.")
+            raise faults.QBOFault(
+                2010,
+                "Request has invalid or unsupported property",
+                "The request body must be a JSON object.",
+            )
         if operation == "delete":
             # Name lists cannot be deleted, only made inactive (python-quickbooks#289).
             raise faults.unsupported(f"Operation Delete is not supported for {kind}.")
@@ -61,13 +77,24 @@ class Emulator:
 
     def run_query(self, realm: Realm, text: str) -> dict[str, Any]:
         parsed = query.parse(text, self.settings.reject_non_ascii_punctuation)
-        records = [self.lists.render(realm, parsed.entity, r) for r in realm.entities[parsed.entity].values()]
-        return query.run(parsed, records, self.clock.parse,
-                         clamp_over_max=self.settings.max_results_over_limit == "clamp")
+        records = [
+            self.lists.render(realm, parsed.entity, r)
+            for r in realm.entities[parsed.entity].values()
+        ]
+        return query.run(
+            parsed,
+            records,
+            self.clock.parse,
+            clamp_over_max=self.settings.max_results_over_limit == "clamp",
+        )
 
     # -- introspection -----------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        return {"store": self.store.to_dict(), "tokens": self.tokens.dump(), "settings": self.settings.as_dict()}
+        return {
+            "store": self.store.to_dict(),
+            "tokens": self.tokens.dump(),
+            "settings": self.settings.as_dict(),
+        }
 
     def state(self) -> dict[str, Any]:
         """Admin view: rendered entities per realm, counters, faults and webhook deliveries."""

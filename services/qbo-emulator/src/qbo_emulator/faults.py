@@ -27,7 +27,11 @@ class QBOFault(Exception):
         self.fault_type = fault_type
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"Message": self.message, "Detail": self.detail, "code": str(self.code)}
+        error: dict[str, Any] = {
+            "Message": self.message,
+            "Detail": self.detail,
+            "code": str(self.code),
+        }
         if self.element:
             error["element"] = self.element
         return {"Error": [error], "type": self.fault_type}

@@ -11,12 +11,14 @@ kinds:
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 KINDS = ("latency", "error", "timeout", "drop_after_commit", "hang_after_commit")
-BEFORE = ("latency", "error", "timeout")
+LATENCY = ("latency",)
+BEFORE = ("error", "timeout")
 AFTER = ("drop_after_commit", "hang_after_commit")
 
 
@@ -30,6 +32,7 @@ class FaultRule:
     status: int = 500
     body: str = "html"  # html, xml or json
     times: int | None = 1  # None: until cleared
+    probability: float = 1.0  # chance that a matching request is hit (error rates)
 
     def matches(self, realm: str, method: str, path: str) -> bool:
         return (
@@ -54,6 +57,8 @@ class FaultBook:
         """The first matching rule of the phase, consuming one of its uses."""
         for rule in self.rules:
             if rule.kind in phase and rule.matches(realm, method, path):
+                if rule.probability < 1.0 and random.random() >= rule.probability:
+                    continue
                 if rule.times is not None:
                     rule.times -= 1
                     if rule.times <= 0:
@@ -87,3 +92,65 @@ def error_body(status: int, kind: str) -> tuple[str, str]:
             "application/json",
         )
     return (f"<html><body><h1>{status} Service Unavailable</h1></body></html>", "text/html")
+
+
+SIMPLE_KEYS = (
+    "latency_ms",
+    "error_5xx_rate",
+    "fail_next_n_5xx",
+    "drop_response_after_commit_next_n",
+    "timeout_next_n",
+    "timeout_seconds",
+    "status",
+    "realm_id",
+    "path",
+)
+
+
+def simple_rules(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rules for `set_faults(**kw)`: latency_ms (every request), error_5xx_rate (0..1, every
+    request), fail_next_n_5xx, drop_response_after_commit_next_n (writes), timeout_next_n (sleep
+    timeout_seconds, default 2, then 504); status (default 503) for the 5xx; realm_id/path scope."""
+    unknown = set(spec) - set(SIMPLE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown fault settings {sorted(unknown)}; expected {SIMPLE_KEYS}")
+    scope = {"realm": spec.get("realm_id"), "path": spec.get("path")}
+    status = int(spec.get("status") or 503)
+    rules: list[dict[str, Any]] = []
+    if spec.get("latency_ms"):
+        rules.append(
+            {"kind": "latency", "seconds": spec["latency_ms"] / 1000, "times": None, **scope}
+        )
+    if spec.get("fail_next_n_5xx"):
+        rules.append(
+            {"kind": "error", "status": status, "times": int(spec["fail_next_n_5xx"]), **scope}
+        )
+    if spec.get("error_5xx_rate"):
+        rules.append(
+            {
+                "kind": "error",
+                "status": status,
+                "times": None,
+                "probability": float(spec["error_5xx_rate"]),
+                **scope,
+            }
+        )
+    if spec.get("timeout_next_n"):
+        rules.append(
+            {
+                "kind": "timeout",
+                "seconds": float(spec.get("timeout_seconds") or 2.0),
+                "times": int(spec["timeout_next_n"]),
+                **scope,
+            }
+        )
+    if spec.get("drop_response_after_commit_next_n"):
+        rules.append(
+            {
+                "kind": "drop_after_commit",
+                "method": "POST",
+                "times": int(spec["drop_response_after_commit_next_n"]),
+                **scope,
+            }
+        )
+    return rules

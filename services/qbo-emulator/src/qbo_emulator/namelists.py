@@ -29,12 +29,19 @@ MAX_LEVEL = 4  # five levels in all: the top customer plus four below it
 # (realm_id, entity, id, operation, deleted_id)
 ChangeHook = Callable[[str, str, str, str, str | None], None]
 
-CURRENCY_NAMES = {"USD": "United States Dollar", "CAD": "Canadian Dollar", "EUR": "Euro",
-                  "GBP": "British Pound Sterling", "AUD": "Australian Dollar"}
+CURRENCY_NAMES = {
+    "USD": "United States Dollar",
+    "CAD": "Canadian Dollar",
+    "EUR": "Euro",
+    "GBP": "British Pound Sterling",
+    "AUD": "Australian Dollar",
+}
 
 
 class NameLists:
-    def __init__(self, store: Store, settings: Settings, clock: Clock, on_change: ChangeHook) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, on_change: ChangeHook
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -82,7 +89,9 @@ class NameLists:
 
     def children(self, realm: Realm, customer_id: str) -> list[dict[str, Any]]:
         return [
-            c for c in realm.customers.values() if (c.get("ParentRef") or {}).get("value") == customer_id
+            c
+            for c in realm.customers.values()
+            if (c.get("ParentRef") or {}).get("value") == customer_id
         ]
 
     def balance_with_jobs(self, realm: Realm, record: dict[str, Any]) -> float:
@@ -136,11 +145,17 @@ class NameLists:
         if token is None or str(token) != current["SyncToken"]:
             raise faults.stale_object()
         sparse = payload.get("sparse") is True or str(payload.get("sparse")).lower() == "true"
-        record = self._sparse_merge(kind, current, payload) if sparse else self._full_replace(kind, current, payload)
+        record = (
+            self._sparse_merge(kind, current, payload)
+            if sparse
+            else self._full_replace(kind, current, payload)
+        )
         if kind == "Customer":
             sent = clean(payload.get("CurrencyRef"))
             if sent is not None and sent.get("value") != current["CurrencyRef"]["value"]:
-                raise faults.business("CurrencyRef can't be changed once set.", element="CurrencyRef")
+                raise faults.business(
+                    "CurrencyRef can't be changed once set.", element="CurrencyRef"
+                )
             self._check_deactivation(realm, current, record)
         self._check(realm, kind, record, previous=current)
         record["SyncToken"] = str(int(current["SyncToken"]) + 1)
@@ -160,7 +175,9 @@ class NameLists:
             raise faults.not_found(from_id if source is None else into_id)
         for child in self.children(realm, from_id):
             child["ParentRef"] = {"value": into_id}
-        target["Balance"] = float(target.get("Balance", 0) or 0) + float(source.get("Balance", 0) or 0)
+        target["Balance"] = float(target.get("Balance", 0) or 0) + float(
+            source.get("Balance", 0) or 0
+        )
         target["SyncToken"] = str(int(target["SyncToken"]) + 1)
         stamp = self.clock.stamp()
         target["MetaData"]["LastUpdatedTime"] = stamp
@@ -177,7 +194,9 @@ class NameLists:
     # -- helpers -----------------------------------------------------------------------------
     def _writable_part(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         allowed = writable(kind)
-        return {k: v for k, raw in payload.items() if k in allowed and (v := clean(raw)) is not None}
+        return {
+            k: v for k, raw in payload.items() if k in allowed and (v := clean(raw)) is not None
+        }
 
     def _keep_fixed(self, current: dict[str, Any], record: dict[str, Any]) -> None:
         record["Id"] = current["Id"]
@@ -185,7 +204,9 @@ class NameLists:
             if key in current:
                 record[key] = current[key]
 
-    def _full_replace(self, kind: str, current: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    def _full_replace(
+        self, kind: str, current: dict[str, Any], payload: dict[str, Any]
+    ) -> dict[str, Any]:
         """Full update: writable fields left out are cleared."""
         record = self._writable_part(kind, payload)
         self._keep_fixed(current, record)
@@ -195,7 +216,9 @@ class NameLists:
         record.setdefault("Active", True)
         return record
 
-    def _sparse_merge(self, kind: str, current: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    def _sparse_merge(
+        self, kind: str, current: dict[str, Any], payload: dict[str, Any]
+    ) -> dict[str, Any]:
         """Sparse update: only the fields sent change; `""` clears one (the library's trap)."""
         record = copy.deepcopy(current)
         for key in writable(kind) & payload.keys():
@@ -207,7 +230,9 @@ class NameLists:
         self._keep_fixed(current, record)
         return record
 
-    def _check(self, realm: Realm, kind: str, record: dict[str, Any], previous: dict[str, Any] | None) -> None:
+    def _check(
+        self, realm: Realm, kind: str, record: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
         validate(record)
         if kind == "Customer":
             self._check_parent(realm, record)
@@ -228,7 +253,10 @@ class NameLists:
         parent = realm.customers.get(str(parent_id))
         if parent is None:
             raise faults.QBOFault(
-                2500, "Invalid Reference Id", f"Invalid Reference Id : Customer {parent_id}", element="ParentRef"
+                2500,
+                "Invalid Reference Id",
+                f"Invalid Reference Id : Customer {parent_id}",
+                element="ParentRef",
             )
         chain = self.ancestry(realm, parent)
         own_id = record.get("Id")
@@ -254,7 +282,9 @@ class NameLists:
                 if self._name_key(other["DisplayName"]) == key:
                     raise faults.duplicate_name(other["Id"])
 
-    def _check_deactivation(self, realm: Realm, current: dict[str, Any], record: dict[str, Any]) -> None:
+    def _check_deactivation(
+        self, realm: Realm, current: dict[str, Any], record: dict[str, Any]
+    ) -> None:
         deactivating = current.get("Active", True) and record.get("Active", True) is False
         if deactivating and self.settings.refuse_deactivate_with_balance:
             if self.balance_with_jobs(realm, current) != 0:

@@ -58,7 +58,10 @@ def build_router(emu: Emulator) -> APIRouter:
         if issued is None:
             emu.store.counters["invalid_grant"] += 1
             return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Incorrect or invalid refresh token"},
+                {
+                    "error": "invalid_grant",
+                    "error_description": "Incorrect or invalid refresh token",
+                },
                 status_code=400,
             )
         emu.store.counters["token_refreshes"] += 1

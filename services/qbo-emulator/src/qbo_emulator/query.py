@@ -48,7 +48,7 @@ class Query:
 
 def _lexical(column: int, char: str) -> faults.QBOFault:
     return faults.query_error(
-        f"Lexical error at line 1, column {column}.  Encountered: \"{char}\" ({ord(char)}), after : \"\""
+        f'Lexical error at line 1, column {column}.  Encountered: "{char}" ({ord(char)}), after : ""'
     )
 
 
@@ -65,7 +65,7 @@ def tokenize(text: str, reject_non_ascii_punctuation: bool) -> list[Token]:
                 if i >= len(text):
                     raise faults.query_error(
                         f"Lexical error at line 1, column {len(text) + 1}.  Encountered: <EOF> after : "
-                        f"\"{text[start:]}\""
+                        f'"{text[start:]}"'
                     )
                 if text[i] == "\\" and i + 1 < len(text):
                     chars.append(text[i + 1])  # backslash escapes the next character
@@ -74,7 +74,11 @@ def tokenize(text: str, reject_non_ascii_punctuation: bool) -> list[Token]:
                 if text[i] == "'":
                     i += 1
                     break
-                if reject_non_ascii_punctuation and ord(text[i]) > 127 and unicodedata.category(text[i])[0] in "PS":
+                if (
+                    reject_non_ascii_punctuation
+                    and ord(text[i]) > 127
+                    and unicodedata.category(text[i])[0] in "PS"
+                ):
                     raise _lexical(i + 1, text[i])
                 chars.append(text[i])
                 i += 1
@@ -273,7 +277,9 @@ def _normalise(path: str, value: Any, parse_time: Callable[[str], datetime]) -> 
     return value
 
 
-def _matches(record: dict[str, Any], cond: Condition, parse_time: Callable[[str], datetime]) -> bool:
+def _matches(
+    record: dict[str, Any], cond: Condition, parse_time: Callable[[str], datetime]
+) -> bool:
     actual = _normalise(cond.field, lookup(record, cond.field), parse_time)
     wanted = [_normalise(cond.field, v, parse_time) for v in cond.values]
     if cond.op == "IN":

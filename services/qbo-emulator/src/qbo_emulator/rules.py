@@ -6,7 +6,15 @@ from typing import Any
 
 from qbo_emulator import faults
 
-NAME_FIELDS = ("DisplayName", "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "PrintOnCheckName")
+NAME_FIELDS = (
+    "DisplayName",
+    "Title",
+    "GivenName",
+    "MiddleName",
+    "FamilyName",
+    "Suffix",
+    "PrintOnCheckName",
+)
 NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
 FORBIDDEN_NAME_CHARS = (":", "\t", "\n", "\r")
 

@@ -18,6 +18,9 @@ class Settings:
     tz_offset_minutes: int = -420
     clock_offset_seconds: float = 0.0  # moves "now" for tests (CDC windows, token expiry)
     home_currency: str = "USD"
+    # A request with any bearer token to an unknown realm creates that realm (permissive, for
+    # tests and local runs that do not care about OAuth). False: unknown realm -> 403.
+    auto_create_realms: bool = True
     # Throttling per realm (Intuit limits page): 500/min, 10/s, 10 in flight; batch 40/min.
     requests_per_minute: int = 500
     requests_per_second: int = 10

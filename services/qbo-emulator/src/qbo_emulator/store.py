@@ -30,6 +30,9 @@ class Realm:
     deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
     # requestid -> stored first response (status, body, fingerprint, at)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # False: any bearer token is accepted (tests that do not care about OAuth). Set once tokens
+    # are issued for the realm (admin add_realm/issue_tokens), or explicitly by the admin API.
+    require_tokens: bool = False
 
     def allocate_id(self) -> str:
         value = str(self.next_id)
@@ -49,6 +52,7 @@ class Realm:
             "entities": self.entities,
             "deleted": self.deleted,
             "replies": self.replies,
+            "require_tokens": self.require_tokens,
         }
 
     @classmethod
@@ -58,6 +62,7 @@ class Realm:
         realm.entities.update(data.get("entities", {}))
         realm.deleted = data.get("deleted", {})
         realm.replies = data.get("replies", {})
+        realm.require_tokens = data.get("require_tokens", False)
         return realm
 
 

@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,48 @@ def make_quickbooks(
     )
 
 
+PERMISSIVE_ACCESS_TOKEN = "emulator-any-token"
+
+
+def auth_client(
+    base_url: str,
+    *,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    realm_id: str | None = None,
+) -> Any:
+    """An intuit-oauth `AuthClient` whose discovery, token and revoke calls go to the emulator
+    (client id/secret: `emulator-client-id` / `emulator-client-secret`)."""
+    return make_auth_client(
+        base_url, access_token=access_token, refresh_token=refresh_token, realm_id=realm_id
+    )
+
+
+def quickbooks_client(
+    base_url: str,
+    realm_id: str,
+    *,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    timeout: float | tuple[float, float] | None = None,
+) -> Any:
+    """A python-quickbooks `QuickBooks` client for `realm_id` on the emulator (qbo.md 1.2).
+
+    Without `access_token` a placeholder bearer is sent, which realms that never had tokens
+    issued accept (seed_realm, or an unknown realm, which is then created). A realm set up with
+    `add_realm`/`issue_tokens` only accepts the tokens it issued. No refresh happens here.
+    """
+    client = make_auth_client(
+        base_url,
+        access_token=access_token or PERMISSIVE_ACCESS_TOKEN,
+        refresh_token=refresh_token,
+        realm_id=realm_id,
+    )
+    return make_quickbooks(
+        base_url, realm_id, auth_client=client, refresh_token=refresh_token, timeout=timeout
+    )
+
+
 class EmulatorServer:
     """Runs the emulator on a free port, in a background thread (default) or a subprocess.
 
@@ -167,7 +210,9 @@ class EmulatorServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings, self.snapshot), log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            create_app(settings, self.snapshot), log_level="warning", lifespan="on"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="qbo-emulator", daemon=True
@@ -180,7 +225,15 @@ class EmulatorServer:
             time.sleep(0.01)
 
     def _start_process(self) -> None:
-        command = [sys.executable, "-m", "qbo_emulator", "--host", self.host, "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "qbo_emulator",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         if self.snapshot is not None:
             command += ["--snapshot", str(self.snapshot)]
         if self.settings:
@@ -209,12 +262,24 @@ class EmulatorServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    async def __aenter__(self) -> EmulatorServer:
+        import asyncio
+
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
     # -- admin API ---------------------------------------------------------------------------
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call `/_admin{path}`; raises RuntimeError with the body on a non-2xx answer."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            f"{self.base_url}/_admin{path}", data=data, method=method,
+            f"{self.base_url}/_admin{path}",
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -247,9 +312,74 @@ class EmulatorServer:
     def seed_employee(self, realm_id: str, display_name: str, **fields: Any) -> dict[str, Any]:
         return self.seed(realm_id, "employees", [{"DisplayName": display_name, **fields}])[0]
 
-    def state(self) -> dict[str, Any]:
+    def seed_realm(
+        self,
+        realm_id: str,
+        *,
+        customers: Iterable[str] = (),
+        vendors: Iterable[str] = (),
+        employees: Iterable[str] = (),
+    ) -> None:
+        """Create the realm if needed (accepting any bearer token unless tokens are issued for
+        it) and add customers, vendors and employees by DisplayName, through the normal rules."""
+        self.admin(
+            "POST",
+            f"/realms/{realm_id}/seed",
+            {"customers": list(customers), "vendors": list(vendors), "employees": list(employees)},
+        )
+
+    def state(self, realm_id: str | None = None) -> dict[str, Any]:
+        """With `realm_id`: every customer of the realm, inactive ones included, keyed by Id.
+        Without: the whole admin state (realms, counters, faults, settings, webhooks)."""
+        if realm_id is not None:
+            customers: dict[str, Any] = self.admin("GET", f"/realms/{realm_id}/customers")
+            return customers
         result: dict[str, Any] = self.admin("GET", "/state")
         return result
+
+    def set_faults(self, **spec: Any) -> None:
+        """Replace all fault rules: latency_ms, error_5xx_rate, fail_next_n_5xx,
+        drop_response_after_commit_next_n, timeout_next_n (+ timeout_seconds, default 2),
+        status (the 5xx, default 503), realm_id and path (regex) to scope. No arguments: none."""
+        self.admin("PUT", "/faults", spec)
+
+    def set_limits(
+        self,
+        realm_id: str,
+        per_minute: int | None = None,
+        concurrent: int | None = None,
+        *,
+        per_second: int | None = None,
+        batch_per_minute: int | None = None,
+    ) -> None:
+        """Per-realm throttle limits; None keeps QuickBooks' defaults (500/min, 10/s, 10 in
+        flight, 40 batches/min)."""
+        self.admin(
+            "PUT",
+            f"/realms/{realm_id}/limits",
+            {
+                "per_minute": per_minute,
+                "concurrent": concurrent,
+                "per_second": per_second,
+                "batch_per_minute": batch_per_minute,
+            },
+        )
+
+    def require_tokens(self, realm_id: str, required: bool = True) -> None:
+        """Make the realm accept only access tokens the emulator issued (or any bearer)."""
+        self.admin("PUT", f"/realms/{realm_id}/auth", {"require_tokens": required})
+
+    def edit_customer(self, realm_id: str, customer_id: str, **fields: Any) -> dict[str, Any]:
+        """A QuickBooks-side edit (another user): a sparse change that bumps the SyncToken."""
+        return self.other_user_edit(realm_id, customer_id, **fields)
+
+    def request_count(self, realm_id: str) -> int:
+        """/v3 requests received for the realm, throttled and refused ones included."""
+        return int(self.admin("GET", f"/realms/{realm_id}/counters")["requests"])
+
+    def throttled_count(self, realm_id: str) -> int:
+        """429 answers given to the realm."""
+        return int(self.admin("GET", f"/realms/{realm_id}/counters")["throttled"])
 
     def customers(self, realm_id: str) -> dict[str, dict[str, Any]]:
         """Every customer of the realm, inactive ones included, keyed by Id."""
@@ -279,12 +409,15 @@ class EmulatorServer:
 
     def other_user_edit(self, realm_id: str, customer_id: str, **fields: Any) -> dict[str, Any]:
         """A concurrent edit in QuickBooks by someone else: SyncToken moves on."""
-        result: dict[str, Any] = self.admin("POST", f"/realms/{realm_id}/customers/{customer_id}/edit", fields)
+        result: dict[str, Any] = self.admin(
+            "POST", f"/realms/{realm_id}/customers/{customer_id}/edit", fields
+        )
         return result
 
     def merge(self, realm_id: str, from_id: str, into_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.admin("POST", f"/realms/{realm_id}/merge",
-                                            {"from_id": from_id, "into_id": into_id})
+        result: dict[str, Any] = self.admin(
+            "POST", f"/realms/{realm_id}/merge", {"from_id": from_id, "into_id": into_id}
+        )
         return result
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
@@ -295,10 +428,19 @@ class EmulatorServer:
     def auth_client(self, tokens: RealmTokens | None = None) -> Any:
         if tokens is None:
             return make_auth_client(self.base_url)
-        return make_auth_client(self.base_url, access_token=tokens.access_token,
-                                refresh_token=tokens.refresh_token, realm_id=tokens.realm_id)
+        return make_auth_client(
+            self.base_url,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            realm_id=tokens.realm_id,
+        )
 
     def quickbooks(self, tokens: RealmTokens, *, timeout: float | None = None) -> Any:
         """A python-quickbooks client for the realm, using the given (unrefreshed) tokens."""
-        return make_quickbooks(self.base_url, tokens.realm_id, auth_client=self.auth_client(tokens),
-                               refresh_token=tokens.refresh_token, timeout=timeout)
+        return make_quickbooks(
+            self.base_url,
+            tokens.realm_id,
+            auth_client=self.auth_client(tokens),
+            refresh_token=tokens.refresh_token,
+            timeout=timeout,
+        )

@@ -16,6 +16,8 @@ class Throttle:
         self.second: dict[str, deque[float]] = defaultdict(deque)
         self.batch_minute: dict[str, deque[float]] = defaultdict(deque)
         self.in_flight: dict[str, int] = defaultdict(int)
+        # Per-realm overrides of the settings: per_minute, per_second, concurrent, batch_per_minute
+        self.limits: dict[str, dict[str, int]] = {}
 
     @staticmethod
     def _trim(window: deque[float], now: float, span: float) -> None:
@@ -25,16 +27,20 @@ class Throttle:
     def admit(self, realm_id: str, is_batch: bool) -> bool:
         """Count the request if it fits every limit; a refused one leaves no trace."""
         now = self.clock.epoch()
-        minute, second, batch = self.minute[realm_id], self.second[realm_id], self.batch_minute[realm_id]
+        minute, second, batch = (
+            self.minute[realm_id],
+            self.second[realm_id],
+            self.batch_minute[realm_id],
+        )
         self._trim(minute, now, 60)
         self._trim(second, now, 1)
         self._trim(batch, now, 60)
-        s = self.settings
+        s, own = self.settings, self.limits.get(realm_id, {})
         if (
-            len(minute) >= s.requests_per_minute
-            or len(second) >= s.requests_per_second
-            or self.in_flight[realm_id] >= s.max_concurrent
-            or (is_batch and len(batch) >= s.batch_per_minute)
+            len(minute) >= own.get("per_minute", s.requests_per_minute)
+            or len(second) >= own.get("per_second", s.requests_per_second)
+            or self.in_flight[realm_id] >= own.get("concurrent", s.max_concurrent)
+            or (is_batch and len(batch) >= own.get("batch_per_minute", s.batch_per_minute))
         ):
             return False
         minute.append(now)
@@ -51,3 +57,4 @@ class Throttle:
         self.minute.clear()
         self.second.clear()
         self.batch_minute.clear()
+        self.limits.clear()

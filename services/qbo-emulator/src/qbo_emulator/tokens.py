@@ -53,7 +53,10 @@ class TokenRegistry:
         now = self.clock.epoch()
         if entry is None or entry.revoked or entry.expires_at <= now:
             return None
-        if entry.replaced_at is not None and now - entry.replaced_at > self.settings.refresh_grace_seconds:
+        if (
+            entry.replaced_at is not None
+            and now - entry.replaced_at > self.settings.refresh_grace_seconds
+        ):
             return None
         if entry.replaced_at is None:
             entry.replaced_at = now

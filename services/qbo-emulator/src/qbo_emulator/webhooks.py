@@ -26,7 +26,9 @@ CLOUD_TYPES = {"Create": "created", "Update": "updated", "Merge": "merged", "Del
 
 def sign(body: bytes, verifier_token: str) -> str:
     """base64(HMAC-SHA256(verifier token, raw body)), as python-quickbooks validates it."""
-    return base64.b64encode(hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()).decode()
+    return base64.b64encode(
+        hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()
+    ).decode()
 
 
 def legacy_payload(event: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +40,11 @@ def legacy_payload(event: dict[str, Any]) -> dict[str, Any]:
     }
     if event.get("deletedId"):
         entity["deletedId"] = event["deletedId"]  # field name on Merge: n/v
-    return {"eventNotifications": [{"realmId": event["realmId"], "dataChangeEvent": {"entities": [entity]}}]}
+    return {
+        "eventNotifications": [
+            {"realmId": event["realmId"], "dataChangeEvent": {"entities": [entity]}}
+        ]
+    }
 
 
 def cloudevents_payload(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,7 +71,9 @@ class Notifier:
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def emit(self, realm_id: str, entity: str, entity_id: str, operation: str, deleted_id: str | None) -> None:
+    def emit(
+        self, realm_id: str, entity: str, entity_id: str, operation: str, deleted_id: str | None
+    ) -> None:
         if not self.settings.webhook_url:
             return
         event = {
@@ -74,14 +82,24 @@ class Notifier:
             "id": entity_id,
             "operation": operation,
             "deletedId": deleted_id,
-            "lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "lastUpdated": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
         }
         payload: Any = (
-            cloudevents_payload(event) if self.settings.webhook_format == "cloudevents" else legacy_payload(event)
+            cloudevents_payload(event)
+            if self.settings.webhook_format == "cloudevents"
+            else legacy_payload(event)
         )
         body = json.dumps(payload).encode()
-        self._queue.put({"url": self.settings.webhook_url, "body": body, "event": event,
-                         "signature": sign(body, self.settings.webhook_verifier_token)})
+        self._queue.put(
+            {
+                "url": self.settings.webhook_url,
+                "body": body,
+                "event": event,
+                "signature": sign(body, self.settings.webhook_verifier_token),
+            }
+        )
         self._ensure_thread()
 
     def _ensure_thread(self) -> None:
@@ -106,7 +124,9 @@ class Notifier:
                 headers={"Content-Type": "application/json", "intuit-signature": job["signature"]},
             )
             try:
-                with urllib.request.urlopen(request, timeout=self.settings.webhook_timeout) as reply:
+                with urllib.request.urlopen(
+                    request, timeout=self.settings.webhook_timeout
+                ) as reply:
                     status = reply.status
             except urllib.error.HTTPError as exc:
                 status = exc.code
