@@ -15,6 +15,7 @@ from billing_service.handlers.record_payment import record_payment
 from billing_service.settings import Settings
 from billing_service.store import queries
 from platform_events.contracts.billing import PaymentReceived
+from platform_events.money import Money
 from platform_kit.auth import Principal
 from platform_kit.http import ApiError, field_error
 from platform_kit.runtime import ServiceRuntime
@@ -132,7 +133,7 @@ def build_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         payment = PaymentReceived(
             customer_id=customer_id,
             payment_id=payment_id,
-            amount={"amount_minor": body.amount_minor, "currency": body.currency},
+            amount=Money(amount_minor=body.amount_minor, currency=body.currency),
             method=body.method,
             allocations=body.allocations,
             note=body.note,

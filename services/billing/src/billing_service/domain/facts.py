@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
+from typing import Any
 
 from billing_service.domain.entries import EntryType
 from platform_events import EventData
@@ -73,7 +74,8 @@ def fact_from_event(
     occurred_at: datetime,
     correlation_id: str | None = None,
 ) -> Fact:
-    common = {
+    # Any: the shared keyword arguments differ in type per field.
+    common: dict[str, Any] = {
         "event_id": event_id,
         "event_type": data.event_type,
         "tenant_id": tenant_id,
