@@ -142,6 +142,7 @@ def main() -> None:
         )
         wait_http(proc)
     customer = procs[-3].url
+    billing = procs[-2].url
     print(
         f"""
 [platform] up.
@@ -157,8 +158,13 @@ def main() -> None:
     export TOKEN={token}
   try:
     curl -s -X POST {customer}/customers -H "Authorization: Bearer $TOKEN" \\
-         -H 'content-type: application/json' -d '{{"company_name": "Acme Ltd"}}'
+         -H 'content-type: application/json' \\
+         -d '{{"company_name": "Acme Ltd", "contact_name": "Ada Lovelace"}}'
     curl -s {customer}/customers -H "Authorization: Bearer $TOKEN"
+    curl -s -X POST {billing}/v1/customers/<customer_id>/payments -H "Authorization: Bearer $TOKEN" \\
+         -H 'Idempotency-Key: pay-1' -H 'content-type: application/json' \\
+         -d '{{"amount_minor": 12500, "currency": "USD"}}'
+    curl -s {billing}/v1/customers/<customer_id>/balance -H "Authorization: Bearer $TOKEN"
 
   Ctrl-C stops everything.
 """,

@@ -33,3 +33,9 @@ async def test_service_serves_health_readiness_and_metrics(module, stack_env):
             )
             correlated = await client.get("/healthz", headers={"x-correlation-id": "abc-123"})
             assert correlated.headers["x-correlation-id"] == "abc-123"
+            unknown = await client.get("/no-such-route")
+            assert unknown.status_code == 404
+            assert unknown.json()["error"]["code"] == "not_found"
+            wrong_method = await client.delete("/healthz")
+            assert wrong_method.status_code == 405
+            assert wrong_method.json()["error"]["code"] == "method_not_allowed"
