@@ -25,6 +25,7 @@ _ALL: tuple[type[EventData], ...] = (
     quickbooks.QuickBooksCustomerMirrored,
     quickbooks.QuickBooksCustomerLinked,
     quickbooks.QuickBooksSyncFailed,
+    quickbooks.QuickBooksWebhookReceived,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {model.event_type: model for model in _ALL}

@@ -105,12 +105,23 @@ QB_SYNC = TopicSpec(
     description="Outcomes of pushing platform customers to QuickBooks.",
 )
 
+QB_WEBHOOKS = TopicSpec(
+    name="qb.webhooks",
+    key="realm_id:entity_id",
+    partitions=6,
+    event_types=(quickbooks.QuickBooksWebhookReceived,),
+    producers=("qb-sync",),
+    consumers=("qb-sync",),
+    description="QuickBooks webhook notifications, accepted fast and processed asynchronously.",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     CUSTOMER_EVENTS,
     BILLING_TRANSACTIONS,
     BILLING_BALANCES,
     QB_CUSTOMERS,
     QB_SYNC,
+    QB_WEBHOOKS,
 )
 
 

@@ -51,3 +51,16 @@ class QuickBooksSyncFailed(EventData):
     error_message: str
     attempts: int = Field(ge=1)
     candidate_qb_customer_id: str | None = None
+
+
+class QuickBooksWebhookReceived(EventData):
+    """One entity change QuickBooks announced by webhook (legacy or CloudEvents format), keyed
+    `<realm_id>:<entity_id>`. Only a hint: qb-sync re-reads QuickBooks before mirroring anything."""
+
+    event_type = "qb.webhook-received.v1"
+    realm_id: str
+    entity: str = Field(description="QuickBooks entity name, e.g. Customer")
+    entity_id: str
+    operation: str = Field(description="Create | Update | Delete | Merge | Void | Emailed ...")
+    deleted_id: str | None = Field(default=None, description="On Merge: the merged-away id")
+    last_updated: str | None = None
