@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     pull_cdc_interval_seconds: float = 60.0
     pull_cdc_overlap_seconds: float = 120.0
     pull_page_size: int = 1000
+    # A CDC answer holding this many objects is taken as capped (QuickBooks: 1000, no paging).
+    pull_cdc_cap: int = 1000
+    # How often the puller looks for due work (imports, webhook-triggered CDC, merges).
+    pull_tick_seconds: float = 0.5
 
     @model_validator(mode="after")
     def _real_quickbooks_needs_real_secrets(self) -> Settings:
