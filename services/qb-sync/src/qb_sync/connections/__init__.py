@@ -1,0 +1,1 @@
+"""QuickBooks connections: encrypted OAuth tokens per (tenant, realm), refresh and connect flows."""

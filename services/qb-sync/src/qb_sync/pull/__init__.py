@@ -1,0 +1,1 @@
+"""Pull: QuickBooks customers into the compacted `qb.customers` mirror (import, CDC, webhooks)."""

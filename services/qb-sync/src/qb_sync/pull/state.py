@@ -1,0 +1,121 @@
+"""Pull bookkeeping per realm (`pull_state`, `qb_merges`): what is due, cursors, watermarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeAlias
+
+import asyncpg
+
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class PullState:
+    tenant_id: str
+    realm_id: str
+    import_requested_at: datetime | None
+    import_started_at: datetime | None
+    import_after_id: int
+    import_seen: int
+    import_finished_at: datetime | None
+    cdc_watermark: datetime | None
+    cdc_due_at: datetime | None
+    cdc_last_run_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Merge:
+    merged_id: str
+    surviving_id: str
+
+
+async def request_import(conn: Db, tenant_id: str, realm_id: str) -> None:
+    """Ask for a full import (connect, "refresh", CDC gap too old). Idempotent: asking again while
+    one is pending or running makes it run once more after the current pass."""
+    await conn.execute(
+        """INSERT INTO pull_state (tenant_id, realm_id, import_requested_at)
+           VALUES ($1, $2, clock_timestamp())
+           ON CONFLICT (tenant_id, realm_id) DO UPDATE
+              SET import_requested_at = clock_timestamp(), updated_at = now()""",
+        tenant_id,
+        realm_id,
+    )
+
+
+async def request_cdc(conn: Db, tenant_id: str, realm_id: str) -> None:
+    """Run CDC for this realm as soon as possible (a webhook said something changed)."""
+    await conn.execute(
+        """INSERT INTO pull_state (tenant_id, realm_id, cdc_due_at)
+           VALUES ($1, $2, clock_timestamp())
+           ON CONFLICT (tenant_id, realm_id) DO UPDATE
+              SET cdc_due_at = clock_timestamp(), updated_at = now()""",
+        tenant_id,
+        realm_id,
+    )
+
+
+async def record_merge(
+    conn: Db, tenant_id: str, realm_id: str, merged_id: str, surviving_id: str
+) -> bool:
+    done = await conn.fetchval(
+        """INSERT INTO qb_merges (tenant_id, realm_id, merged_id, surviving_id)
+           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+        tenant_id,
+        realm_id,
+        merged_id,
+        surviving_id,
+    )
+    return bool(done)
+
+
+async def pending_merges(conn: Db, tenant_id: str, realm_id: str) -> list[Merge]:
+    rows = await conn.fetch(
+        """SELECT merged_id, surviving_id FROM qb_merges
+            WHERE tenant_id = $1 AND realm_id = $2 AND applied_at IS NULL ORDER BY received_at""",
+        tenant_id,
+        realm_id,
+    )
+    return [Merge(r["merged_id"], r["surviving_id"]) for r in rows]
+
+
+async def mark_merge_applied(conn: Db, tenant_id: str, realm_id: str, merged_id: str) -> None:
+    await conn.execute(
+        """UPDATE qb_merges SET applied_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2 AND merged_id = $3""",
+        tenant_id,
+        realm_id,
+        merged_id,
+    )
+
+
+async def get_state(conn: Db, tenant_id: str, realm_id: str) -> PullState | None:
+    row = await conn.fetchrow(
+        """SELECT tenant_id, realm_id, import_requested_at, import_started_at, import_after_id,
+                  import_seen, import_finished_at, cdc_watermark, cdc_due_at, cdc_last_run_at,
+                  last_error
+             FROM pull_state WHERE tenant_id = $1 AND realm_id = $2""",
+        tenant_id,
+        realm_id,
+    )
+    return PullState(**dict(row)) if row else None
+
+
+async def due_realms(conn: Db) -> list[tuple[str, str]]:
+    """Connected realms with work: an import asked for, CDC due, or a merge to apply."""
+    rows = await conn.fetch(
+        """SELECT p.tenant_id, p.realm_id FROM pull_state p
+             JOIN qb_connections c USING (tenant_id, realm_id)
+            WHERE c.status = 'connected'
+              -- after a failure, wait a little before the next try
+              AND (p.last_error IS NULL OR p.updated_at < clock_timestamp() - interval '5 seconds')
+              AND (p.import_requested_at IS NOT NULL
+                   OR p.cdc_due_at <= clock_timestamp()
+                   OR EXISTS (SELECT 1 FROM qb_merges m
+                               WHERE m.tenant_id = p.tenant_id AND m.realm_id = p.realm_id
+                                 AND m.applied_at IS NULL))
+            ORDER BY p.updated_at"""
+    )
+    return [(r["tenant_id"], r["realm_id"]) for r in rows]
