@@ -21,6 +21,7 @@ from platform_kit.http import ApiError
 from platform_kit.outbox import add_to_outbox, outgoing
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.connections.store import tenant_of_realm
+from qb_sync.pull.metrics import PULL_WEBHOOKS
 from qb_sync.pull.notifications import BadPayload, parse_notifications, signature_ok
 from qb_sync.settings import Settings
 
@@ -37,6 +38,7 @@ def webhook_routes(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         if not signature_ok(
             body, request.headers.get("intuit-signature"), settings.qbo_webhook_verifier_token
         ):
+            PULL_WEBHOOKS.labels("bad_signature").inc()
             raise ApiError(401, "bad_signature", "intuit-signature does not match the body")
         try:
             notifications = parse_notifications(json.loads(body))
@@ -72,6 +74,8 @@ def webhook_routes(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
                 )
             await add_to_outbox(conn, events)
             queued = len(events)
+        PULL_WEBHOOKS.labels("queued").inc(queued)
+        PULL_WEBHOOKS.labels("ignored").inc(ignored)
         if ignored:
             log.info("webhook notifications for unconnected realms ignored: %d", ignored)
         return {"queued": queued, "ignored": ignored}
