@@ -1,0 +1,201 @@
+"""The work of one realm: a full import, a CDC pass, pending merges. Each step commits its
+progress with the mirror events it publishes, so a crash anywhere resumes, never restarts.
+
+Full import: pages of 1000 (`Active IN (true,false) ORDERBY Id`, keyset on Id); each page's
+mirror events and the cursor commit together. When it ends, the CDC watermark becomes the time
+the import started: anything changed during the import is picked up by the next CDC pass.
+
+CDC: `changedSince = watermark - overlap` (clock skew and commit lag), never more than 29 days
+back (QuickBooks refuses 30): older means a full import instead. A CDC answer carries at most 1000
+objects and cannot be paged; when one comes back at the cap, the window is read again as pages of
+a `MetaData.LastUpdatedTime >= since` query, which has no cap.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from qb_sync.mirror import publish_mirror
+from qb_sync.pull.links import remember
+from qb_sync.pull.merges import apply_merge
+from qb_sync.pull.metrics import PULL_CDC_WINDOWS, PULL_PUBLISHED
+from qb_sync.pull.reader import Json, read_changes, read_page
+from qb_sync.pull.state import get_state, pending_merges
+from qb_sync.qbo.gateway import QboGateway
+from qb_sync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CDC_MAX_LOOKBACK = timedelta(days=29)
+
+
+class Puller:
+    def __init__(self, pool: asyncpg.Pool, gateway: QboGateway, settings: Settings) -> None:
+        self.pool = pool
+        self.gateway = gateway
+        self.settings = settings
+        self.stats: dict[str, int] = {
+            "pages": 0,
+            "published": 0,
+            "cdc_calls": 0,
+            "cdc_over_cap": 0,
+            "merges": 0,
+        }
+
+    async def run_realm(self, tenant_id: str, realm_id: str) -> None:
+        state = await get_state(self.pool, tenant_id, realm_id)
+        if state is None:
+            return
+        if state.import_requested_at is not None:
+            await self.full_import(tenant_id, realm_id)
+        elif state.cdc_due_at is not None and state.cdc_due_at <= datetime.now(UTC):
+            await self.cdc(tenant_id, realm_id)
+        for merge in await pending_merges(self.pool, tenant_id, realm_id):
+            await apply_merge(self.pool, self.gateway, tenant_id, realm_id, merge)
+            self.stats["merges"] += 1
+
+    # -- full import --------------------------------------------------------------------------
+    async def full_import(self, tenant_id: str, realm_id: str) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """SELECT import_requested_at, import_started_at FROM pull_state
+                    WHERE tenant_id = $1 AND realm_id = $2 FOR UPDATE""",
+                tenant_id,
+                realm_id,
+            )
+            if row is None or row["import_requested_at"] is None:
+                return 0
+            started = row["import_started_at"]
+            if started is None or started < row["import_requested_at"]:
+                # A new pass (not the resumption of one a crash interrupted).
+                await conn.execute(
+                    """UPDATE pull_state SET import_started_at = clock_timestamp(),
+                              import_after_id = 0, import_seen = 0, last_error = NULL,
+                              updated_at = now()
+                        WHERE tenant_id = $1 AND realm_id = $2""",
+                    tenant_id,
+                    realm_id,
+                )
+        state = await get_state(self.pool, tenant_id, realm_id)
+        assert state is not None and state.import_started_at is not None
+        after = state.import_after_id
+        published = 0
+        while True:
+            page = await read_page(
+                self.gateway, tenant_id, realm_id, after, self.settings.pull_page_size
+            )
+            if page:
+                after = max(int(c["Id"]) for c in page)
+            async with self.pool.acquire() as conn, conn.transaction():
+                published += await self._publish(conn, tenant_id, realm_id, page, "import")
+                await conn.execute(
+                    """UPDATE pull_state SET import_after_id = $3, import_seen = import_seen + $4,
+                              updated_at = now()
+                        WHERE tenant_id = $1 AND realm_id = $2""",
+                    tenant_id,
+                    realm_id,
+                    after,
+                    len(page),
+                )
+            self.stats["pages"] += 1
+            if len(page) < self.settings.pull_page_size:
+                break
+        await self.pool.execute(
+            """UPDATE pull_state SET
+                   import_requested_at = CASE WHEN import_requested_at <= import_started_at
+                                              THEN NULL ELSE import_requested_at END,
+                   import_finished_at = clock_timestamp(),
+                   cdc_watermark = GREATEST(cdc_watermark, import_started_at),
+                   cdc_due_at = COALESCE(cdc_due_at, clock_timestamp() + make_interval(secs => $3)),
+                   updated_at = now()
+             WHERE tenant_id = $1 AND realm_id = $2""",
+            tenant_id,
+            realm_id,
+            self.settings.pull_cdc_interval_seconds,
+        )
+        log.info(
+            "full import done",
+            extra={"realm_id": realm_id, "published": published, "last_id": after},
+        )
+        return published
+
+    # -- change data capture ------------------------------------------------------------------
+    async def cdc(self, tenant_id: str, realm_id: str) -> int:
+        state = await get_state(self.pool, tenant_id, realm_id)
+        if state is None:
+            return 0
+        run_started = datetime.now(UTC)
+        if state.cdc_watermark is None:
+            await self._need_import(tenant_id, realm_id, "no CDC watermark yet")
+            return 0
+        since = state.cdc_watermark - timedelta(seconds=self.settings.pull_cdc_overlap_seconds)
+        if since < run_started - CDC_MAX_LOOKBACK:
+            PULL_CDC_WINDOWS.labels("too_old").inc()
+            await self._need_import(tenant_id, realm_id, "CDC watermark older than 29 days")
+            return 0
+        changes = await read_changes(self.gateway, tenant_id, realm_id, since)
+        self.stats["cdc_calls"] += 1
+        if len(changes) < self.settings.pull_cdc_cap:
+            PULL_CDC_WINDOWS.labels("ok").inc()
+        if len(changes) >= self.settings.pull_cdc_cap:
+            # Over the cap: QuickBooks left changes out. Read the same window as query pages.
+            self.stats["cdc_over_cap"] += 1
+            PULL_CDC_WINDOWS.labels("over_cap").inc()
+            log.info("CDC window over the cap; paging it", extra={"realm_id": realm_id})
+            changes = [c for c in changes if c.get("status") == "Deleted"]
+            after = 0
+            while True:
+                page = await read_page(
+                    self.gateway, tenant_id, realm_id, after, self.settings.pull_page_size, since
+                )
+                changes.extend(page)
+                if len(page) < self.settings.pull_page_size:
+                    break
+                after = max(int(c["Id"]) for c in page)
+        async with self.pool.acquire() as conn, conn.transaction():
+            published = await self._publish(conn, tenant_id, realm_id, changes, "cdc")
+            await conn.execute(
+                """UPDATE pull_state SET cdc_watermark = GREATEST(cdc_watermark, $3),
+                          cdc_last_run_at = $3, last_error = NULL,
+                          cdc_due_at = CASE WHEN cdc_due_at IS NULL OR cdc_due_at <= $3
+                                            THEN $3 + make_interval(secs => $4)
+                                            ELSE cdc_due_at END,
+                          updated_at = now()
+                    WHERE tenant_id = $1 AND realm_id = $2""",
+                tenant_id,
+                realm_id,
+                run_started,
+                self.settings.pull_cdc_interval_seconds,
+            )
+        return published
+
+    async def _need_import(self, tenant_id: str, realm_id: str, why: str) -> None:
+        log.info("full import instead of CDC: %s", why, extra={"realm_id": realm_id})
+        await self.pool.execute(
+            """UPDATE pull_state SET import_requested_at = clock_timestamp(), updated_at = now()
+                WHERE tenant_id = $1 AND realm_id = $2""",
+            tenant_id,
+            realm_id,
+        )
+
+    async def _publish(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        realm_id: str,
+        customers: list[Json],
+        path: str,
+    ) -> int:
+        published: list[Json] = []
+        for customer in customers:
+            if customer.get("status") == "Deleted" or not customer.get("DisplayName"):
+                continue  # a merged-away stub: the merge path publishes it (pull/merges.py)
+            if await publish_mirror(conn, tenant_id, realm_id, customer):
+                published.append(customer)
+        await remember(conn, tenant_id, realm_id, published)
+        self.stats["published"] += len(published)
+        PULL_PUBLISHED.labels(path).inc(len(published))
+        return len(published)

@@ -1,0 +1,98 @@
+"""The puller loop: finds realms with due work and runs each, never two passes of one realm at once.
+
+A realm's pass holds a PostgreSQL advisory lock on one pooled connection, so several qb-sync
+instances share the realms without doing one twice; a killed process's lock dies with its
+connection. Passes of different realms run concurrently (bounded). Failures are recorded on the
+realm and retried on a later tick; the gateway already retried throttling and transient errors,
+and `ReauthRequired` stops the realm until the user reconnects (the due-realm query only picks
+connected realms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from qb_sync.pull.puller import Puller
+from qb_sync.pull.state import due_realms
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_FAILURE_SECONDS = 5.0
+
+
+class PullWorker:
+    def __init__(
+        self, pool: asyncpg.Pool, puller: Puller, *, tick_seconds: float, max_parallel: int = 4
+    ) -> None:
+        self.pool = pool
+        self.puller = puller
+        self.tick_seconds = tick_seconds
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.paused = False  # tests hand the work to another process
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="qb-pull-worker")
+
+    def wake(self) -> None:
+        """Look for work now (after a connect or a refresh request) instead of at the next tick."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                for key in [] if self.paused else await due_realms(self.pool):
+                    if key not in self._running:
+                        self._running[key] = asyncio.create_task(self._run(*key))
+            except Exception:
+                log.exception("pull worker could not list due realms")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick_seconds)
+            self._wake.clear()
+
+    async def _run(self, tenant_id: str, realm_id: str) -> None:
+        try:
+            async with self._slots, self.pool.acquire() as lock_conn:
+                key = f"qb-pull:{tenant_id}:{realm_id}"
+                if not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                    return  # another instance has this realm
+                try:
+                    await self.puller.run_realm(tenant_id, realm_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("pull pass failed", extra={"realm_id": realm_id})
+                    await self._record_failure(tenant_id, realm_id, exc)
+                finally:
+                    await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+        finally:
+            self._running.pop((tenant_id, realm_id), None)
+
+    async def _record_failure(self, tenant_id: str, realm_id: str, exc: Exception) -> None:
+        with contextlib.suppress(Exception):
+            await self.pool.execute(
+                """UPDATE pull_state SET last_error = $3,
+                          cdc_due_at = CASE WHEN import_requested_at IS NULL
+                               THEN clock_timestamp() + make_interval(secs => $4)
+                               ELSE cdc_due_at END,
+                          updated_at = now()
+                    WHERE tenant_id = $1 AND realm_id = $2""",
+                tenant_id,
+                realm_id,
+                f"{type(exc).__name__}: {exc}"[:500],
+                RETRY_AFTER_FAILURE_SECONDS,
+            )
