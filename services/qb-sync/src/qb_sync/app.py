@@ -1,27 +1,58 @@
-"""The qb-sync service's HTTP app: ops endpoints now, its API as it lands."""
+"""The qb-sync service's HTTP app: connections + pull (pull/service.py) and push
+(push/service.py) around one `QboGateway`, the only way to QuickBooks."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
+from qb_sync.pull.service import pull_side
+from qb_sync.qbo.credentials import Credentials
+from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 
 SERVICE = "qb-sync"
 SCHEMA = "qb_sync"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, credentials: Credentials | None = None) -> FastAPI:
+    """`credentials` replaces the stored (encrypted, refreshed) connection tokens: tests and the
+    benchmark pass `StaticCredentials` to talk to the emulator without connecting a realm."""
     settings = settings or Settings()
+
+    def consumers(rt: ServiceRuntime) -> list[ConsumerRunner]:
+        return pull.consumers(rt)
+
     runtime = ServiceRuntime(
         service=SERVICE,
         schema=SCHEMA,
         settings=settings,
         migrations_package="qb_sync.migrations",
+        consumers=consumers,
     )
-    app = FastAPI(title="qb-sync service", lifespan=runtime.lifespan)
+    pull = pull_side(runtime, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            gateway = QboGateway(settings, credentials or pull.make_credentials())
+            app.state.gateway = gateway
+            pull.start_worker(gateway)
+            try:
+                yield
+            finally:
+                await pull.stop()
+
+    app = FastAPI(title="qb-sync service", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.pull = pull
     install_http_basics(app)
     app.include_router(runtime.ops_router())
+    for router in pull.routers():
+        app.include_router(router)
     return app

@@ -35,6 +35,28 @@ class Settings(ServiceSettings):
     # How often the puller looks for due work (imports, webhook-triggered CDC, merges).
     pull_tick_seconds: float = 0.5
 
+    # QuickBooks calls (qbo/): pacing per realm below QuickBooks' 500/min, 10/s, 10 in flight;
+    # timeouts on every HTTP call; retries inside one call (429 waits ~60 s in production).
+    qbo_requests_per_minute: float = 470.0
+    qbo_requests_per_second: float = 8.0
+    qbo_max_concurrent: int = 4
+    qbo_burst: float = 1.0
+    qbo_connect_timeout_seconds: float = 10.0
+    qbo_read_timeout_seconds: float = 60.0
+    qbo_call_retries: int = 3
+    qbo_retry_base_seconds: float = 0.5
+    qbo_throttle_wait_seconds: float = 60.0
+
+    # Push (push/): worker concurrency, lease, attempts and backoff between attempts.
+    push_enabled: bool = True
+    push_workers: int = 4
+    push_tick_seconds: float = 0.2
+    push_lease_seconds: float = 120.0
+    push_max_attempts: int = 6
+    push_backoff_base_seconds: float = 2.0
+    push_backoff_max_seconds: float = 300.0
+    push_conflict_tries: int = 3
+
     @model_validator(mode="after")
     def _real_quickbooks_needs_real_secrets(self) -> Settings:
         if self.qbo_environment != "emulator" and self.qbo_token_key == DEV_TOKEN_KEY:

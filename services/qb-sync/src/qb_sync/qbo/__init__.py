@@ -1,0 +1,1 @@
+"""The one QuickBooks Online adapter: every call to QuickBooks goes through `gateway.QboGateway`."""

@@ -1,0 +1,39 @@
+"""Where the gateway gets access tokens: a protocol, so connections/ (engineer B) can store and
+refresh them while the gateway only asks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    expires_at: datetime | None = None
+
+
+class Credentials(Protocol):
+    async def tokens(self, tenant_id: str, realm_id: str) -> Tokens:
+        """A usable access token (refreshed first if about to expire); `ReauthRequired` if none."""
+        ...
+
+    async def refreshed(self, tenant_id: str, realm_id: str, rejected_access_token: str) -> Tokens:
+        """QuickBooks answered 401 with `rejected_access_token`: refresh (single-flight) unless
+        someone already did, and return the new token."""
+        ...
+
+
+class StaticCredentials:
+    """One fixed bearer for every realm: the emulator accepts any bearer for realms without
+    issued tokens. For local runs, tests and the benchmark only."""
+
+    def __init__(self, access_token: str = "emulator-any-token") -> None:
+        self.access_token = access_token
+
+    async def tokens(self, tenant_id: str, realm_id: str) -> Tokens:
+        return Tokens(self.access_token)
+
+    async def refreshed(self, tenant_id: str, realm_id: str, rejected_access_token: str) -> Tokens:
+        return Tokens(self.access_token)

@@ -1,0 +1,110 @@
+"""`QboGateway.call`: the only way qb-sync talks to QuickBooks.
+
+Each call: wait for the realm's pacing (limits.py) and a free slot, fetch an access token from
+`Credentials`, build a client (client.py) and run `fn(client)` in a worker thread (the library
+is synchronous; the event loop never blocks on it). Errors come out typed (errors.py).
+
+Retries inside one call, for errors where nothing or the same thing happens again:
+- 401: refresh once through `Credentials.refreshed`, then retry;
+- 429: the whole realm pauses `throttle_wait` (+ jitter), then retry;
+- 5xx / timeout / connection error: exponential backoff with full jitter.
+At most `call_retries` retries; then the error is raised and the caller (push worker, puller)
+reschedules the work with its own, longer backoff. Callers only pass idempotent operations:
+reads, creates carrying a requestid, updates carrying a SyncToken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import TypeVar
+
+from prometheus_client import Counter
+from quickbooks import QuickBooks
+from quickbooks.exceptions import QuickbooksException
+
+from qb_sync.qbo.client import as_fault, build_client
+from qb_sync.qbo.credentials import Credentials
+from qb_sync.qbo.errors import AuthExpired, Throttled, Transient
+from qb_sync.qbo.limits import Limits, LimitSettings
+from qb_sync.settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+QBO_CALLS = Counter("qbsync_qbo_calls_total", "HTTP calls made to QuickBooks", ["op", "outcome"])
+
+
+class QboGateway:
+    def __init__(self, settings: Settings, credentials: Credentials) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.limits = Limits(
+            LimitSettings(
+                per_minute=settings.qbo_requests_per_minute,
+                per_second=settings.qbo_requests_per_second,
+                max_concurrent=settings.qbo_max_concurrent,
+                burst=settings.qbo_burst,
+            )
+        )
+        self.timeout = (settings.qbo_connect_timeout_seconds, settings.qbo_read_timeout_seconds)
+        # Figures for tests, /metrics and the benchmark.
+        self.calls = 0
+        self.throttled = 0
+
+    async def call(
+        self, tenant_id: str, realm_id: str, op: str, fn: Callable[[QuickBooks], T]
+    ) -> T:
+        limiter = self.limits.of(realm_id)
+        tokens = await self.credentials.tokens(tenant_id, realm_id)
+        refreshed = False
+        attempt = 0
+        while True:
+            await limiter.bucket.take()
+            try:
+                async with limiter.in_flight:
+                    self.calls += 1
+                    result = await asyncio.to_thread(self._run, realm_id, tokens.access_token, fn)
+                QBO_CALLS.labels(op, "ok").inc()
+                return result
+            except AuthExpired:
+                QBO_CALLS.labels(op, "401").inc()
+                if refreshed:
+                    raise
+                refreshed = True
+                tokens = await self.credentials.refreshed(tenant_id, realm_id, tokens.access_token)
+                continue
+            except Throttled:
+                QBO_CALLS.labels(op, "429").inc()
+                self.throttled += 1
+                wait = self.settings.qbo_throttle_wait_seconds * (1 + random.random() * 0.2)
+                limiter.bucket.pause(wait)
+                log.warning("throttled by QuickBooks", extra={"realm_id": realm_id, "op": op})
+                if attempt >= self.settings.qbo_call_retries:
+                    raise
+            except Transient as exc:
+                QBO_CALLS.labels(op, "transient").inc()
+                if attempt >= self.settings.qbo_call_retries:
+                    raise
+                log.info(
+                    "transient QuickBooks error, retrying", extra={"op": op, "error": str(exc)}
+                )
+                base = self.settings.qbo_retry_base_seconds
+                await asyncio.sleep(random.uniform(0, base * 2**attempt))
+            attempt += 1
+
+    def _run(self, realm_id: str, access_token: str, fn: Callable[[QuickBooks], T]) -> T:
+        qb = build_client(
+            environment=self.settings.qbo_environment,
+            base_url=self.settings.qbo_base_url,
+            client_id=self.settings.qbo_client_id,
+            realm_id=realm_id,
+            access_token=access_token,
+            timeout=self.timeout,
+        )
+        try:
+            return fn(qb)
+        except QuickbooksException as exc:
+            raise as_fault(exc) from exc
