@@ -1,0 +1,134 @@
+"""QuickBooks merges: the merged-away id is mirrored with `merged_into_qb_customer_id`, the
+survivor's new version is mirrored, and links that pointed at the merged-away id follow it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from qbo_emulator.testing import EmulatorServer
+from qbo_emulator.webhooks import cloudevents_payload, legacy_payload
+
+from .conftest import PullTenant, eventually
+from .test_webhooks import notification, post_webhook
+
+
+async def test_a_merge_mirrors_the_merged_away_id_once_with_its_survivor(
+    emulator: EmulatorServer, pull_tenant: PullTenant
+) -> None:
+    emulator.seed_realm(pull_tenant.realm_id)
+    loser, survivor, _other = emulator.seed(
+        pull_tenant.realm_id,
+        "customers",
+        [{"DisplayName": f"Merge {pull_tenant.realm_id} {n}"} for n in ("X", "Y", "Z")],
+    )
+    await pull_tenant.connect()
+    await pull_tenant.wait_import_done()
+
+    emulator.merge(pull_tenant.realm_id, loser["Id"], survivor["Id"])
+    merged = notification(pull_tenant.realm_id, survivor["Id"], "Merge", deleted=loser["Id"])
+    # Delivered twice, once in each format.
+    for payload in (legacy_payload(merged), cloudevents_payload(merged)):
+        reply = await post_webhook(pull_tenant, payload)
+        assert reply.status_code == 200
+
+    async def merged_away_event() -> list[dict] | None:
+        events = [
+            e["data"]
+            for e in await pull_tenant.mirrored()
+            if e["data"]["qb_customer_id"] == loser["Id"]
+        ]
+        return events if len(events) == 2 else None
+
+    events = await eventually(merged_away_event)
+    await asyncio.sleep(1.0)  # the duplicate notification is processed too
+    loser_events = [
+        e["data"]
+        for e in await pull_tenant.mirrored()
+        if e["data"]["qb_customer_id"] == loser["Id"]
+    ]
+    assert len(loser_events) == 2  # the import's, then exactly one merge event
+    assert loser_events[-1]["merged_into_qb_customer_id"] == survivor["Id"]
+    assert loser_events[-1]["active"] is False
+    assert loser_events[-1]["display_name"] == loser["DisplayName"]  # the last name known
+    assert loser_events[-1]["sync_token"] > loser_events[0]["sync_token"]
+    survivor_tokens = [
+        e["data"]["sync_token"]
+        for e in await pull_tenant.mirrored()
+        if e["data"]["qb_customer_id"] == survivor["Id"]
+    ]
+    assert survivor_tokens == [0, 1]  # the merge bumped the survivor's SyncToken
+    assert events
+
+
+async def link(tenant: PullTenant, customer_id: str, qb_id: str) -> None:
+    await tenant.db.execute(
+        """INSERT INTO push_mappings (tenant_id, realm_id, customer_id, qb_customer_id,
+                                      sync_token, status, create_request_id)
+           VALUES ($1, $2, $3, $4, 0, 'synced', $5)""",
+        tenant.tenant_id,
+        tenant.realm_id,
+        customer_id,
+        qb_id,
+        f"req-{uuid.uuid4().hex[:20]}",
+    )
+
+
+async def outcomes(tenant: PullTenant, customer_id: str) -> list[dict]:
+    rows = await tenant.db.fetch(
+        "SELECT payload FROM test_pull_outbox_copy WHERE topic = 'qb.sync' AND key = $1",
+        customer_id,
+    )
+    return [json.loads(r["payload"]) for r in rows]
+
+
+async def test_a_merge_moves_the_link_to_the_survivor_but_never_steals_a_linked_survivor(
+    emulator: EmulatorServer, pull_tenant: PullTenant
+) -> None:
+    emulator.seed_realm(pull_tenant.realm_id)
+    a, b, c, d = emulator.seed(
+        pull_tenant.realm_id,
+        "customers",
+        [{"DisplayName": f"Remap {pull_tenant.realm_id} {n}"} for n in "ABCD"],
+    )
+    await pull_tenant.connect()
+    await pull_tenant.wait_import_done()
+    linked_to_a, linked_to_c, linked_to_d = (str(uuid.uuid4()) for _ in range(3))
+    await link(pull_tenant, linked_to_a, a["Id"])  # A will merge into B (not linked)
+    await link(pull_tenant, linked_to_c, c["Id"])  # C will merge into D (linked already)
+    await link(pull_tenant, linked_to_d, d["Id"])
+
+    for loser, survivor in ((a, b), (c, d)):
+        emulator.merge(pull_tenant.realm_id, loser["Id"], survivor["Id"])
+        payload = legacy_payload(
+            notification(pull_tenant.realm_id, survivor["Id"], "Merge", deleted=loser["Id"])
+        )
+        assert (await post_webhook(pull_tenant, payload)).status_code == 200
+
+    async def both_applied() -> bool:
+        pending = await pull_tenant.db.fetchval(
+            """SELECT count(*) FROM qb_merges
+                WHERE tenant_id = $1 AND realm_id = $2 AND applied_at IS NOT NULL""",
+            pull_tenant.tenant_id,
+            pull_tenant.realm_id,
+        )
+        return pending == 2
+
+    await eventually(both_applied)
+    rows = {
+        r["customer_id"]: r
+        for r in await pull_tenant.db.fetch(
+            "SELECT * FROM push_mappings WHERE tenant_id = $1", pull_tenant.tenant_id
+        )
+    }
+    assert rows[linked_to_a]["qb_customer_id"] == b["Id"]
+    assert rows[linked_to_a]["sync_token"] == 1  # the survivor's SyncToken after the merge
+    [linked] = [e["data"] for e in await outcomes(pull_tenant, linked_to_a)]
+    assert (linked["qb_customer_id"], linked["how"]) == (b["Id"], "merged")
+
+    assert rows[linked_to_c]["status"] == "needs_link"  # D is someone else's: not stolen
+    assert rows[linked_to_c]["candidate_qb_customer_id"] == d["Id"]
+    assert rows[linked_to_d]["qb_customer_id"] == d["Id"]
+    [failed] = [e["data"] for e in await outcomes(pull_tenant, linked_to_c)]
+    assert (failed["status"], failed["error_code"]) == ("needs_link", "merged")
