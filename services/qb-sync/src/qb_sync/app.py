@@ -12,6 +12,7 @@ from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.pull.service import pull_side
+from qb_sync.push.service import PushSide
 from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
@@ -26,7 +27,7 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     settings = settings or Settings()
 
     def consumers(rt: ServiceRuntime) -> list[ConsumerRunner]:
-        return pull.consumers(rt)
+        return pull.consumers(rt) + push.consumers(rt)
 
     runtime = ServiceRuntime(
         service=SERVICE,
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
         consumers=consumers,
     )
     pull = pull_side(runtime, settings)
+    push = PushSide(settings, runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,16 +45,19 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
             gateway = QboGateway(settings, credentials or pull.make_credentials())
             app.state.gateway = gateway
             pull.start_worker(gateway)
+            push.start_worker(gateway, connected_only=credentials is None)
             try:
                 yield
             finally:
+                await push.stop()
                 await pull.stop()
 
     app = FastAPI(title="qb-sync service", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.pull = pull
+    app.state.push = push
     install_http_basics(app)
     app.include_router(runtime.ops_router())
-    for router in pull.routers():
+    for router in pull.routers() + push.routers():
         app.include_router(router)
     return app

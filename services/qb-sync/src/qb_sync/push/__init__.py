@@ -1,0 +1,1 @@
+"""Push: platform customers into QuickBooks (mapping state, customer.events consumer, worker)."""

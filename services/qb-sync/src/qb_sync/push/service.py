@@ -1,0 +1,65 @@
+"""Everything push adds to the service, wired in app.py: the customer.events consumer, the
+push worker (started once the gateway exists) and the sync status API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from platform_events.topics import CUSTOMER_EVENTS
+from platform_kit.consumer import ConsumerRunner
+from platform_kit.runtime import ServiceRuntime
+from qb_sync.api.sync import sync_routes
+from qb_sync.push.consumer import CustomerEvents
+from qb_sync.push.pusher import Pusher
+from qb_sync.push.worker import PushWorker
+from qb_sync.qbo.gateway import QboGateway
+from qb_sync.settings import Settings
+
+CONSUMER = "qb-sync"
+
+
+@dataclass
+class PushSide:
+    settings: Settings
+    runtime: ServiceRuntime
+    worker: PushWorker | None = None
+    pusher: Pusher | None = None
+    gateway: QboGateway | None = None
+
+    def wake(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    def routers(self) -> list[APIRouter]:
+        return [sync_routes(self.runtime, self)]
+
+    def consumers(self, runtime: ServiceRuntime) -> list[ConsumerRunner]:
+        return [
+            ConsumerRunner(
+                name=CONSUMER,
+                topics=[CUSTOMER_EVENTS.name],
+                pool=runtime.db,
+                bootstrap=self.settings.kafka_bootstrap_servers,
+                handler=CustomerEvents(),
+                group_id=CONSUMER,
+                max_records=self.settings.consumer_max_records,
+            )
+        ]
+
+    def start_worker(self, gateway: QboGateway, *, connected_only: bool = True) -> None:
+        """`connected_only=False` when the app was given fixed credentials (tests, benchmark):
+        then no connection row is needed to push."""
+        self.gateway = gateway
+        self.pusher = Pusher(self.runtime.db, gateway, self.settings)
+        if not self.settings.push_enabled:
+            return
+        self.worker = PushWorker(
+            self.runtime.db, self.pusher, self.settings, connected_only=connected_only
+        )
+        self.worker.start()
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()

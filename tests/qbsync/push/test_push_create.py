@@ -1,0 +1,61 @@
+"""A platform customer pushed to QuickBooks: exactly one QuickBooks customer, linked back."""
+
+from __future__ import annotations
+
+from tests.qbsync.push.conftest import PushWorld
+
+
+async def test_push_creates_one_quickbooks_customer_and_the_customer_service_shows_the_link(
+    world: PushWorld,
+) -> None:
+    customer = await world.create_customer(
+        company_name="Globex Corporation",
+        email="ap@globex.example",
+        phone="+1 555 0100",
+        billing_address={"line1": "1 Main St", "city": "Springfield", "country": "US"},
+    )
+    cid = customer["customer_id"]
+    await world.push(cid)
+
+    row = await world.wait_status(cid, "synced")
+    created = world.qb_named("Globex Corporation")
+    assert len(created) == 1
+    qb = created[0]
+    assert row["qb_customer_id"] == qb["Id"]
+    assert qb["PrimaryEmailAddr"]["Address"] == "ap@globex.example"
+    assert qb["PrimaryPhone"]["FreeFormNumber"] == "+1 555 0100"
+    assert qb["BillAddr"]["City"] == "Springfield"
+    assert qb["CurrencyRef"]["value"] == customer["currency"]
+    await world.wait_linked_in_customer_service(cid, qb["Id"])
+    got = (await world.customers.get(f"/customers/{cid}")).json()
+    assert got["linked_to_quickbooks"] is True
+
+
+async def test_an_unmapped_quickbooks_customer_with_the_exact_name_is_linked_not_duplicated(
+    world: PushWorld,
+) -> None:
+    existing = world.emulator.seed_customer(world.realm_id, "Initech")
+    cid = (await world.create_customer(company_name="Initech"))["customer_id"]
+    await world.push(cid)
+
+    row = await world.wait_status(cid, "synced")
+    assert row["qb_customer_id"] == existing["Id"]
+    assert len(world.qb_named("Initech")) == 1
+    await world.wait_linked_in_customer_service(cid, existing["Id"])
+
+
+async def test_names_with_quotes_backslashes_and_colons_are_found_and_created_once(
+    world: PushWorld,
+) -> None:
+    tricky = 'O\'Brien \\ Sons "Ltd"'
+    seeded = world.emulator.seed_customer(world.realm_id, tricky)
+    first = (await world.create_customer(company_name=tricky))["customer_id"]
+    second = (await world.create_customer(company_name="Smith's: Bakery\\"))["customer_id"]
+    await world.push(first)
+    await world.push(second)
+
+    assert (await world.wait_status(first, "synced"))["qb_customer_id"] == seeded["Id"]
+    row = await world.wait_status(second, "synced")
+    # `:` is not allowed in a QuickBooks name: replaced by a space, never rejected.
+    assert world.qb_customers()[row["qb_customer_id"]]["DisplayName"] == "Smith's Bakery\\"
+    assert len(world.qb_named(tricky)) == 1
