@@ -136,6 +136,15 @@ class PushWorld:
         except AssertionError:
             raise AssertionError(f"not {status}: {await self.row(customer_id)}") from None
 
+    async def wait_customer_service_status(self, customer_id: str, status: str) -> None:
+        async def probe() -> bool:
+            reply = await self.customers.get(f"/customers/{customer_id}/quickbooks")
+            return any(
+                x["status"] == status and x["realm_id"] == self.realm_id for x in reply.json()
+            )
+
+        await wait_for(probe, 30)
+
     async def wait_linked_in_customer_service(self, customer_id: str, qb_id: str) -> None:
         async def probe() -> bool:
             reply = await self.customers.get(f"/customers/{customer_id}/quickbooks")
