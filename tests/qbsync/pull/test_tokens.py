@@ -156,6 +156,10 @@ async def test_tokens_expiring_in_the_middle_of_an_import_cost_one_refresh_and_n
         "customers",
         [{"DisplayName": f"Mid {pull_tenant.realm_id} #{i}"} for i in range(2_000)],
     )
+    # Slow pages, so the expiry surely lands between two page reads.
+    emulator.add_fault(
+        "latency", realm=pull_tenant.realm_id, path="^/query", seconds=1.5, times=None
+    )
     calls_before = token_calls(emulator)
     await pull_tenant.connect(
         access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_in=3600
@@ -165,9 +169,12 @@ async def test_tokens_expiring_in_the_middle_of_an_import_cost_one_refresh_and_n
         status = await pull_tenant.pull_status()
         return bool(status["import_seen"])
 
-    await eventually(first_page_committed, interval=0.02)
-    emulator.expire_tokens(pull_tenant.realm_id)  # the next page is refused with a 401
-    await pull_tenant.wait_import_done()
+    try:
+        await eventually(first_page_committed, interval=0.02)
+        emulator.expire_tokens(pull_tenant.realm_id)  # a later page is refused with a 401
+        await pull_tenant.wait_import_done()
+    finally:
+        emulator.clear_faults()
 
     ids = [e["data"]["qb_customer_id"] for e in await pull_tenant.mirrored()]
     assert len(ids) == len(set(ids)) == 2_000

@@ -13,6 +13,7 @@ a `MetaData.LastUpdatedTime >= since` query, which has no cap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -83,26 +84,37 @@ class Puller:
         assert state is not None and state.import_started_at is not None
         after = state.import_after_id
         published = 0
-        while True:
-            page = await read_page(
-                self.gateway, tenant_id, realm_id, after, self.settings.pull_page_size
-            )
-            if page:
-                after = max(int(c["Id"]) for c in page)
-            async with self.pool.acquire() as conn, conn.transaction():
-                published += await self._publish(conn, tenant_id, realm_id, page, "import")
-                await conn.execute(
-                    """UPDATE pull_state SET import_after_id = $3, import_seen = import_seen + $4,
-                              updated_at = now()
-                        WHERE tenant_id = $1 AND realm_id = $2""",
-                    tenant_id,
-                    realm_id,
-                    after,
-                    len(page),
-                )
-            self.stats["pages"] += 1
-            if len(page) < self.settings.pull_page_size:
-                break
+        size = self.settings.pull_page_size
+
+        def read(after_id: int) -> asyncio.Task[list[Json]]:
+            return asyncio.create_task(read_page(self.gateway, tenant_id, realm_id, after_id, size))
+
+        # Pipelined: the next page is read from QuickBooks while this one is committed. The
+        # cursor still moves only with a committed page, so a crash resumes after it.
+        pending: asyncio.Task[list[Json]] | None = read(after)
+        try:
+            while pending is not None:
+                page = await pending
+                pending = None
+                if page:
+                    after = max(int(c["Id"]) for c in page)
+                if len(page) >= size:
+                    pending = read(after)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    published += await self._publish(conn, tenant_id, realm_id, page, "import")
+                    await conn.execute(
+                        """UPDATE pull_state SET import_after_id = $3,
+                                  import_seen = import_seen + $4, updated_at = now()
+                            WHERE tenant_id = $1 AND realm_id = $2""",
+                        tenant_id,
+                        realm_id,
+                        after,
+                        len(page),
+                    )
+                self.stats["pages"] += 1
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
         await self.pool.execute(
             """UPDATE pull_state SET
                    import_requested_at = CASE WHEN import_requested_at <= import_started_at
