@@ -27,6 +27,9 @@ from qb_sync.settings import Settings
 from qbo_emulator.testing import EmulatorServer
 from tests.qbsync.conftest import wait_for
 
+# This session's tenants: qb-sync here pushes only their rows, never another test session's.
+TENANT_PREFIX = f"pushtest-{uuid.uuid4().hex[:8]}-"
+
 
 def push_settings(stack_env: dict[str, str], base_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
@@ -45,6 +48,7 @@ def push_settings(stack_env: dict[str, str], base_url: str, **overrides: Any) ->
         "push_backoff_base_seconds": 0.1,
         "push_backoff_max_seconds": 0.5,
         "push_max_attempts": 6,
+        "push_tenant_prefix": TENANT_PREFIX,
         **overrides,
     }
     return Settings(**values)
@@ -160,7 +164,7 @@ class PushWorld:
 async def world(
     push_app: FastAPI, push_customer_app: FastAPI, push_emulator: EmulatorServer
 ) -> AsyncIterator[PushWorld]:
-    tenant_id = f"tenant-{uuid.uuid4().hex[:10]}"
+    tenant_id = f"{TENANT_PREFIX}{uuid.uuid4().hex[:10]}"
     token = await create_token(push_app.state.runtime.db, tenant_id, ["read", "write", "admin"])
     realm_id = str(7_000_000_000 + uuid.uuid4().int % 1_000_000_000)
     push_emulator.seed_realm(realm_id)

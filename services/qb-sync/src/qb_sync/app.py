@@ -13,7 +13,7 @@ from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.pull.service import pull_side
 from qb_sync.push.service import PushSide
-from qb_sync.qbo.credentials import Credentials
+from qb_sync.qbo.credentials import Credentials, StaticCredentials
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     """`credentials` replaces the stored (encrypted, refreshed) connection tokens: tests and the
     benchmark pass `StaticCredentials` to talk to the emulator without connecting a realm."""
     settings = settings or Settings()
+    if credentials is None and settings.qbo_static_access_token:
+        credentials = StaticCredentials(settings.qbo_static_access_token)
 
     def consumers(rt: ServiceRuntime) -> list[ConsumerRunner]:
         return pull.consumers(rt) + push.consumers(rt)

@@ -46,6 +46,9 @@ class Settings(ServiceSettings):
     qbo_call_retries: int = 3
     qbo_retry_base_seconds: float = 0.5
     qbo_throttle_wait_seconds: float = 60.0
+    # Emulator only: one fixed bearer for every realm instead of stored connections (tests and
+    # benchmarks that run `python -m qb_sync` without connecting a company).
+    qbo_static_access_token: str | None = None
 
     # Push (push/): worker concurrency, lease, attempts and backoff between attempts.
     push_enabled: bool = True
@@ -56,9 +59,14 @@ class Settings(ServiceSettings):
     push_backoff_base_seconds: float = 2.0
     push_backoff_max_seconds: float = 300.0
     push_conflict_tries: int = 3
+    # Only push rows of tenants whose id starts with this (empty: all). Lets concurrent test
+    # sessions share one database without pushing each other's rows to the wrong emulator.
+    push_tenant_prefix: str = ""
 
     @model_validator(mode="after")
     def _real_quickbooks_needs_real_secrets(self) -> Settings:
         if self.qbo_environment != "emulator" and self.qbo_token_key == DEV_TOKEN_KEY:
             raise ValueError("QBO_TOKEN_KEY must be set outside emulator mode")
+        if self.qbo_environment != "emulator" and self.qbo_static_access_token:
+            raise ValueError("QBO_STATIC_ACCESS_TOKEN is for the emulator only")
         return self

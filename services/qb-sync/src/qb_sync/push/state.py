@@ -258,7 +258,13 @@ async def owner_of(conn: Any, tenant_id: str, realm_id: str, qb_customer_id: str
 
 
 async def lease_due(
-    pool: asyncpg.Pool, owner: str, limit: int, seconds: float, *, connected_only: bool = True
+    pool: asyncpg.Pool,
+    owner: str,
+    limit: int,
+    seconds: float,
+    *,
+    connected_only: bool = True,
+    tenant_prefix: str = "",
 ) -> list[Mapping]:
     """Claim due pending rows. SKIP LOCKED keeps concurrent workers off each other's rows; an
     expired lease (a killed worker) makes a row claimable again. With `connected_only`, rows of
@@ -269,6 +275,7 @@ async def lease_due(
              FROM (SELECT tenant_id, realm_id, customer_id FROM push_mappings
                     WHERE status = 'pending' AND due_at <= now()
                       AND (lease_until IS NULL OR lease_until < now())
+                      AND starts_with(tenant_id, $5)
                       AND (NOT $4 OR EXISTS (
                             SELECT 1 FROM qb_connections c
                              WHERE c.tenant_id = push_mappings.tenant_id
@@ -283,6 +290,7 @@ async def lease_due(
         limit,
         seconds,
         connected_only,
+        tenant_prefix,
     )
     return [Mapping.of(r) for r in rows]
 

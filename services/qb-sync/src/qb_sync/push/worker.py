@@ -59,6 +59,7 @@ class PushWorker:
                     1,
                     self.settings.push_lease_seconds,
                     connected_only=self.connected_only,
+                    tenant_prefix=self.settings.push_tenant_prefix,
                 )
             except Exception:
                 log.exception("leasing push rows failed")
