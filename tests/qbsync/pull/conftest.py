@@ -24,6 +24,8 @@ from qbo_emulator.testing import EmulatorServer
 from ..conftest import wait_for as eventually
 
 VERIFIER = "pull-tests-verifier"
+# Tenants of these tests; this app's push worker leaves every other tenant's rows alone.
+TENANT_PREFIX = f"pull-{uuid.uuid4().hex[:6]}-"
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +45,8 @@ async def qbsync_app(stack_env: dict[str, str], emulator: EmulatorServer) -> Asy
             pull_tick_seconds=0.1,
             pull_cdc_interval_seconds=3600,  # tests trigger CDC themselves
             pull_cdc_overlap_seconds=5,
+            push_tenant_prefix=TENANT_PREFIX,
+            pull_tenant_prefix=TENANT_PREFIX,
         )
     )
     async with app.router.lifespan_context(app):
@@ -125,7 +129,7 @@ def client_for(app: FastAPI, token: str) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def pull_tenant(qbsync_app: FastAPI) -> AsyncIterator[PullTenant]:
-    tenant_id = f"tenant-{uuid.uuid4().hex[:10]}"
+    tenant_id = f"{TENANT_PREFIX}{uuid.uuid4().hex[:10]}"
     token = await create_token(qbsync_app.state.runtime.db, tenant_id, ["read", "write", "admin"])
     realm_id = str(9_000_000_000 + uuid.uuid4().int % 1_000_000_000)
     async with client_for(qbsync_app, token) as client:

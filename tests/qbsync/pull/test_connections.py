@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from platform_kit.auth import create_token
 from qbo_emulator.testing import EmulatorServer
 
-from .conftest import PullTenant, client_for
+from .conftest import TENANT_PREFIX, PullTenant, client_for
 
 
 async def test_emulator_connect_lists_the_company_without_its_tokens(
@@ -29,7 +29,7 @@ async def test_a_company_connected_to_one_tenant_cannot_be_taken_by_another(
     qbsync_app: FastAPI, pull_tenant: PullTenant
 ) -> None:
     await pull_tenant.connect()
-    token = await create_token(qbsync_app.state.runtime.db, "tenant-other", ["admin"])
+    token = await create_token(qbsync_app.state.runtime.db, f"{TENANT_PREFIX}other", ["admin"])
     async with client_for(qbsync_app, token) as other:
         reply = await other.post("/quickbooks/connections", json={"realm_id": pull_tenant.realm_id})
     assert reply.status_code == 409

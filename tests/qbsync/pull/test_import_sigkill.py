@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from platform_kit.auth import create_token
 from qbo_emulator.testing import EmulatorServer
 
-from .conftest import VERIFIER, eventually
+from .conftest import TENANT_PREFIX, VERIFIER, eventually
 
 COUNT = 2_000
 
@@ -74,6 +74,8 @@ def qbsync_process(
         "PULL_TICK_SECONDS": "0.1",
         "PULL_CDC_INTERVAL_SECONDS": "3600",
         "LOG_LEVEL": "WARNING",
+        "PUSH_TENANT_PREFIX": TENANT_PREFIX,
+        "PULL_TENANT_PREFIX": TENANT_PREFIX,
     }
     process = QbSyncProcess(env, port)
     try:
@@ -86,7 +88,7 @@ def qbsync_process(
 async def test_an_import_killed_mid_way_finishes_after_restart_with_each_customer_once(
     emulator: EmulatorServer, qbsync_process: QbSyncProcess, database_url: str
 ) -> None:
-    tenant_id = f"tenant-{uuid.uuid4().hex[:10]}"
+    tenant_id = f"{TENANT_PREFIX}{uuid.uuid4().hex[:10]}"
     realm_id = str(8_000_000_000 + uuid.uuid4().int % 1_000_000_000)
     emulator.seed_realm(realm_id)
     emulator.seed(

@@ -34,6 +34,8 @@ class Settings(ServiceSettings):
     pull_cdc_cap: int = 1000
     # How often the puller looks for due work (imports, webhook-triggered CDC, merges).
     pull_tick_seconds: float = 0.5
+    # Only tenants whose id starts with this (tests: concurrent sessions never pull each other's).
+    pull_tenant_prefix: str = ""
 
     # QuickBooks calls (qbo/): pacing per realm below QuickBooks' 500/min, 10/s, 10 in flight;
     # timeouts on every HTTP call; retries inside one call (429 waits ~60 s in production).

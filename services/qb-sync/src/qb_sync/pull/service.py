@@ -75,7 +75,10 @@ class PullSide:
             return
         self.puller = Puller(self.runtime.db, gateway, self.settings)
         self.worker = PullWorker(
-            self.runtime.db, self.puller, tick_seconds=self.settings.pull_tick_seconds
+            self.runtime.db,
+            self.puller,
+            tick_seconds=self.settings.pull_tick_seconds,
+            tenant_prefix=self.settings.pull_tenant_prefix,
         )
         self.worker.start()
 

@@ -103,12 +103,12 @@ async def get_state(conn: Db, tenant_id: str, realm_id: str) -> PullState | None
     return PullState(**dict(row)) if row else None
 
 
-async def due_realms(conn: Db) -> list[tuple[str, str]]:
+async def due_realms(conn: Db, tenant_prefix: str = "") -> list[tuple[str, str]]:
     """Connected realms with work: an import asked for, CDC due, or a merge to apply."""
     rows = await conn.fetch(
         """SELECT p.tenant_id, p.realm_id FROM pull_state p
              JOIN qb_connections c USING (tenant_id, realm_id)
-            WHERE c.status = 'connected'
+            WHERE c.status = 'connected' AND starts_with(p.tenant_id, $1)
               -- after a failure, wait a little before the next try
               AND (p.last_error IS NULL OR p.updated_at < clock_timestamp() - interval '5 seconds')
               AND (p.import_requested_at IS NOT NULL
@@ -116,6 +116,7 @@ async def due_realms(conn: Db) -> list[tuple[str, str]]:
                    OR EXISTS (SELECT 1 FROM qb_merges m
                                WHERE m.tenant_id = p.tenant_id AND m.realm_id = p.realm_id
                                  AND m.applied_at IS NULL))
-            ORDER BY p.updated_at"""
+            ORDER BY p.updated_at""",
+        tenant_prefix,
     )
     return [(r["tenant_id"], r["realm_id"]) for r in rows]

@@ -26,11 +26,18 @@ RETRY_AFTER_FAILURE_SECONDS = 5.0
 
 class PullWorker:
     def __init__(
-        self, pool: asyncpg.Pool, puller: Puller, *, tick_seconds: float, max_parallel: int = 4
+        self,
+        pool: asyncpg.Pool,
+        puller: Puller,
+        *,
+        tick_seconds: float,
+        max_parallel: int = 4,
+        tenant_prefix: str = "",
     ) -> None:
         self.pool = pool
         self.puller = puller
         self.tick_seconds = tick_seconds
+        self.tenant_prefix = tenant_prefix
         self._slots = asyncio.Semaphore(max_parallel)
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -55,7 +62,7 @@ class PullWorker:
     async def _loop(self) -> None:
         while True:
             try:
-                for key in [] if self.paused else await due_realms(self.pool):
+                for key in [] if self.paused else await due_realms(self.pool, self.tenant_prefix):
                     if key not in self._running:
                         self._running[key] = asyncio.create_task(self._run(*key))
             except Exception:
