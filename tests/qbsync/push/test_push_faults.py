@@ -50,7 +50,7 @@ async def test_timeouts_and_5xx_are_retried_without_duplicates(world: PushWorld)
 
 async def test_a_throttling_storm_ends_with_every_customer_synced_once(world: PushWorld) -> None:
     # Far below what qb-sync's pacing allows in these tests, so QuickBooks answers 429 a lot.
-    world.emulator.set_limits(world.realm_id, per_minute=600, concurrent=2, per_second=3)
-    ids = await _push_many(world, "Throttled", 20)
+    world.emulator.set_limits(world.realm_id, per_minute=600, concurrent=2, per_second=4)
+    ids = await _push_many(world, "Throttled", 12)
     await _assert_all_synced_once(world, ids)
     assert world.emulator.throttled_count(world.realm_id) > 0

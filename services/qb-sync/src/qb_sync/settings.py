@@ -54,7 +54,7 @@ class Settings(ServiceSettings):
 
     # Push (push/): worker concurrency, lease, attempts and backoff between attempts.
     push_enabled: bool = True
-    push_workers: int = 4
+    push_workers: int = 8
     push_tick_seconds: float = 0.2
     push_lease_seconds: float = 120.0
     push_max_attempts: int = 6

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +39,14 @@ class _BearerOnly:
 class TimedQuickBooks(QuickBooks):  # type: ignore[misc]
     timeout: tuple[float, float] = (10.0, 60.0)
     last_intuit_tid: str | None = None
+    before_send: Callable[[], None] | None = None
 
     def process_request(  # type: ignore[no-untyped-def]
         self, request_type, url, headers="", params="", data=""
     ):
         headers.update({"Authorization": "Bearer " + self.session.access_token})
+        if self.before_send is not None:
+            self.before_send()
         try:
             response = self.session.request(
                 request_type, url, headers=headers, params=params, data=data, timeout=self.timeout
@@ -72,6 +76,7 @@ def build_client(
     realm_id: str,
     access_token: str,
     timeout: tuple[float, float],
+    before_send: Callable[[], None] | None = None,
 ) -> TimedQuickBooks:
     holder = _BearerOnly(
         client_id=client_id,
@@ -83,6 +88,7 @@ def build_client(
         auth_client=holder, refresh_token=None, company_id=realm_id, minorversion=MINOR_VERSION
     )
     qb.timeout = timeout
+    qb.before_send = before_send
     if environment == "emulator":
         # The emulator serves plain http; oauthlib refuses that unless told otherwise.
         os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")

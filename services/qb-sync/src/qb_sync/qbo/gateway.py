@@ -66,7 +66,9 @@ class QboGateway:
             try:
                 async with limiter.in_flight:
                     self.calls += 1
-                    result = await asyncio.to_thread(self._run, realm_id, tokens.access_token, fn)
+                    result = await asyncio.to_thread(
+                        self._run, realm_id, tokens.access_token, fn, limiter.pacer.wait
+                    )
                 QBO_CALLS.labels(op, "ok").inc()
                 return result
             except AuthExpired:
@@ -95,7 +97,13 @@ class QboGateway:
                 await asyncio.sleep(random.uniform(0, base * 2**attempt))
             attempt += 1
 
-    def _run(self, realm_id: str, access_token: str, fn: Callable[[QuickBooks], T]) -> T:
+    def _run(
+        self,
+        realm_id: str,
+        access_token: str,
+        fn: Callable[[QuickBooks], T],
+        before_send: Callable[[], None],
+    ) -> T:
         qb = build_client(
             environment=self.settings.qbo_environment,
             base_url=self.settings.qbo_base_url,
@@ -103,6 +111,7 @@ class QboGateway:
             realm_id=realm_id,
             access_token=access_token,
             timeout=self.timeout,
+            before_send=before_send,
         )
         try:
             return fn(qb)

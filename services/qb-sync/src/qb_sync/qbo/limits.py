@@ -7,13 +7,15 @@ the emulator enforces the same as sliding windows). We pace every realm with:
   `burst` (default 1: strict pacing). In any sliding window of T seconds at most
   burst + rate * T calls start, so 470/min with burst 1 stays under 500 per 60 s and, at
   7.8/s, under 10 per second;
-- a pause: after a 429 the whole realm waits (`pause`), not only the caller that saw it.
+- a pause: after a 429 the whole realm waits (`pause`), not only the caller that saw it;
+- a send pacer in the worker thread, right before the bytes go out (see SendPacer).
 The gateway takes a token per HTTP attempt (retries included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass
 
@@ -59,10 +61,31 @@ class TokenBucket:
         self.tokens = 0.0
 
 
+class SendPacer:
+    """Spacing at the moment a request goes on the wire, in the worker thread. The token bucket
+    decides when a call may start; a thread that is scheduled late (a busy CPU) would then send
+    together with the next one, and QuickBooks counts arrivals. This keeps at least 1/rate
+    seconds between two sends of one realm whatever the scheduling."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
 class RealmLimiter:
     def __init__(self, limits: LimitSettings) -> None:
         self.bucket = TokenBucket(limits.rate, limits.burst)
         self.in_flight = asyncio.Semaphore(limits.max_concurrent)
+        self.pacer = SendPacer(limits.rate)
 
 
 class Limits:
