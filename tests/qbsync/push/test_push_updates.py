@@ -83,6 +83,7 @@ async def test_same_field_edited_on_both_sides_is_a_conflict_then_resolved(
     assert reply.status_code == 200, reply.text
     await _qb_has(world, qb_id, lambda c: _email(c) == "platform@cyberdyne.example")
     await world.wait_status(cid, "synced")
+    await world.wait_customer_service_status(cid, "linked")  # the conflict is cleared there too
 
 
 async def test_keeping_quickbooks_values_leaves_quickbooks_alone(world: PushWorld) -> None:

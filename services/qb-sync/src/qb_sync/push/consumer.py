@@ -21,17 +21,50 @@ from platform_events.contracts.customer import (
     CustomerUpdated,
     MappingSaved,
 )
-from platform_kit.inbox import InboundEvent
+from platform_kit.inbox import Failure, InboundEvent, new_event_ids
 from qb_sync.push.state import (
     customer_changed,
+    customers_changed,
     record_link,
     request_push,
     save_snapshot,
+    save_snapshots,
     unlink,
 )
 
+SnapshotEvent = CustomerCreated | CustomerUpdated | CustomerInactivated | CustomerReactivated
+
 
 class CustomerEvents:
+    """Set-based: a run of customer snapshots (most of this topic) is stored with a few
+    statements, newest version per customer; a MappingSaved ends the run and is applied alone,
+    so the order of snapshots and mapping changes of one customer is kept."""
+
+    async def apply_batch(
+        self, conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
+    ) -> list[Failure]:
+        fresh = await new_event_ids(conn, consumer, [e.envelope.id for e in events])
+        run: list[tuple[str, dict[str, object]]] = []
+        for event in events:
+            if event.envelope.id not in fresh:
+                continue  # redelivered: applied before
+            fresh.discard(event.envelope.id)
+            if isinstance(event.data, SnapshotEvent):
+                run.append((event.envelope.tenant_id, event.data.customer.model_dump(mode="json")))
+                continue
+            await self._flush(conn, run)
+            run = []
+            await self.apply(conn, event)
+        await self._flush(conn, run)
+        return []
+
+    async def _flush(
+        self, conn: asyncpg.Connection, run: list[tuple[str, dict[str, object]]]
+    ) -> None:
+        if run:
+            changed = await save_snapshots(conn, run)
+            await customers_changed(conn, changed)
+
     async def apply(self, conn: asyncpg.Connection, event: InboundEvent) -> None:
         tenant_id = event.envelope.tenant_id
         data = event.data

@@ -297,10 +297,17 @@ class Pusher:
                 log.info("lease lost; outcome dropped", extra={"customer_id": row.customer_id})
                 return
             dirty = bool(record["dirty"])
-            await self._write(conn, row, outcome, dirty, int(record["attempts"]))
+            reported = bool(record["failure_reported"])
+            await self._write(conn, row, outcome, dirty, int(record["attempts"]), reported)
 
     async def _write(
-        self, conn: asyncpg.Connection, row: Mapping, o: Outcome, dirty: bool, attempts: int
+        self,
+        conn: asyncpg.Connection,
+        row: Mapping,
+        o: Outcome,
+        dirty: bool,
+        attempts: int,
+        reported: bool = False,
     ) -> None:
         key = (row.tenant_id, row.realm_id, row.customer_id)
         events: list[EventData] = []
@@ -325,7 +332,7 @@ class Pusher:
                           pushed_content = $6::jsonb, pushed_hash = $7, attempts = 0,
                           last_error_code = NULL, last_error_message = NULL, conflict = NULL,
                           candidate_qb_customer_id = NULL, lease_until = NULL,
-                          lease_owner = NULL, updated_at = now()
+                          lease_owner = NULL, failure_reported = false, updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
                 qb_id,
@@ -334,14 +341,16 @@ class Pusher:
                 fields.content_hash(base),
                 more,
             )
-            if o.kind == "linked" and qb_id is not None:
+            linked_to = qb_id or (row.qb_customer_id if reported else None)
+            if linked_to is not None:
+                # A new link, or a link that had been reported failed and works again.
                 events.append(
                     QuickBooksCustomerLinked(
                         realm_id=row.realm_id,
                         customer_id=row.customer_id,
-                        qb_customer_id=qb_id,
-                        sync_token=token or 0,
-                        how=o.how or "created",
+                        qb_customer_id=linked_to,
+                        sync_token=token or row.sync_token or 0,
+                        how=(o.how or "created") if qb_id else "resynced",
                     )
                 )
         elif o.kind == "wait":
@@ -373,7 +382,7 @@ class Pusher:
                 """UPDATE push_mappings SET status = $4, attempts = attempts + 1, due_at = NULL,
                           last_error_code = $5, last_error_message = $6,
                           candidate_qb_customer_id = $7, conflict = $8::jsonb,
-                          sync_token = COALESCE($9, sync_token),
+                          sync_token = COALESCE($9, sync_token), failure_reported = true,
                           lease_until = NULL, lease_owner = NULL, updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
