@@ -54,3 +54,22 @@ async def test_a_throttling_storm_ends_with_every_customer_synced_once(world: Pu
     ids = await _push_many(world, "Throttled", 12)
     await _assert_all_synced_once(world, ids)
     assert world.emulator.throttled_count(world.realm_id) > 0
+
+
+async def test_attempts_are_bounded_then_failed_and_a_retry_syncs_it(world: PushWorld) -> None:
+    world.emulator.set_faults(fail_next_n_5xx=1000, realm_id=world.realm_id)
+    cid = (await world.create_customer(company_name="Hooli"))["customer_id"]
+    await world.push(cid)
+
+    row = await world.wait_status(cid, "failed")
+    assert row["attempts"] == 6  # PUSH_MAX_ATTEMPTS in these tests
+    assert row["last_error_code"] == "transient"
+    await world.wait_customer_service_status(cid, "failed")
+    assert world.qb_customers() == {}
+
+    world.emulator.set_faults()
+    reply = await world.sync.post(f"/quickbooks/sync/{world.realm_id}/{cid}/retry")
+    assert reply.status_code == 202, reply.text
+    row = await world.wait_status(cid, "synced")
+    assert len(world.qb_named("Hooli")) == 1
+    await world.wait_customer_service_status(cid, "linked")

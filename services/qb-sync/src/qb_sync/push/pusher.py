@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from prometheus_client import Counter
 
 from platform_events.contracts.quickbooks import QuickBooksCustomerLinked, QuickBooksSyncFailed
 from platform_events.envelope import EventData, new_envelope
@@ -48,6 +49,13 @@ from qb_sync.settings import Settings
 Json = dict[str, Any]
 SOURCE = "qb-sync"
 log = logging.getLogger(__name__)
+
+PUSH_OUTCOMES = Counter(
+    "qbsync_push_outcomes_total",
+    "Push attempts by outcome (linked, updated, unchanged, needs_link, conflict, wait, retry, "
+    "failed)",
+    ["outcome"],
+)
 
 
 @dataclass
@@ -92,6 +100,20 @@ class Pusher:
             outcome = Outcome(
                 "failed", code=str(exc.code), message=f"{exc.message} {exc.detail}"[:500]
             )
+        PUSH_OUTCOMES.labels(outcome.kind).inc()
+        log.info(
+            "push outcome",
+            extra={
+                "fields": {
+                    "realm_id": row.realm_id,
+                    "customer_id": row.customer_id,
+                    "outcome": outcome.kind,
+                    "qb_customer_id": (outcome.customer or {}).get("Id") or row.qb_customer_id,
+                    "request_id": row.create_request_id,
+                    "error_code": outcome.code,
+                }
+            },
+        )
         await self.finish(row, owner, outcome)
         return outcome
 
@@ -294,7 +316,10 @@ class Pusher:
         async with self.pool.acquire() as conn, conn.transaction():
             record = await lock_if_still_ours(conn, row, owner)
             if record is None:
-                log.info("lease lost; outcome dropped", extra={"customer_id": row.customer_id})
+                log.info(
+                    "lease lost; outcome dropped",
+                    extra={"fields": {"customer_id": row.customer_id}},
+                )
                 return
             dirty = bool(record["dirty"])
             reported = bool(record["failure_reported"])

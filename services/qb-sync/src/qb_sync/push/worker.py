@@ -78,5 +78,6 @@ class PushWorker:
                 except Exception:
                     # The lease expires and the row is taken again: nothing is lost.
                     log.exception(
-                        "push failed unexpectedly", extra={"customer_id": row.customer_id}
+                        "push failed unexpectedly",
+                        extra={"fields": {"customer_id": row.customer_id}},
                     )

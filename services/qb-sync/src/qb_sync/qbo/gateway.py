@@ -83,7 +83,9 @@ class QboGateway:
                 self.throttled += 1
                 wait = self.settings.qbo_throttle_wait_seconds * (1 + random.random() * 0.2)
                 limiter.bucket.pause(wait)
-                log.warning("throttled by QuickBooks", extra={"realm_id": realm_id, "op": op})
+                log.warning(
+                    "throttled by QuickBooks", extra={"fields": {"realm_id": realm_id, "op": op}}
+                )
                 if attempt >= self.settings.qbo_call_retries:
                     raise
             except Transient as exc:
@@ -91,7 +93,8 @@ class QboGateway:
                 if attempt >= self.settings.qbo_call_retries:
                     raise
                 log.info(
-                    "transient QuickBooks error, retrying", extra={"op": op, "error": str(exc)}
+                    "transient QuickBooks error, retrying",
+                    extra={"fields": {"op": op, "error": str(exc)}},
                 )
                 base = self.settings.qbo_retry_base_seconds
                 await asyncio.sleep(random.uniform(0, base * 2**attempt))
