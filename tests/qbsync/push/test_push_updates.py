@@ -163,3 +163,19 @@ async def test_create_here_records_the_link_without_calls_then_edits_are_pushed(
         return await world.row(cid) is None
 
     await wait_for(unlinked, 30)
+
+
+async def test_an_update_whose_answer_is_lost_is_applied_once(world: PushWorld) -> None:
+    cid, qb_id = await _pushed(world, company_name="Massive Dynamic", phone="555-0001")
+    token = int(world.qb_customers()[qb_id]["SyncToken"])
+    world.emulator.set_faults(
+        drop_response_after_commit_next_n=1, realm_id=world.realm_id, path="/customer$"
+    )
+    await world.customers.patch(f"/customers/{cid}", json={"phone": "555-0002"})
+    qb = await _qb_has(
+        world, qb_id, lambda c: (c.get("PrimaryPhone") or {}).get("FreeFormNumber") == "555-0002"
+    )
+    row = await world.wait_status(cid, "synced")
+    assert world.emulator.state()["faults"] == []  # the answer was indeed lost once
+    assert int(qb["SyncToken"]) == token + 1  # applied once, not twice
+    assert row["sync_token"] == token + 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from platform_kit.outbox import add_to_outbox, outgoing
 from qb_sync.mirror import publish_mirror
 from qb_sync.push import fields
 from qb_sync.push.state import (
+    REQUEST_ID_NAMESPACE,
     Mapping,
     ensure_parent_pending,
     get_mapping,
@@ -247,10 +249,17 @@ class Pusher:
             if not diff:
                 return Outcome("updated", customer=latest, base=_rebased(base, wanted))
             body = {"Id": qb_id, "SyncToken": str(token), "sparse": True, **diff}
-            payload = json.dumps(body)
+            payload = json.dumps(body, sort_keys=True)
+            # Same body on the same SyncToken = same requestid: a retry after a lost answer is
+            # replayed by QuickBooks instead of answered 5010.
+            rid = update_request_id(row.realm_id, qb_id, payload)
             try:
                 reply = await self._call(
-                    row, "push.update", lambda qb, body=payload: qb.update_object("Customer", body)
+                    row,
+                    "push.update",
+                    lambda qb, body=payload, rid=rid: qb.update_object(
+                        "Customer", body, request_id=rid
+                    ),
                 )
             except errors.QboFault as exc:
                 if exc.code == errors.NOT_FOUND:
@@ -453,6 +462,10 @@ class Pusher:
             self.settings.push_backoff_base_seconds * 2 ** (attempt - 1),
         )
         return ceiling * (0.5 + random.random() / 2)
+
+
+def update_request_id(realm_id: str, qb_id: str, payload: str) -> str:
+    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, f"update:{realm_id}:{qb_id}:{payload}"))
 
 
 def _rebased(base: Json, wanted: Json) -> Json:
