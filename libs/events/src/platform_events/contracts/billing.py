@@ -108,6 +108,9 @@ class OverdueChanged(EventData):
     overdue: bool
     overdue_amount_minor: int = 0
     oldest_due_date: date | None = None
+    # Billing keeps overdue per account (customer, currency); None only in events sent before
+    # the field existed. Consumers combine currencies: a customer is overdue if any account is.
+    currency: str | None = None
 
 
 class BillingTransactionRejected(EventData):
