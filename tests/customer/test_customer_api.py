@@ -16,6 +16,65 @@ async def test_create_fills_defaults_and_generates_a_tracking_number(tenant: Ten
     assert body["tracking_number"].startswith("C")
     assert body["version"] == 1 and body["active"] is True
     assert response.headers["etag"] == '"1"'
+    # Every list with a default fills its field, required or not; lists without one stay empty.
+    assert (body["tax_type"], body["delivery_method"], body["warehouse"]) == (
+        "Taxable",
+        "Standard",
+        "Main",
+    )
+    assert (body["carrier"], body["country"]) == (None, None)
+
+
+async def test_an_admins_default_applies_and_an_explicit_null_stays_empty(tenant: Tenant):
+    carriers = await tenant.admin.put(
+        "/reference-lists/carrier", json={"values": ["UPS", "DHL"], "default": "DHL"}
+    )
+    assert carriers.status_code == 200, carriers.text
+    body = (await tenant.client.post("/customers", json=minimal_customer())).json()
+    assert body["carrier"] == "DHL"
+    chosen = minimal_customer(carrier="UPS", tax_type=None)
+    body = (await tenant.client.post("/customers", json=chosen)).json()
+    assert (body["carrier"], body["tax_type"]) == ("UPS", None)
+
+
+async def test_a_failed_first_request_does_not_leave_the_tenant_without_lists(tenant: Tenant):
+    """The tenant's very first request seeds its lists and then fails (unknown currency): the
+    seed must survive, or every later create in this process is a 422."""
+    failed = await tenant.client.post("/customers", json=minimal_customer(currency="JPY"))
+    assert failed.status_code == 422
+    created = await tenant.client.post("/customers", json=minimal_customer())
+    assert created.status_code == 201, created.text
+    assert created.json()["currency"] == "USD"
+    lists = {r["kind"]: r for r in (await tenant.client.get("/reference-lists")).json()}
+    assert lists["currency"]["default"] == "USD" and "CAD" in lists["currency"]["values"]
+
+
+async def test_a_patch_cannot_clear_a_required_field(tenant: Tenant, customer_db):
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    cleared = {
+        "company_name": None,
+        "customer_type": None,
+        "tracking_number": None,
+        "product_display": None,
+        "contact_name": None,
+        "currency": None,
+    }
+    response = await tenant.client.patch(f"/customers/{cid}", json=cleared)
+    assert response.status_code == 422, response.text
+    fields = {f["field"]: f["code"] for f in response.json()["error"]["fields"]}
+    assert fields == dict.fromkeys(cleared, "missing")
+    for name in cleared:
+        one = await tenant.client.patch(f"/customers/{cid}", json={name: None})
+        assert one.status_code == 422
+        assert [f["field"] for f in one.json()["error"]["fields"]] == [name]
+    got = (await tenant.client.get(f"/customers/{cid}")).json()
+    assert (got["version"], got["company_name"]) == (1, "Acme Widgets")
+    assert len(await outbox_events(customer_db, cid)) == 1
+    # Optional fields still clear.
+    ok = await tenant.client.patch(
+        f"/customers/{cid}", json={"display_name": None, "tax_type": None}
+    )
+    assert ok.status_code == 200 and ok.json()["tax_type"] is None
 
 
 async def test_create_with_every_field(tenant: Tenant):

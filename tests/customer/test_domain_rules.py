@@ -9,7 +9,12 @@ from customer_service.domain.customer import apply_changes, new_customer, set_ac
 from customer_service.domain.errors import ValidationFailed
 from customer_service.domain.hierarchy import check_new_parent
 from customer_service.domain.importing import QuickBooksCustomer, customer_values_from_quickbooks
-from customer_service.domain.mapping import CurrentMapping, RequestedRow, rows_to_apply
+from customer_service.domain.mapping import (
+    CurrentMapping,
+    RequestedRow,
+    check_default_choice,
+    rows_to_apply,
+)
 from customer_service.domain.reference import (
     ReferenceList,
     ReferenceLists,
@@ -86,6 +91,10 @@ def test_the_default_choice_only_touches_rows_without_a_mapping():
     ]
     relink = rows_to_apply(["1"], current, [RequestedRow("1", "link_existing", "c9")], None)
     assert relink[0].previous == current["1"] and relink[0].customer_id == "c9"
+    check_default_choice("create_here")
+    with pytest.raises(ValidationFailed) as refused:
+        check_default_choice("link_existing")  # a default has no customer to link to
+    assert refused.value.problems[0].field == "default_choice"
 
 
 def test_attachments_must_be_allowed_and_match_their_bytes():

@@ -127,6 +127,12 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     assert jo["billing_address"]["line1"] == "1 Dock Rd"
     assert jo["delivery_address"] == jo["billing_address"]  # falls back to billing
     assert (jo["currency"], jo["terms"], jo["email"]) == ("USD", "Net 30", "jo@x.test")
+    # The tenant's defaults fill what QuickBooks lacks, for every list that has one.
+    assert (jo["tax_type"], jo["delivery_method"], jo["warehouse"]) == (
+        "Taxable",
+        "Standard",
+        "Main",
+    )
     assert jo["linked_to_quickbooks"] is True
     contacts = (await tenant.client.get(f"/customers/{created['10']}/contacts")).json()
     assert [(c["name"], c["email"], c["is_primary"]) for c in contacts] == [
@@ -168,6 +174,28 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     )  # fmt: skip
     assert twice.status_code == 422
     assert twice.json()["error"]["fields"][0]["field"] == "rows[14].customer_id"
+
+
+async def test_link_existing_is_not_a_default_choice(kafka_bootstrap, tenant: Tenant, customer_db):
+    """A default applies to rows nobody named, so it has no customer to link them to."""
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    await filled_directory(
+        kafka_bootstrap, tenant, customer_db, realm, [qb_customer(realm, "1", "Unmapped")]
+    )
+    form = f"/quickbooks/companies/{realm}/mappings"
+    saved = await tenant.client.put(form, json={"default_choice": "link_existing"})
+    assert saved.status_code == 422
+    assert saved.json()["error"]["fields"][0]["field"] == "default_choice"
+    shown = await tenant.client.get(form, params={"default_choice": "link_existing"})
+    assert shown.status_code == 422
+    assert "default_choice" in shown.json()["error"]["fields"][0]["field"]
+    assert (
+        await customer_db.fetchval(
+            "SELECT count(*) FROM qb_mappings WHERE tenant_id = $1", tenant.tenant_id
+        )
+        == 0
+    )
+    assert (await tenant.client.get(form)).json()[0]["is_default"] is True
 
 
 async def test_link_by_exact_display_name_only(kafka_bootstrap, tenant: Tenant, customer_db):

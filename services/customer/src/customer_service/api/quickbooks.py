@@ -26,6 +26,8 @@ from platform_kit.auth import Principal
 from platform_kit.runtime import ServiceRuntime
 
 FormChoice = Literal["dont_import", "create_here", "link_existing"]
+# A default has no customer to link to, so "link_existing" is a per-row choice only.
+DefaultChoice = Literal["dont_import", "create_here"]
 RealmId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
@@ -60,7 +62,7 @@ class MappingRowIn(BaseModel):
 class MappingSaveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    default_choice: FormChoice | None = Field(
+    default_choice: DefaultChoice | None = Field(
         default=None, description="Applied to every QuickBooks customer with no mapping yet"
     )
     rows: list[MappingRowIn] = Field(default_factory=list, max_length=20_000)
@@ -115,7 +117,7 @@ def quickbooks_routes(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/quickbooks/companies/{realm_id}/mappings", response_model=list[MappingRowOut])
     async def mapping_form(
-        realm_id: str, default_choice: FormChoice = "dont_import", principal: Principal = reader
+        realm_id: str, default_choice: DefaultChoice = "dont_import", principal: Principal = reader
     ) -> list[MappingRowOut]:
         rows = await directory_with_mappings(runtime.db, principal.tenant_id, realm_id)
         return [

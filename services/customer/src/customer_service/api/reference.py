@@ -9,7 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from customer_service.domain.errors import FieldProblem, NotFound, ValidationFailed
 from customer_service.domain.reference import KINDS
-from customer_service.store.reference import load_reference_lists, replace_reference_list
+from customer_service.store.reference import (
+    ensure_seeded,
+    load_reference_lists,
+    replace_reference_list,
+)
 from platform_kit.auth import Principal
 from platform_kit.runtime import ServiceRuntime
 
@@ -57,8 +61,12 @@ def reference_routes(runtime: ServiceRuntime) -> APIRouter:
             raise ValidationFailed(
                 [FieldProblem("default", "the default must be one of the values")]
             )
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await replace_reference_list(conn, principal.tenant_id, kind, body.values, body.default)
+        async with runtime.db.acquire() as conn:
+            await ensure_seeded(conn, principal.tenant_id)
+            async with conn.transaction():
+                await replace_reference_list(
+                    conn, principal.tenant_id, kind, body.values, body.default
+                )
         return ReferenceListOut(kind=kind, values=sorted(set(body.values)), default=body.default)
 
     return router

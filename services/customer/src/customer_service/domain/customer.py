@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from customer_service.domain.errors import FieldProblem
 from platform_events.contracts.customer import CustomerSnapshot
 
 ADDRESS_FIELDS = ("billing_address", "delivery_address", "postal_address")
@@ -43,6 +44,24 @@ EDITABLE_FIELDS = (
     "sales_limit_minor",
     *ADDRESS_FIELDS,
 )
+
+# Fields that always hold a value (required on create, or with a default): a change may replace
+# them, never clear them.
+NEVER_EMPTY_FIELDS = (
+    "customer_type",
+    "company_name",
+    "contact_name",
+    "tracking_number",
+    "product_display",
+)
+
+
+def cleared_required_fields(changes: dict[str, Any]) -> list[FieldProblem]:
+    return [
+        FieldProblem(name, f"{name} cannot be cleared", "missing")
+        for name in NEVER_EMPTY_FIELDS
+        if name in changes and changes[name] is None
+    ]
 
 
 @dataclass(frozen=True)

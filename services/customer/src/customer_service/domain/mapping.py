@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from customer_service.domain.errors import FieldProblem, ValidationFailed
+
 Choice = Literal["dont_import", "create_here", "link_existing"]
 FORM_CHOICES: tuple[str, ...] = ("dont_import", "create_here", "link_existing")
+# "Link to an existing customer" names a customer per row; as a default it would have none.
+DEFAULT_CHOICES: tuple[str, ...] = ("dont_import", "create_here")
 PUSH = "push_to_quickbooks"
 
 
@@ -31,6 +35,20 @@ class RowChange:
     previous: CurrentMapping | None
     # For link_existing: the chosen customer; for create_here the handler fills a new one.
     customer_id: str | None
+
+
+def check_default_choice(default_choice: str | None) -> None:
+    if default_choice is not None and default_choice not in DEFAULT_CHOICES:
+        raise ValidationFailed(
+            [
+                FieldProblem(
+                    "default_choice",
+                    f"the default is one of {', '.join(DEFAULT_CHOICES)}; "
+                    "link rows one by one, each with its customer_id",
+                    "invalid_default",
+                )
+            ]
+        )
 
 
 def rows_to_apply(

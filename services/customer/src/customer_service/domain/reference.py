@@ -57,8 +57,10 @@ class ReferenceLists:
 def fill_and_check_references(
     values: dict[str, object], lists: ReferenceLists, *, creating: bool, prefix: str = ""
 ) -> dict[str, object]:
-    """Defaults for missing required references (on create), then every given value must be
-    on its list. Raises ValidationFailed naming each bad field."""
+    """On create, a missing reference takes its list's default (every list that has one; a
+    required one without a default is missing), then every given value must be on its list.
+    An optional field sent as null on create stays empty. Raises ValidationFailed naming each
+    bad field."""
     result = dict(values)
     problems = Problems()
     for field_name, kind in REFERENCED_FIELDS.items():
@@ -70,6 +72,8 @@ def fill_and_check_references(
                     problems.add(prefix + field_name, f"{field_name} is required", "missing")
                 else:
                     result[field_name] = ref.default
+            elif creating and field_name not in result and ref.default is not None:
+                result[field_name] = ref.default
             elif field_name in result and field_name in REQUIRED_REFERENCES:
                 problems.add(prefix + field_name, f"{field_name} cannot be cleared", "missing")
             continue

@@ -16,6 +16,7 @@ from customer_service.domain.customer import (
     Change,
     Customer,
     apply_changes,
+    cleared_required_fields,
     new_customer,
     set_active,
     snapshot_of,
@@ -34,7 +35,7 @@ from customer_service.store.customers import (
     tracking_numbers_taken,
     update_customer,
 )
-from customer_service.store.reference import load_reference_lists
+from customer_service.store.reference import ensure_seeded, load_reference_lists
 from platform_events.contracts.customer import (
     CustomerCreated,
     CustomerInactivated,
@@ -80,10 +81,12 @@ async def prepare_new_customers(
 
 
 async def create_customer(pool: asyncpg.Pool, tenant_id: str, values: dict[str, Any]) -> Customer:
-    async with pool.acquire() as conn, conn.transaction():
-        [customer] = await prepare_new_customers(conn, tenant_id, [values])
-        await insert_customers_refusing_duplicates(conn, [customer])
-        await outbox.record_events(conn, [created_event(customer)])
+    async with pool.acquire() as conn:
+        await ensure_seeded(conn, tenant_id)
+        async with conn.transaction():
+            [customer] = await prepare_new_customers(conn, tenant_id, [values])
+            await insert_customers_refusing_duplicates(conn, [customer])
+            await outbox.record_events(conn, [created_event(customer)])
     return customer
 
 
@@ -94,33 +97,55 @@ async def update_customer_fields(
     changes: dict[str, Any],
     expected_version: int | None,
 ) -> Customer:
-    async with pool.acquire() as conn, conn.transaction():
-        customer = await _load_for_change(conn, tenant_id, customer_id, expected_version)
-        lists = await load_reference_lists(conn, tenant_id)
-        fill_and_check_references(changes, lists, creating=False)
-        if changes.get("parent_id") and changes["parent_id"] != customer.parent_id:
-            await lock_hierarchy(conn, tenant_id)
-            await _check_parent(conn, tenant_id, customer_id, changes["parent_id"], "")
-        change = apply_changes(customer, changes)
-        if "tracking_number" in change.changed_fields:
-            await _check_tracking_numbers(conn, tenant_id, [changes], [""])
-        if change.changed:
-            await _write_change(conn, change)
-            await outbox.record_events(
-                conn,
-                [
-                    customer_envelope(
-                        CustomerUpdated(
-                            changed_fields=change.changed_fields,
-                            customer=snapshot_of(change.customer),
-                        ),
-                        tenant_id=tenant_id,
-                        subject=customer_id,
-                        version=change.customer.version,
-                    )
-                ],
-            )
+    async with pool.acquire() as conn:
+        await ensure_seeded(conn, tenant_id)
+        async with conn.transaction():
+            return await _update(conn, tenant_id, customer_id, changes, expected_version)
+
+
+async def _update(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    customer_id: str,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> Customer:
+    customer = await _load_for_change(conn, tenant_id, customer_id, expected_version)
+    lists = await load_reference_lists(conn, tenant_id)
+    _check_changes(changes, lists)
+    if changes.get("parent_id") and changes["parent_id"] != customer.parent_id:
+        await lock_hierarchy(conn, tenant_id)
+        await _check_parent(conn, tenant_id, customer_id, changes["parent_id"], "")
+    change = apply_changes(customer, changes)
+    if "tracking_number" in change.changed_fields:
+        await _check_tracking_numbers(conn, tenant_id, [changes], [""])
+    if change.changed:
+        await _write_change(conn, change)
+        await outbox.record_events(
+            conn,
+            [
+                customer_envelope(
+                    CustomerUpdated(
+                        changed_fields=change.changed_fields,
+                        customer=snapshot_of(change.customer),
+                    ),
+                    tenant_id=tenant_id,
+                    subject=customer_id,
+                    version=change.customer.version,
+                )
+            ],
+        )
     return change.customer
+
+
+def _check_changes(changes: dict[str, Any], lists: ReferenceLists) -> None:
+    """One 422 naming every bad field: cleared required fields and off-list references."""
+    problems = Problems(cleared_required_fields(changes))
+    try:
+        fill_and_check_references(changes, lists, creating=False)
+    except ValidationFailed as exc:
+        problems.items.extend(exc.problems)
+    problems.raise_if_any()
 
 
 async def set_customer_active(

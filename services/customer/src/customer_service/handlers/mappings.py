@@ -20,7 +20,12 @@ from customer_service.domain.importing import (
     contact_person,
     customer_values_from_quickbooks,
 )
-from customer_service.domain.mapping import RequestedRow, RowChange, rows_to_apply
+from customer_service.domain.mapping import (
+    RequestedRow,
+    RowChange,
+    check_default_choice,
+    rows_to_apply,
+)
 from customer_service.handlers.customers import (
     created_event,
     insert_customers_refusing_duplicates,
@@ -37,6 +42,7 @@ from customer_service.store.quickbooks import (
     quickbooks_customer_of,
     write_mappings,
 )
+from customer_service.store.reference import ensure_seeded
 from platform_events import Envelope
 from platform_events.contracts.customer import MappingSaved
 
@@ -81,51 +87,64 @@ async def save_mappings(
     requested: list[RequestedRow],
     default_choice: str | None,
 ) -> SaveResult:
-    async with pool.acquire() as conn, conn.transaction():
-        await lock_mappings(conn, tenant_id, realm_id)
-        directory = {
-            r["qb_customer_id"]: quickbooks_customer_of(r)
-            for r in await directory_with_mappings(conn, tenant_id, realm_id)
-        }
-        _check_rows_name_known_customers(requested, directory)
-        current = await current_mappings(conn, tenant_id, realm_id)
-        changes = rows_to_apply(list(directory), current, requested, default_choice)
-        versions = await _check_link_targets(conn, tenant_id, realm_id, changes)
-        created = await _create_customers(conn, tenant_id, changes, directory, current)
-        targets = {
-            c.qb_customer_id: created[c.qb_customer_id].customer_id
-            if c.qb_customer_id in created
-            else c.customer_id
-            for c in changes
-        }
-        await write_mappings(
-            conn,
-            tenant_id,
-            realm_id,
-            [(c.qb_customer_id, c.choice, targets[c.qb_customer_id]) for c in changes],
+    check_default_choice(default_choice)
+    async with pool.acquire() as conn:
+        await ensure_seeded(conn, tenant_id)
+        async with conn.transaction():
+            return await _save(conn, tenant_id, realm_id, requested, default_choice)
+
+
+async def _save(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    requested: list[RequestedRow],
+    default_choice: str | None,
+) -> SaveResult:
+    await lock_mappings(conn, tenant_id, realm_id)
+    directory = {
+        r["qb_customer_id"]: quickbooks_customer_of(r)
+        for r in await directory_with_mappings(conn, tenant_id, realm_id)
+    }
+    _check_rows_name_known_customers(requested, directory)
+    current = await current_mappings(conn, tenant_id, realm_id)
+    changes = rows_to_apply(list(directory), current, requested, default_choice)
+    versions = await _check_link_targets(conn, tenant_id, realm_id, changes)
+    created = await _create_customers(conn, tenant_id, changes, directory, current)
+    targets = {
+        c.qb_customer_id: created[c.qb_customer_id].customer_id
+        if c.qb_customer_id in created
+        else c.customer_id
+        for c in changes
+    }
+    await write_mappings(
+        conn,
+        tenant_id,
+        realm_id,
+        [(c.qb_customer_id, c.choice, targets[c.qb_customer_id]) for c in changes],
+    )
+    events = [created_event(customer) for customer in created.values()]
+    for change in changes:
+        customer_id = targets[change.qb_customer_id] or (
+            change.previous.customer_id if change.previous else None
         )
-        events = [created_event(customer) for customer in created.values()]
-        for change in changes:
-            customer_id = targets[change.qb_customer_id] or (
-                change.previous.customer_id if change.previous else None
+        version = (
+            created[change.qb_customer_id].version
+            if change.qb_customer_id in created
+            else versions.get(customer_id or "", 0)
+        )
+        events.append(
+            mapping_saved_event(
+                tenant_id,
+                realm_id,
+                directory[change.qb_customer_id],
+                change.choice,
+                change.previous.choice if change.previous else None,
+                customer_id,
+                version,
             )
-            version = (
-                created[change.qb_customer_id].version
-                if change.qb_customer_id in created
-                else versions.get(customer_id or "", 0)
-            )
-            events.append(
-                mapping_saved_event(
-                    tenant_id,
-                    realm_id,
-                    directory[change.qb_customer_id],
-                    change.choice,
-                    change.previous.choice if change.previous else None,
-                    customer_id,
-                    version,
-                )
-            )
-        await outbox.record_events(conn, events)
+        )
+    await outbox.record_events(conn, events)
     return SaveResult(len(changes), {qb_id: c.customer_id for qb_id, c in created.items()})
 
 

@@ -6,28 +6,35 @@ import asyncpg
 
 from customer_service.domain.reference import DEFAULT_LISTS, ReferenceList, ReferenceLists
 
-# Tenants this process has already seen seeded: skips a round trip on every request.
+# Tenants this process has seen seeded (committed): skips a round trip on every request.
 _seeded: set[str] = set()
 
 
 async def ensure_seeded(conn: asyncpg.Connection, tenant_id: str) -> None:
+    """Seeds the tenant's lists in a transaction of their own, committed before the caller's work
+    starts. Seeded inside a request's transaction, a request that then failed would roll the seed
+    back while this process went on believing the tenant seeded (every create a 422)."""
     if tenant_id in _seeded:
         return
-    first = await conn.fetchval(
-        "INSERT INTO seeded_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true",
-        tenant_id,
-    )
-    if first:
-        rows = [
-            (tenant_id, kind, code, code == default)
-            for kind, (codes, default) in DEFAULT_LISTS.items()
-            for code in codes
-        ]
-        await conn.executemany(
-            "INSERT INTO reference_values (tenant_id, kind, code, is_default) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            rows,
+    if conn.is_in_transaction():
+        raise RuntimeError("seed the tenant's reference lists before opening a transaction")
+    async with conn.transaction():
+        first = await conn.fetchval(
+            "INSERT INTO seeded_tenants (tenant_id) VALUES ($1) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            tenant_id,
         )
+        if first:
+            rows = [
+                (tenant_id, kind, code, code == default)
+                for kind, (codes, default) in DEFAULT_LISTS.items()
+                for code in codes
+            ]
+            await conn.executemany(
+                "INSERT INTO reference_values (tenant_id, kind, code, is_default) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                rows,
+            )
     _seeded.add(tenant_id)
 
 
@@ -36,6 +43,7 @@ def forget_seeded() -> None:
 
 
 async def load_reference_lists(conn: asyncpg.Connection, tenant_id: str) -> ReferenceLists:
+    """Inside a transaction only once `ensure_seeded` ran for the tenant (it refuses otherwise)."""
     await ensure_seeded(conn, tenant_id)
     rows = await conn.fetch(
         "SELECT kind, code, is_default FROM reference_values WHERE tenant_id = $1", tenant_id
@@ -57,6 +65,7 @@ async def load_reference_lists(conn: asyncpg.Connection, tenant_id: str) -> Refe
 async def replace_reference_list(
     conn: asyncpg.Connection, tenant_id: str, kind: str, codes: list[str], default: str | None
 ) -> None:
+    """The caller ran `ensure_seeded` first, so the seed never lands on top of this list later."""
     await ensure_seeded(conn, tenant_id)
     await conn.execute(
         "DELETE FROM reference_values WHERE tenant_id = $1 AND kind = $2", tenant_id, kind
