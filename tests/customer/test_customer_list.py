@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 
 from tests.customer.conftest import Tenant, minimal_customer
 
@@ -59,12 +61,14 @@ async def test_keyset_pages_stay_correct_under_concurrent_inserts(tenant: Tenant
         await create(tenant, f"Firm {i:02d}")
     seen: list[str] = []
     cursor = None
+    issued: list[str] = []
     inserted = 0
     while True:
         params: dict[str, object] = {"limit": 3, "sort": "name"}
         if cursor:
             params["cursor"] = cursor
         page = (await tenant.client.get("/customers", params=params)).json()
+        issued += [page["next_cursor"]] if page["next_cursor"] else []
         seen += [c["company_name"] for c in page["items"]]
         # Rows inserted before and after the cursor while paging.
         if inserted < 3:
@@ -77,10 +81,54 @@ async def test_keyset_pages_stay_correct_under_concurrent_inserts(tenant: Tenant
     firms = [n for n in seen if n.startswith("Firm")]
     assert firms == [f"Firm {i:02d}" for i in range(10)]  # none skipped, none repeated
     assert len(seen) == len(set(seen))
+    # A real cursor of the name order, used with another order.
     mismatched = await tenant.client.get(
-        "/customers", params={"sort": "-name", "cursor": cursor or "x"}
+        "/customers", params={"sort": "-name", "cursor": issued[0]}
     )
     assert mismatched.status_code == 422
+    assert mismatched.json()["error"]["fields"][0] == {
+        "field": "cursor",
+        "code": "sort_mismatch",
+        "message": "the cursor belongs to a different sort order",
+    }
+    garbage = await tenant.client.get("/customers", params={"sort": "name", "cursor": "x"})
+    assert garbage.status_code == 422
+    assert garbage.json()["error"]["fields"][0]["code"] == "malformed"
+
+
+def forged_cursor(*parts: object) -> str:
+    raw = json.dumps(list(parts)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def test_a_tampered_cursor_is_422_naming_the_cursor(tenant: Tenant):
+    await create(tenant, "Only One")
+    some_id = "6b0f4f7e-3a55-4a3c-9a55-5d8f7d9c0a11"
+    forged = [
+        ("name", forged_cursor("name", 123, some_id)),
+        ("name", forged_cursor("name", "acme", "not-a-uuid")),
+        ("name", forged_cursor("name", "acme", 42)),
+        ("name", forged_cursor("name", "a\u0000b", some_id)),
+        ("name", forged_cursor("name", ["acme"], some_id)),
+        ("name", forged_cursor("name", "acme")),
+        ("created", forged_cursor("created", "yesterday", some_id)),
+        ("created", forged_cursor("created", "2024-01-01T00:00:00", some_id)),  # no zone
+        ("tracking_number", forged_cursor("tracking_number", None, some_id)),
+        ("name", base64.urlsafe_b64encode(b"\xff\xfe").decode()),
+        ("name", forged_cursor({"name": 1})),
+    ]
+    for sort, cursor in forged:
+        response = await tenant.client.get("/customers", params={"sort": sort, "cursor": cursor})
+        assert response.status_code == 422, (sort, cursor, response.text)
+        assert response.json()["error"]["fields"][0]["field"] == "cursor"
+        export = await tenant.client.get(
+            "/customers/export.csv", params={"sort": sort, "cursor": cursor}
+        )
+        assert export.status_code == 422
+    # A well-formed cursor of the right shape still pages.
+    ok = forged_cursor("created", "2000-01-01T00:00:00+00:00", some_id)
+    page = await tenant.client.get("/customers", params={"sort": "created", "cursor": ok})
+    assert [c["company_name"] for c in page.json()["items"]] == ["Only One"]
 
 
 async def test_csv_export_streams_the_same_query(tenant: Tenant):
@@ -128,3 +176,47 @@ async def test_both_search_plans_give_the_same_pages(tenant: Tenant, customer_db
     for _ in range(20):
         for query, expected in zip(queries, (7, 4, 10), strict=True):
             assert len(await listing.list_page(customer_db, query)) == expected
+
+
+async def test_pages_split_inside_a_run_of_equal_names(tenant: Tenant):
+    """Many customers share a name (case differs too): the id breaks the tie, so pages cut
+    through the run without skipping or repeating anyone."""
+    ids = [
+        (await create(tenant, name))["customer_id"]
+        for name in ["Same Name", "same name", "SAME NAME"] * 3
+    ]
+    await create(tenant, "Aardvark")
+    await create(tenant, "Zebra")
+    for sort, reverse in (("name", False), ("-name", True)):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, object] = {"limit": 2, "sort": sort}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await tenant.client.get("/customers", params=params)).json()
+            seen += [c["customer_id"] for c in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        same = [cid for cid in seen if cid in ids]
+        assert same == sorted(ids, reverse=reverse)
+        assert len(seen) == len(set(seen)) == 11
+
+
+async def test_csv_export_neutralises_cells_a_spreadsheet_would_run(tenant: Tenant):
+    await create(
+        tenant,
+        '=HYPERLINK("http://evil.test","click")',
+        display_name="@SUM(A1:A9)",
+        ext_account_number="-2+3",
+        phone="+1 555 0100",
+        tracking_number="T-1",
+    )
+    response = await tenant.client.get("/customers/export.csv")
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["company_name"] == '\'=HYPERLINK("http://evil.test","click")'
+    assert row["display_name"] == "'@SUM(A1:A9)"
+    assert row["ext_account_number"] == "'-2+3"
+    assert row["phone"] == "'+1 555 0100"
+    assert (row["tracking_number"], row["active"]) == ("T-1", "True")

@@ -19,6 +19,7 @@ from customer_service.api.schemas import (
     StatusChangeIn,
 )
 from customer_service.api.versioning import expected_version, set_etag
+from customer_service.domain.customer import Customer
 from customer_service.domain.errors import NotFound
 from customer_service.domain.listing import SORTS, CustomerQuery, decode_cursor, encode_cursor
 from customer_service.handlers.customers import (
@@ -48,6 +49,11 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/customers", tags=["customers"])
     reader = Depends(runtime.auth.require("read"))
     writer = Depends(runtime.auth.require("write"))
+
+    async def with_flags(customer: Customer) -> CustomerOut:
+        """Written customers answer with the same flags a read shows (linked, overdue, ...)."""
+        flags = await flags_for(runtime.db, customer.tenant_id, customer.customer_id)
+        return CustomerOut.of(customer, **flags)
 
     def list_query(
         principal: Principal = reader,
@@ -84,7 +90,7 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
         customer = await create_customer(runtime.db, principal.tenant_id, body.domain_values())
         set_etag(response, customer.version)
         response.headers["Location"] = f"/customers/{customer.customer_id}"
-        return CustomerOut.of(customer)
+        return await with_flags(customer)
 
     @router.get("", response_model=CustomerPage)
     async def list_customers(query: CustomerQuery = Depends(list_query)) -> CustomerPage:
@@ -107,7 +113,7 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
             writer_.writerow(CSV_COLUMNS)
             async for customer, extra in iterate_all(runtime.db, query):
                 values = {**customer.fields(), **_flags(extra)}
-                writer_.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+                writer_.writerow([csv_cell(values[c]) for c in CSV_COLUMNS])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -128,8 +134,7 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
         if customer is None:
             raise NotFound(f"customer {customer_id} not found")
         set_etag(response, customer.version)
-        flags = await flags_for(runtime.db, principal.tenant_id, customer_id)
-        return CustomerOut.of(customer, **flags)
+        return await with_flags(customer)
 
     @router.patch("/{customer_id}", response_model=CustomerOut)
     async def update(
@@ -143,7 +148,7 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
             runtime.db, principal.tenant_id, customer_id, body.domain_values(), version
         )
         set_etag(response, customer.version)
-        return CustomerOut.of(customer)
+        return await with_flags(customer)
 
     @router.post("/{customer_id}/inactivate", response_model=CustomerOut)
     async def inactivate(
@@ -158,7 +163,7 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
             runtime.db, principal.tenant_id, customer_id, False, version, reason
         )
         set_etag(response, customer.version)
-        return CustomerOut.of(customer)
+        return await with_flags(customer)
 
     @router.post("/{customer_id}/reactivate", response_model=CustomerOut)
     async def reactivate(
@@ -171,9 +176,22 @@ def customer_routes(runtime: ServiceRuntime) -> APIRouter:
             runtime.db, principal.tenant_id, customer_id, True, version
         )
         set_etag(response, customer.version)
-        return CustomerOut.of(customer)
+        return await with_flags(customer)
 
     return router
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Client-entered text is shown, never executed: a leading quote makes it plain text."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _flags(extra: dict[str, object]) -> dict[str, bool]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from customer_service.domain.errors import FieldProblem, ValidationFailed
@@ -45,13 +47,41 @@ def encode_cursor(query: CustomerQuery, sort_value: Any, customer_id: str) -> st
 
 
 def decode_cursor(sort: str, cursor: str) -> tuple[Any, str]:
+    """The (sort value, customer id) a cursor carries, checked value by value: a cursor is
+    client input, and a tampered one must be a 422, not a query the database refuses."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        cursor_sort, value, customer_id = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError) as exc:
-        raise ValidationFailed([FieldProblem("cursor", "not a cursor this API issued")]) from exc
+        decoded = json.loads(base64.urlsafe_b64decode(padded))
+    except ValueError as exc:  # bad base64, bytes that are not UTF-8, not JSON
+        raise _bad_cursor("not a cursor this API issued") from exc
+    if not isinstance(decoded, list) or len(decoded) != 3:
+        raise _bad_cursor("not a cursor this API issued")
+    cursor_sort, value, customer_id = decoded
     if cursor_sort != sort:
-        raise ValidationFailed(
-            [FieldProblem("cursor", "the cursor belongs to a different sort order")]
-        )
+        raise _bad_cursor("the cursor belongs to a different sort order", "sort_mismatch")
+    if not _is_sort_value(sort.lstrip("-"), value) or not _is_uuid(customer_id):
+        raise _bad_cursor("not a cursor this API issued")
     return value, customer_id
+
+
+def _bad_cursor(message: str, code: str = "malformed") -> ValidationFailed:
+    return ValidationFailed([FieldProblem("cursor", message, code)])
+
+
+def _is_sort_value(sort_key: str, value: Any) -> bool:
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    if sort_key != "created":
+        return True
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True

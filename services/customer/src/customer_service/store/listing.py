@@ -26,6 +26,18 @@ LINKED = (
 )
 
 
+# Billing keeps a row per account (customer, currency): a customer is overdue, or over its
+# credit limit, when any of its accounts is.
+OVERDUE = (
+    "EXISTS (SELECT 1 FROM billing_flags f WHERE f.tenant_id = c.tenant_id "
+    "AND f.customer_id = c.customer_id::text AND f.overdue)"
+)
+OVER_CREDIT_LIMIT = (
+    "EXISTS (SELECT 1 FROM billing_flags f WHERE f.tenant_id = c.tenant_id "
+    "AND f.customer_id = c.customer_id::text AND f.credit_limit_exceeded)"
+)
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -67,9 +79,7 @@ def build_list_sql(query: CustomerQuery, plan: str = "plain") -> tuple[str, list
     if query.linked is not None:
         flags.append(LINKED if query.linked else f"NOT {LINKED}")
     if query.overdue is not None:
-        flags.append(
-            "coalesce(f.overdue, false)" if query.overdue else "NOT coalesce(f.overdue, false)"
-        )
+        flags.append(OVERDUE if query.overdue else f"NOT {OVERDUE}")
 
     if plan == "matches" and search:
         # Fenced (OFFSET 0) so the planner collects matches by trigram before sorting.
@@ -80,11 +90,8 @@ def build_list_sql(query: CustomerQuery, plan: str = "plain") -> tuple[str, list
         where = [*rows, *([search] if search else []), *flags]
     columns = ", ".join(f"c.{name}" for name in COLUMNS)
     sql = f"""SELECT {columns}, c.created_at, {sort} AS sort_value, {LINKED} AS linked,
-                     coalesce(f.overdue, false) AS overdue,
-                     coalesce(f.credit_limit_exceeded, false) AS credit_limit_exceeded
+                     {OVERDUE} AS overdue, {OVER_CREDIT_LIMIT} AS credit_limit_exceeded
                 FROM {source}
-                LEFT JOIN billing_flags f
-                  ON f.tenant_id = c.tenant_id AND f.customer_id = c.customer_id::text
                WHERE {" AND ".join(where) if where else "true"}
                {order}
                LIMIT {arg(query.limit)}"""
@@ -180,11 +187,9 @@ async def flags_for(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
 ) -> dict[str, bool]:
     row = await conn.fetchrow(
-        f"""SELECT {LINKED} AS linked, coalesce(f.overdue, false) AS overdue,
-                   coalesce(f.credit_limit_exceeded, false) AS credit_limit_exceeded
+        f"""SELECT {LINKED} AS linked, {OVERDUE} AS overdue,
+                   {OVER_CREDIT_LIMIT} AS credit_limit_exceeded
               FROM customers c
-              LEFT JOIN billing_flags f
-                ON f.tenant_id = c.tenant_id AND f.customer_id = c.customer_id::text
              WHERE c.customer_id = $1 AND c.tenant_id = $2""",
         uuid.UUID(customer_id),
         tenant_id,
