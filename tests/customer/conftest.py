@@ -87,9 +87,9 @@ async def new_tenant(app: FastAPI) -> Tenant:
     pool = app.state.runtime.db
     return Tenant(
         tenant_id,
-        _client(app, await create_token(pool, tenant_id, ["read", "write"])),
-        _client(app, await create_token(pool, tenant_id, ["admin"])),
-        _client(app, await create_token(pool, tenant_id, ["read"])),
+        _client(app, await create_token(pool, tenant_id, ["read", "write"], name="sam's app")),
+        _client(app, await create_token(pool, tenant_id, ["admin"], name="admin console")),
+        _client(app, await create_token(pool, tenant_id, ["read"], name="reports")),
     )
 
 

@@ -10,8 +10,17 @@ from fastapi import APIRouter, Depends, File, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from customer_service.api.schemas import Email, LongText, Phone, Text
-from customer_service.domain.attachments import content_problem, normalised_type
-from customer_service.domain.errors import FieldProblem, NotFound, ValidationFailed
+from customer_service.domain.attachments import (
+    content_disposition,
+    content_problem,
+    normalised_type,
+)
+from customer_service.domain.errors import (
+    FieldProblem,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from customer_service.handlers.contacts import add_contact, edit_contact, remove_contact
 from customer_service.store.profile import (
     customer_exists,
@@ -61,9 +70,10 @@ class ContactOut(BaseModel):
 
 
 class NoteIn(BaseModel):
+    """The author is the caller's token, never a field a client could fill with anyone's name."""
+
     model_config = ConfigDict(extra="forbid")
 
-    author: Text
     body: LongText
 
 
@@ -81,6 +91,10 @@ class AttachmentOut(BaseModel):
     size_bytes: int
     sha256: str
     created_at: datetime
+
+
+def note_author(principal: Principal) -> str:
+    return principal.name or "unnamed token"
 
 
 Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -139,7 +153,7 @@ def profile_routes(runtime: ServiceRuntime, attachment_max_bytes: int) -> APIRou
     ) -> dict[str, Any]:
         await require_customer(principal.tenant_id, customer_id)
         return await insert_note(
-            runtime.db, principal.tenant_id, customer_id, body.author, body.body
+            runtime.db, principal.tenant_id, customer_id, note_author(principal), body.body
         )
 
     # attachments ------------------------------------------------------------------------------
@@ -155,12 +169,9 @@ def profile_routes(runtime: ServiceRuntime, attachment_max_bytes: int) -> APIRou
         await require_customer(principal.tenant_id, customer_id)
         content = await file.read(attachment_max_bytes + 1)
         if len(content) > attachment_max_bytes:
-            raise ValidationFailed(
-                [
-                    FieldProblem(
-                        "file", f"files are limited to {attachment_max_bytes} bytes", "too_large"
-                    )
-                ]
+            raise PayloadTooLarge(
+                f"files are limited to {attachment_max_bytes} bytes",
+                limit_bytes=attachment_max_bytes,
             )
         if not content:
             raise ValidationFailed([FieldProblem("file", "the file is empty", "empty")])
@@ -186,12 +197,11 @@ def profile_routes(runtime: ServiceRuntime, attachment_max_bytes: int) -> APIRou
         row = await load_attachment(runtime.db, principal.tenant_id, customer_id, attachment_id)
         if row is None:
             raise NotFound(f"attachment {attachment_id} not found")
-        safe_name = row["filename"].replace('"', "").replace("\r", "").replace("\n", "")
         return Response(
             content=bytes(row["content"]),
             media_type=row["content_type"],
             headers={
-                "Content-Disposition": f'attachment; filename="{safe_name}"',
+                "Content-Disposition": content_disposition(row["filename"]),
                 "X-Content-Type-Options": "nosniff",
                 "ETag": f'"{row["sha256"]}"',
             },

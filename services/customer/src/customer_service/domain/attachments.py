@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import quote
+
 ALLOWED_TYPES: dict[str, str] = {
     "application/pdf": "pdf",
     "image/png": "png",
@@ -45,3 +48,17 @@ def content_problem(content_type: str, head: bytes) -> str | None:
 
 def normalised_type(content_type: str) -> str:
     return content_type.split(";")[0].strip().lower()
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266 with RFC 5987's `filename*` for the exact name in UTF-8, and a plain ASCII
+    `filename` for clients that know only that. Headers are Latin-1 on the wire, so the name
+    itself never goes in raw."""
+    name = "".join(ch for ch in filename if ch.isprintable()) or "attachment"
+    decomposed = unicodedata.normalize("NFKD", name)
+    fallback = "".join(
+        ch if ch.isascii() and ch not in '"\\' else "_"
+        for ch in decomposed
+        if not unicodedata.combining(ch)
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

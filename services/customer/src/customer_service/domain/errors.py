@@ -37,6 +37,11 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"
