@@ -117,7 +117,7 @@ def tolerant_client(app: FastAPI, tenant: Tenant) -> httpx.AsyncClient:
 
 
 async def test_a_failed_outbox_write_leaves_no_customer_and_no_event(
-    customer_app, tenant: Tenant, customer_db, failing_outbox
+    customer_app, tenant: Tenant, customer_db, failing_outbox, monkeypatch
 ):
     async with tolerant_client(customer_app, tenant) as client:
         response = await client.post("/customers", json=minimal_customer(tracking_number="F-1"))
@@ -128,17 +128,30 @@ async def test_a_failed_outbox_write_leaves_no_customer_and_no_event(
         )
         == 0
     )
-    rows = await customer_db.fetchval(
-        "SELECT count(*) FROM test_outbox_copy WHERE payload::text LIKE '%' || $1 || '%'",
-        tenant.tenant_id,
+    assert await events_mentioning(customer_db, tenant.tenant_id) == 0
+    # The same check counts an event that was written, so the zero above means something.
+    monkeypatch.undo()
+    assert (await tenant.client.post("/customers", json=minimal_customer())).status_code == 201
+    assert await events_mentioning(customer_db, tenant.tenant_id) == 1
+
+
+async def events_mentioning(pool, text: str) -> int:  # type: ignore[no-untyped-def]
+    """Outbox copies whose JSON payload contains `text` (payload is bytea: decode it first)."""
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM test_outbox_copy "
+            "WHERE convert_from(payload, 'UTF8') LIKE '%' || $1 || '%'",
+            text,
+        )
     )
-    assert rows == 0
 
 
 async def test_a_failed_outbox_write_leaves_updates_and_mappings_unapplied(
     customer_app, kafka_bootstrap, tenant: Tenant, customer_db, monkeypatch
 ):
     cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    closed = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    assert (await tenant.client.post(f"/customers/{closed}/inactivate")).status_code == 200
     realm = f"realm-{uuid.uuid4().hex[:6]}"
     await filled_directory(
         kafka_bootstrap, tenant, customer_db, realm, [qb_customer(realm, "1", "One")]
@@ -157,14 +170,26 @@ async def test_a_failed_outbox_write_leaves_updates_and_mappings_unapplied(
         assert saved.status_code == 500
         pushed = await client.post(f"/customers/{cid}/quickbooks/push", json={"realm_id": realm})
         assert pushed.status_code == 500
+        linked = await client.post(
+            f"/customers/{cid}/quickbooks/link", json={"realm_id": realm, "display_name": "One"}
+        )
+        assert linked.status_code == 500
+        assert (await client.post(f"/customers/{closed}/reactivate")).status_code == 500
     monkeypatch.undo()
     got = (await tenant.client.get(f"/customers/{cid}")).json()
     assert (got["version"], got["phone"], got["active"]) == (1, None, True)
+    assert got["linked_to_quickbooks"] is False
+    still_closed = (await tenant.client.get(f"/customers/{closed}")).json()
+    assert (still_closed["version"], still_closed["active"]) == (2, False)
+    assert [e["type"] for e in await outbox_events(customer_db, closed)] == [
+        "customer.created.v1",
+        "customer.inactivated.v1",
+    ]
     assert (
         await customer_db.fetchval(
             "SELECT count(*) FROM customers WHERE tenant_id = $1", tenant.tenant_id
         )
-        == 1
+        == 2
     )
     assert (
         await customer_db.fetchval(
