@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
+import asyncpg
+import pytest
+
 from tests.customer.conftest import Tenant, minimal_customer, outbox_events
 
 
@@ -213,6 +218,38 @@ async def test_one_tenant_never_sees_or_changes_another(tenant: Tenant, other_te
     assert listed == []
     child = await other_tenant.client.post("/customers", json=minimal_customer(parent_id=cid))
     assert child.status_code == 422
+
+
+async def test_the_database_refuses_rows_that_cross_tenants(
+    tenant: Tenant, other_tenant: Tenant, customer_db
+):
+    """Not only the queries: a row naming another tenant's customer cannot be written at all."""
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    theirs = (await other_tenant.client.post("/customers", json=minimal_customer())).json()
+    other, key = other_tenant.tenant_id, uuid.UUID(cid)
+    crossing = [
+        ("UPDATE customers SET parent_id = $1 WHERE customer_id = $2",
+         (uuid.UUID(theirs["customer_id"]), key)),
+        ("INSERT INTO contacts (contact_id, tenant_id, customer_id, name)"
+         " VALUES (gen_random_uuid(), $1, $2, 'x')", (other, key)),
+        ("INSERT INTO notes (note_id, tenant_id, customer_id, author, body)"
+         " VALUES (gen_random_uuid(), $1, $2, 'x', 'x')", (other, key)),
+        ("INSERT INTO attachments (attachment_id, tenant_id, customer_id, filename, content_type,"
+         " size_bytes, sha256, content) VALUES (gen_random_uuid(), $1, $2, 'x', 'text/plain', 1,"
+         " 'x', 'x')", (other, key)),
+        ("INSERT INTO qb_mappings (tenant_id, realm_id, qb_customer_id, customer_id, choice)"
+         " VALUES ($1, 'r', '1', $2, 'link_existing')", (other, key)),
+    ]  # fmt: skip
+    for sql, args in crossing:
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await customer_db.execute(sql, *args)
+    # The same rows within one tenant are fine (so the refusals above are about tenancy).
+    await customer_db.execute(
+        "INSERT INTO notes (note_id, tenant_id, customer_id, author, body)"
+        " VALUES (gen_random_uuid(), $1, $2, 'x', 'x')",
+        tenant.tenant_id,
+        key,
+    )
 
 
 async def test_scopes_and_tokens_are_enforced(tenant: Tenant):
