@@ -101,6 +101,7 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
             qb_customer(realm, "12", "Harbor Depot", parent_qb_customer_id="11", active=False),
             qb_customer(realm, "13", "Existing Co"),
             qb_customer(realm, "14", "Skip Me"),
+            qb_customer(realm, "15", "Existing Co Branch", parent_qb_customer_id="13"),
         ],
     )  # fmt: skip
     response = await tenant.client.put(
@@ -116,9 +117,12 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     )  # fmt: skip
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["changed_rows"] == 5
+    assert result["changed_rows"] == 6
     created = result["created_customers"]
-    assert set(created) == {"10", "11", "12"}
+    assert set(created) == {"10", "11", "12", "15"}
+    # Its QuickBooks parent is linked in this same save: the branch hangs under that customer.
+    branch = (await tenant.client.get(f"/customers/{created['15']}")).json()
+    assert branch["parent_id"] == existing["customer_id"]
 
     jo = (await tenant.client.get(f"/customers/{created['10']}")).json()
     assert (jo["company_name"], jo["customer_type"], jo["contact_name"]) == (
@@ -150,7 +154,7 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     assert form["13"]["customer_id"] == existing["customer_id"]
     assert form["14"]["choice"] == "dont_import" and form["14"]["is_default"] is False
     linked = (await tenant.client.get("/customers", params={"linked": True})).json()["items"]
-    assert len(linked) == 4
+    assert len(linked) == 5
 
     events = await outbox_events(customer_db, existing["customer_id"])
     assert events[-1]["type"] == "customer.mapping-saved.v1"
@@ -174,6 +178,52 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     )  # fmt: skip
     assert twice.status_code == 422
     assert twice.json()["error"]["fields"][0]["field"] == "rows[14].customer_id"
+
+
+async def test_create_here_keeps_the_depth_limit_under_a_deep_linked_parent(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    """QuickBooks' parent is linked to a customer already five levels deep here: its
+    sub-customer would be a sixth level, refused as for any other parent change."""
+    parent_id = None
+    for level in range(5):
+        body = minimal_customer(company_name=f"Level {level}", parent_id=parent_id)
+        parent_id = (await tenant.client.post("/customers", json=body)).json()["customer_id"]
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    await filled_directory(
+        kafka_bootstrap,
+        tenant,
+        customer_db,
+        realm,
+        [
+            qb_customer(realm, "1", "Deep Parent"),
+            qb_customer(realm, "2", "Too Deep", parent_qb_customer_id="1"),
+            qb_customer(realm, "3", "Shallow Parent"),
+            qb_customer(realm, "4", "Fine Child", parent_qb_customer_id="3"),
+        ],
+    )
+    form = f"/quickbooks/companies/{realm}/mappings"
+    link = {"qb_customer_id": "1", "choice": "link_existing", "customer_id": parent_id}
+    refused = await tenant.client.put(form, json={"rows": [link], "default_choice": "create_here"})
+    assert refused.status_code == 422, refused.text
+    assert [(f["field"], f["code"]) for f in refused.json()["error"]["fields"]] == [
+        ("rows[2].parent_id", "too_deep")
+    ]
+    count = "SELECT count(*) FROM customers WHERE tenant_id = $1"
+    assert await customer_db.fetchval(count, tenant.tenant_id) == 5
+    assert (
+        await customer_db.fetchval(
+            "SELECT count(*) FROM qb_mappings WHERE tenant_id = $1", tenant.tenant_id
+        )
+        == 0
+    )
+    # Without the too-deep row, the rest saves (a parent created in the same save is fine).
+    rows = [link, {"qb_customer_id": "2", "choice": "dont_import"}]
+    saved = await tenant.client.put(form, json={"rows": rows, "default_choice": "create_here"})
+    assert saved.status_code == 200, saved.text
+    created = saved.json()["created_customers"]
+    child = (await tenant.client.get(f"/customers/{created['4']}")).json()
+    assert child["parent_id"] == created["3"]
 
 
 async def test_link_existing_is_not_a_default_choice(kafka_bootstrap, tenant: Tenant, customer_db):

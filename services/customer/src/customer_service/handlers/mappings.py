@@ -9,18 +9,19 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from customer_service.domain.customer import Customer
 from customer_service.domain.errors import Problems
+from customer_service.domain.hierarchy import TOO_DEEP, nests_too_deep
 from customer_service.domain.importing import (
     QuickBooksCustomer,
     contact_person,
     customer_values_from_quickbooks,
 )
 from customer_service.domain.mapping import (
+    CurrentMapping,
     RequestedRow,
     RowChange,
     check_default_choice,
@@ -33,6 +34,7 @@ from customer_service.handlers.customers import (
 )
 from customer_service.handlers.envelopes import customer_envelope
 from customer_service.store import outbox
+from customer_service.store.customers import chain_lengths
 from customer_service.store.profile import insert_contacts
 from customer_service.store.quickbooks import (
     current_mappings,
@@ -212,7 +214,7 @@ async def _create_customers(
     tenant_id: str,
     changes: list[RowChange],
     directory: dict[str, QuickBooksCustomer],
-    current: dict[str, Any],
+    current: dict[str, CurrentMapping],
 ) -> dict[str, Customer]:
     to_create = [c.qb_customer_id for c in changes if c.choice == "create_here"]
     if not to_create:
@@ -225,15 +227,18 @@ async def _create_customers(
         [customer_values_from_quickbooks(directory[qb_id]) for qb_id in to_create],
         field_prefixes=[f"rows[{qb_id}]." for qb_id in to_create],
     )
+    mapped = _mapped_after_save(current, changes)
     created: dict[str, Customer] = {}
     for qb_id, customer in zip(to_create, customers, strict=True):
-        parent_qb = directory[qb_id].parent_qb_customer_id
-        parent = created.get(parent_qb or "") or current.get(parent_qb or "")
-        parent_id = parent.customer_id if parent is not None else None
+        parent_qb = directory[qb_id].parent_qb_customer_id or ""
+        parent_id = (
+            created[parent_qb].customer_id if parent_qb in created else mapped.get(parent_qb)
+        )
         # An inactive QuickBooks customer arrives inactive: it must not become selectable here.
         created[qb_id] = dataclasses.replace(
             customer, parent_id=parent_id, active=directory[qb_id].active
         )
+    await _check_depths(conn, tenant_id, created)
     await insert_customers_refusing_duplicates(conn, list(created.values()))
     await insert_contacts(
         conn,
@@ -254,6 +259,41 @@ async def _create_customers(
         ],
     )
     return created
+
+
+def _mapped_after_save(
+    current: dict[str, CurrentMapping], changes: list[RowChange]
+) -> dict[str, str]:
+    """QuickBooks id -> customer as this save leaves the links (before its new customers), so a
+    sub-customer finds a parent linked in the same save, and not one unlinked by it."""
+    mapped = {qb_id: m.customer_id for qb_id, m in current.items() if m.customer_id}
+    for change in changes:
+        if change.choice == "link_existing" and change.customer_id:
+            mapped[change.qb_customer_id] = change.customer_id
+        else:
+            mapped.pop(change.qb_customer_id, None)
+    return mapped
+
+
+async def _check_depths(
+    conn: asyncpg.Connection, tenant_id: str, created: dict[str, Customer]
+) -> None:
+    """The depth rule of any other parent change. A parent linked here may already sit deeper
+    than in QuickBooks. Cycles cannot form: every new customer has a new id, and takes as parent
+    only an existing customer or one created before it in this save."""
+    new_ids = {c.customer_id for c in created.values()}
+    existing = {c.parent_id for c in created.values() if c.parent_id and c.parent_id not in new_ids}
+    lengths = await chain_lengths(conn, tenant_id, sorted(existing)) if existing else {}
+    problems = Problems()
+    for qb_id, customer in created.items():  # parents before their sub-customers
+        if customer.parent_id is None:
+            lengths[customer.customer_id] = 1
+            continue
+        above = lengths[customer.parent_id]
+        if nests_too_deep(above):
+            problems.add(f"rows[{qb_id}].parent_id", TOO_DEEP, "too_deep")
+        lengths[customer.customer_id] = above + 1
+    problems.raise_if_any()
 
 
 def _depth(qb_id: str, directory: dict[str, QuickBooksCustomer]) -> int:

@@ -95,6 +95,26 @@ async def parent_chain(conn: asyncpg.Connection, tenant_id: str, parent_id: str)
     return [str(r["customer_id"]) for r in rows]
 
 
+async def chain_lengths(
+    conn: asyncpg.Connection, tenant_id: str, customer_ids: Sequence[str]
+) -> dict[str, int]:
+    """customer id -> how many customers its chain holds (itself and its ancestors), in one query
+    for many customers (bounded like parent_chain)."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE chain(start_id, parent_id, depth) AS (
+               SELECT customer_id, parent_id, 1 FROM customers
+                WHERE tenant_id = $1 AND customer_id = ANY($2)
+               UNION ALL
+               SELECT chain.start_id, c.parent_id, chain.depth + 1
+                 FROM customers c JOIN chain ON c.customer_id = chain.parent_id
+                WHERE c.tenant_id = $1 AND chain.depth < 50)
+           SELECT start_id, max(depth) AS length FROM chain GROUP BY start_id""",
+        tenant_id,
+        [uuid.UUID(cid) for cid in customer_ids],
+    )
+    return {str(r["start_id"]): r["length"] for r in rows}
+
+
 async def free_tracking_numbers(conn: asyncpg.Connection, tenant_id: str, count: int) -> list[str]:
     """Up to `count` fresh numbers in one round trip; a number a client already chose by hand is
     skipped, so the caller asks again for the shortfall."""
