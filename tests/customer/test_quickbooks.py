@@ -226,6 +226,33 @@ async def test_create_here_keeps_the_depth_limit_under_a_deep_linked_parent(
     assert child["parent_id"] == created["3"]
 
 
+async def test_mapping_events_about_no_customer_have_increasing_sequences(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    await filled_directory(
+        kafka_bootstrap,
+        tenant,
+        customer_db,
+        realm,
+        [qb_customer(realm, "1", "One"), qb_customer(realm, "2", "Two")],
+    )
+    form = f"/quickbooks/companies/{realm}/mappings"
+    assert (
+        await tenant.client.put(form, json={"default_choice": "dont_import"})
+    ).status_code == 200
+    # The row goes away (as when qb-sync links that QuickBooks customer) and is saved again.
+    await customer_db.execute(
+        "DELETE FROM qb_mappings WHERE tenant_id = $1 AND qb_customer_id = '1'", tenant.tenant_id
+    )
+    again = {"rows": [{"qb_customer_id": "1", "choice": "dont_import"}]}
+    assert (await tenant.client.put(form, json=again)).status_code == 200
+    one = [e["sequence"] for e in await outbox_events(customer_db, f"qb:{realm}:1")]
+    two = [e["sequence"] for e in await outbox_events(customer_db, f"qb:{realm}:2")]
+    assert len(one) == 2 and len(two) == 1
+    assert 0 < one[0] < one[1] and two[0] > 0
+
+
 async def test_link_existing_is_not_a_default_choice(kafka_bootstrap, tenant: Tenant, customer_db):
     """A default applies to rows nobody named, so it has no customer to link them to."""
     realm = f"realm-{uuid.uuid4().hex[:6]}"
@@ -343,3 +370,41 @@ async def test_overdue_flag_from_billing_drops_stale_events(
         expected=1,
     )
     assert (await tenant.client.get(f"/customers/{cid}")).json()["overdue"] is True
+
+
+async def test_another_tenant_cannot_link_push_or_map_this_tenants_customers(
+    kafka_bootstrap, tenant: Tenant, other_tenant: Tenant, customer_db
+):
+    mine = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    await filled_directory(
+        kafka_bootstrap, other_tenant, customer_db, realm, [qb_customer(realm, "1", "Theirs")]
+    )
+    intruder = other_tenant.client
+    # A mapping row of their own company may not target a customer of this tenant.
+    mapped = await intruder.put(
+        f"/quickbooks/companies/{realm}/mappings",
+        json={"rows": [{"qb_customer_id": "1", "choice": "link_existing", "customer_id": mine}]},
+    )
+    assert mapped.status_code == 422
+    assert mapped.json()["error"]["fields"][0] == {
+        "field": "rows[1].customer_id",
+        "code": "unknown_customer",
+        "message": "no such customer",
+    }
+    pushed = await intruder.post(f"/customers/{mine}/quickbooks/push", json={"realm_id": realm})
+    linked = await intruder.post(
+        f"/customers/{mine}/quickbooks/link", json={"realm_id": realm, "display_name": "Theirs"}
+    )
+    links = await intruder.get(f"/customers/{mine}/quickbooks")
+    assert [pushed.status_code, linked.status_code, links.status_code] == [404, 404, 404]
+    # Nor does this tenant see theirs.
+    assert (await tenant.client.get("/quickbooks/companies")).json() == []
+    assert (await tenant.client.get(f"/quickbooks/companies/{realm}/mappings")).json() == []
+    assert (
+        await customer_db.fetchval(
+            "SELECT count(*) FROM qb_mappings WHERE customer_id = $1", uuid.UUID(mine)
+        )
+        == 0
+    )
+    assert [e["type"] for e in await outbox_events(customer_db, mine)] == ["customer.created.v1"]

@@ -41,6 +41,7 @@ from customer_service.store.quickbooks import (
     directory_with_mappings,
     lock_mappings,
     mapped_customers,
+    next_unowned_sequences,
     quickbooks_customer_of,
     write_mappings,
 )
@@ -126,15 +127,21 @@ async def _save(
         [(c.qb_customer_id, c.choice, targets[c.qb_customer_id]) for c in changes],
     )
     events = [created_event(customer) for customer in created.values()]
+    about = {
+        c.qb_customer_id: targets[c.qb_customer_id]
+        or (c.previous.customer_id if c.previous else None)
+        for c in changes
+    }
+    # Rows about no customer are keyed qb:<realm>:<id>; a global sequence keeps each increasing.
+    unowned = iter(await next_unowned_sequences(conn, sum(1 for c in about.values() if not c)))
     for change in changes:
-        customer_id = targets[change.qb_customer_id] or (
-            change.previous.customer_id if change.previous else None
-        )
-        version = (
-            created[change.qb_customer_id].version
-            if change.qb_customer_id in created
-            else versions.get(customer_id or "", 0)
-        )
+        customer_id = about[change.qb_customer_id]
+        if change.qb_customer_id in created:
+            version = created[change.qb_customer_id].version
+        elif customer_id:
+            version = versions[customer_id]
+        else:
+            version = next(unowned)
         events.append(
             mapping_saved_event(
                 tenant_id,

@@ -164,6 +164,16 @@ async def write_mappings(
     )
 
 
+async def next_unowned_sequences(conn: asyncpg.Connection, count: int) -> list[int]:
+    """Sequences for MappingSaved events about no customer, increasing across every subject."""
+    if count == 0:
+        return []
+    rows = await conn.fetch(
+        "SELECT nextval('mapping_event_seq') AS n FROM generate_series(1, $1) ORDER BY n", count
+    )
+    return [r["n"] for r in rows]
+
+
 async def insert_push_request(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, customer_id: str
 ) -> None:
