@@ -217,6 +217,30 @@ def build_router(emu: Emulator) -> APIRouter:
     async def webhooks() -> list[dict[str, Any]]:
         return emu.notifier.deliveries
 
+    @router.post("/webhooks/{seq}/redeliver")
+    async def redeliver(seq: int) -> dict[str, Any]:
+        """Send notification `seq` again, byte for byte (QuickBooks may deliver twice)."""
+        try:
+            return emu.notifier.redeliver(seq)
+        except IndexError as exc:
+            raise HTTPException(404, f"no webhook delivery {seq}") from exc
+
+    @router.post("/webhooks/hold")
+    async def hold_webhooks() -> dict[str, Any]:
+        """Keep new notifications back until released (a stalled delivery queue)."""
+        emu.notifier.hold()
+        return {"holding": True}
+
+    @router.post("/webhooks/release")
+    async def release_webhooks(spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        """Stop holding and send the held notifications: {"order": "fifo" | "reverse" |
+        [seq, ...]} (default fifo; a list must name every held one, in the order wanted)."""
+        try:
+            released = emu.notifier.release(spec.get("order", "fifo"))
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"released": released}
+
     @router.post("/snapshot")
     async def snapshot() -> dict[str, Any]:
         emu.dirty = True

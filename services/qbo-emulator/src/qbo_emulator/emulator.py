@@ -24,7 +24,7 @@ class Emulator:
         self.tokens = TokenRegistry(self.settings, self.clock)
         self.throttle = Throttle(self.settings, self.clock)
         self.faults = FaultBook()
-        self.notifier = Notifier(self.settings)
+        self.notifier = Notifier(self.settings, self.clock)
         self.lists = NameLists(self.store, self.settings, self.clock, self.notifier.emit)
         self.snapshot = snapshot
         self.dirty = False
@@ -125,7 +125,7 @@ class Emulator:
         self.tokens.clear()
         self.throttle.reset()
         self.faults.clear()
-        self.notifier.deliveries.clear()
+        self.notifier.clear()
         self.dirty = True
 
     def save(self) -> None:

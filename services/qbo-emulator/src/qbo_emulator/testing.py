@@ -421,7 +421,23 @@ class EmulatorServer:
         return result
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """One record per notification: seq, url, event, body, attempts, delivered, held (and
+        duplicate_of for a redelivery)."""
         result: list[dict[str, Any]] = self.admin("GET", "/webhooks")
+        return result
+
+    def redeliver_webhook(self, seq: int) -> dict[str, Any]:
+        """Deliver notification `seq` again, same body and signature (a duplicate)."""
+        result: dict[str, Any] = self.admin("POST", f"/webhooks/{seq}/redeliver")
+        return result
+
+    def hold_webhooks(self) -> None:
+        """Keep new notifications back until release_webhooks()."""
+        self.admin("POST", "/webhooks/hold")
+
+    def release_webhooks(self, order: str | list[int] = "fifo") -> list[int]:
+        """Send the held notifications: "fifo", "reverse" (out of order) or a list of seqs."""
+        result: list[int] = self.admin("POST", "/webhooks/release", {"order": order})["released"]
         return result
 
     # -- clients -----------------------------------------------------------------------------
