@@ -44,7 +44,7 @@ def test_batch_with_more_than_30_items_is_refused(
     ]
     with pytest.raises(QuickbooksException) as exc:
         qb.batch_operation(json.dumps({"BatchItemRequest": items}))
-    assert exc.value.error_code == 6000
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 6000
     assert emulator.customers(realm.realm_id) == {}
     reply = qb.batch_operation(json.dumps({"BatchItemRequest": items[:30]}))
     assert len(reply["BatchItemResponse"]) == 30

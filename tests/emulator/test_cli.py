@@ -5,9 +5,11 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+import pytest
+from quickbooks.exceptions import AuthorizationException
 from quickbooks.objects.customer import Customer
 
-from qbo_emulator.testing import EmulatorServer
+from qbo_emulator.testing import EmulatorServer, quickbooks_client
 from tests.emulator.conftest import customer
 
 
@@ -24,3 +26,31 @@ def test_cli_serves_and_snapshot_survives_a_restart(tmp_path: Path) -> None:
         assert Customer.get(created.Id, qb=qb).DisplayName == "Persisted Co"
         again = customer("Other Name").save(qb=qb, request_id="persist-1")  # replay survives
         assert again.Id == created.Id
+
+
+def test_cli_is_strict_by_default() -> None:
+    with EmulatorServer(subprocess_mode=True, permissive=False, service_time_ms=None) as server:
+        config = server.admin("GET", "/config")
+        assert (config["permissive_auth"], config["auto_create_realms"]) == (False, False)
+        server.seed_realm("4620816365000000201", customers=["Seeded Co"])
+        for realm_id in ("4620816365000000201", "4620816365000000202"):  # seeded, unknown
+            with pytest.raises(AuthorizationException) as exc:
+                Customer.count(qb=quickbooks_client(server.base_url, realm_id))
+            assert type(exc.value) is AuthorizationException and exc.value.error_code == 401
+        assert "4620816365000000202" not in server.state()["realms"]
+
+
+def test_cli_flags_opt_into_permissive_auth_and_set_the_service_time() -> None:
+    flags = ["--permissive-auth", "--auto-create-realms", "--service-time-ms", "5"]
+    with EmulatorServer(
+        subprocess_mode=True, permissive=False, service_time_ms=None, args=flags
+    ) as server:
+        config = server.admin("GET", "/config")
+        assert (config["permissive_auth"], config["auto_create_realms"]) == (True, True)
+        assert config["service_time_ms"] == 5
+        server.seed_realm("4620816365000000203", customers=["Seeded Co"])
+        assert Customer.count(qb=quickbooks_client(server.base_url, "4620816365000000203")) == 1
+        created = customer("First Call Co").save(
+            qb=quickbooks_client(server.base_url, "4620816365000000204", access_token="any")
+        )
+        assert server.state("4620816365000000204")[created.Id]["DisplayName"] == "First Call Co"

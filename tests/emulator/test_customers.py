@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from quickbooks.exceptions import (
     UnsupportedException,
     ValidationException,
 )
-from quickbooks.objects.base import Ref
+from quickbooks.objects.base import PhoneNumber, Ref, WebAddress
 from quickbooks.objects.customer import Customer
 
 from qbo_emulator.testing import EmulatorServer, RealmTokens
@@ -137,10 +138,13 @@ def test_names_with_colon_tab_or_newline_are_refused(qb: Any, bad: str) -> None:
         ("DisplayName", 500),
         ("Title", 16),
         ("GivenName", 100),
+        ("MiddleName", 100),
+        ("FamilyName", 100),
         ("CompanyName", 100),
         ("PrintOnCheckName", 110),
         ("Notes", 2000),
         ("Suffix", 16),
+        ("ResaleNum", 16),
     ],
 )
 def test_field_length_limits_are_2050(qb: Any, field: str, limit: int) -> None:
@@ -151,16 +155,50 @@ def test_field_length_limits_are_2050(qb: Any, field: str, limit: int) -> None:
     with pytest.raises(ValidationException) as exc:
         too_long.save(qb=qb)
     exactly(exc, ValidationException, 2050)
+    assert exc.value.detail.endswith(f"Max:{limit} supported. Supplied length:{limit + 1}")
 
 
-def test_phone_longer_than_30_is_2050(qb: Any) -> None:
-    from quickbooks.objects.base import PhoneNumber
+def phone(number: str) -> PhoneNumber:
+    value = PhoneNumber()
+    value.FreeFormNumber = number
+    return value
 
-    phone = PhoneNumber()
-    phone.FreeFormNumber = "1" * 31
+
+def web(uri: str) -> WebAddress:
+    value = WebAddress()
+    value.URI = uri
+    return value
+
+
+@pytest.mark.parametrize(
+    ("field", "limit", "wrap"),
+    [
+        ("PrimaryPhone", 30, phone),
+        ("AlternatePhone", 30, phone),
+        ("Mobile", 30, phone),
+        ("Fax", 30, phone),
+        ("WebAddr", 1000, web),
+    ],
+)
+def test_nested_length_limits_are_2050(
+    qb: Any, field: str, limit: int, wrap: Callable[[str], Any]
+) -> None:
+    customer(f"Len {field}", **{field: wrap("1" * limit)}).save(qb=qb)
     with pytest.raises(ValidationException) as exc:
-        customer("Phone Co", PrimaryPhone=phone).save(qb=qb)
+        customer(f"Len2 {field}", **{field: wrap("1" * (limit + 1))}).save(qb=qb)
     exactly(exc, ValidationException, 2050)
+    assert exc.value.detail.endswith(f"Max:{limit} supported. Supplied length:{limit + 1}")
+
+
+def test_update_without_synctoken_is_2020(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
+    created = customer("No Token Co").save(qb=qb)
+    with pytest.raises(ValidationException) as exc:
+        sparse(qb, {"Id": created.Id, "Notes": "no SyncToken sent"})
+    exactly(exc, ValidationException, 2020)
+    assert "SyncToken" in exc.value.detail
+    assert emulator.customers(realm.realm_id)[created.Id]["SyncToken"] == "0"  # nothing changed
 
 
 def test_currency_ref_is_fixed_after_create(qb: Any) -> None:

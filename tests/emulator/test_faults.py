@@ -41,7 +41,7 @@ def test_json_500_is_severe(
     emulator.add_fault("error", realm=realm.realm_id, status=500, body="json")
     with pytest.raises(SevereException) as exc:
         Customer.count(qb=qb)
-    assert exc.value.error_code == 10000
+    assert type(exc.value) is SevereException and exc.value.error_code == 10000
 
 
 def test_timeout_before_commit(
@@ -61,7 +61,8 @@ def test_gateway_timeout_body(
     emulator.add_fault("timeout", realm=realm.realm_id, seconds=0.0)
     with pytest.raises(QuickbooksException) as exc:
         Customer.count(qb=qb)
-    assert exc.value.error_code == 10000 and "504" in exc.value.message
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 10000
+    assert "504" in exc.value.message
 
 
 def test_response_lost_after_commit_then_retry_with_same_requestid(
@@ -85,7 +86,7 @@ def test_response_lost_then_naive_retry_collides(
         customer("Naive Co").save(qb=qb)
     with pytest.raises(QuickbooksException) as exc:
         customer("Naive Co").save(qb=qb)  # no requestid: the write already happened
-    assert exc.value.error_code == 6240
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 6240
 
 
 def test_hang_after_commit(emulator: EmulatorServer, realm: RealmTokens, configure: Any) -> None:
@@ -102,7 +103,7 @@ def test_hang_after_commit(emulator: EmulatorServer, realm: RealmTokens, configu
 def test_invalid_utf8_body_is_500(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
     with pytest.raises(UnsupportedException) as exc:
         qb.create_object("Customer", b'{"DisplayName": "\xff\xfe"}')
-    assert exc.value.error_code == 500
+    assert type(exc.value) is UnsupportedException and exc.value.error_code == 500
 
 
 def test_request_log_and_counters(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> None:
@@ -110,3 +111,26 @@ def test_request_log_and_counters(emulator: EmulatorServer, realm: RealmTokens, 
     entry = [e for e in emulator.requests() if e["requestid"] == "log-me"][-1]
     assert entry["method"] == "POST" and entry["status"] == 200 and entry["realm"] == realm.realm_id
     assert emulator.state()["creates_by_name"][f"{realm.realm_id}:Logged Co"] == 1
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "error", "status": 503, "body": "html"},
+        {"kind": "error", "status": 500, "body": "xml"},
+        {"kind": "timeout", "seconds": 0.0},
+        {"kind": "drop_after_commit", "method": "POST"},
+    ],
+)
+def test_injected_fault_answers_carry_an_intuit_tid(
+    emulator: EmulatorServer, realm: RealmTokens, rule: dict[str, object]
+) -> None:
+    """Real 5xx answers carry the `intuit_tid` header that support asks for (qbo.md 8.1)."""
+    emulator.add_fault(realm=realm.realm_id, **rule)  # type: ignore[arg-type]
+    url = f"{emulator.base_url}/v3/company/{realm.realm_id}/customer"
+    headers = {"Authorization": f"Bearer {realm.access_token}", "Accept": "application/json"}
+    with requests.post(
+        url, json={"DisplayName": "Tid Co"}, headers=headers, timeout=5, stream=True
+    ) as reply:
+        assert reply.status_code in (200, 500, 503, 504)
+        assert reply.headers["intuit_tid"]

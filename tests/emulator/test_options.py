@@ -21,7 +21,7 @@ def test_exact_name_comparison_mode(
     customer("case co").save(qb=qb)  # allowed in exact mode
     with pytest.raises(QuickbooksException) as exc:
         customer("Case Co").save(qb=qb)
-    assert exc.value.error_code == 6240
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 6240
 
 
 def test_inactive_names_can_be_released(qb: Any, configure: Any) -> None:
@@ -43,7 +43,7 @@ def test_maxresults_over_1000_can_fault(qb: Any, configure: Any) -> None:
     configure(max_results_over_limit="fault")
     with pytest.raises(ValidationException) as exc:
         Customer.where("", max_results=1001, qb=qb)
-    assert exc.value.error_code == 4000
+    assert type(exc.value) is ValidationException and exc.value.error_code == 4000
 
 
 def test_non_ascii_punctuation_check_can_be_disabled(qb: Any, configure: Any) -> None:
@@ -77,13 +77,13 @@ def test_invalid_email_is_refused(qb: Any) -> None:
     email.Address = "not-an-email"
     with pytest.raises(QuickbooksException) as exc:
         customer("Mail Co", PrimaryEmailAddr=email).save(qb=qb)
-    assert exc.value.error_code == 6000
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 6000
 
 
 def test_display_name_or_name_part_required(qb: Any) -> None:
     with pytest.raises(ValidationException) as exc:
         customer(CompanyName="No Names Ltd").save(qb=qb)
-    assert exc.value.error_code == 2020
+    assert type(exc.value) is ValidationException and exc.value.error_code == 2020
 
 
 def test_vendor_created_through_the_api_blocks_customer_name(qb: Any) -> None:
@@ -94,4 +94,4 @@ def test_vendor_created_through_the_api_blocks_customer_name(qb: Any) -> None:
     vendor.save(qb=qb)
     with pytest.raises(QuickbooksException) as exc:
         customer("API Vendor").save(qb=qb)
-    assert exc.value.error_code == 6240
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 6240

@@ -130,7 +130,7 @@ def test_metadata_last_updated_time_filter(
 def test_unparseable_queries_are_4000(qb: Any, statement: str) -> None:
     with pytest.raises(ValidationException) as exc:
         Customer.query(statement, qb=qb)
-    assert exc.value.error_code == 4000
+    assert type(exc.value) is ValidationException and exc.value.error_code == 4000
     assert exc.value.message == "Error parsing query"
     assert exc.value.detail.startswith("QueryParserError:")
 
@@ -149,3 +149,52 @@ def test_vendor_query(emulator: EmulatorServer, realm: RealmTokens, qb: Any) -> 
     created = customer("Query Me").save(qb=qb)
     sparse(qb, {"Id": created.Id, "SyncToken": created.SyncToken, "Notes": "x"})
     assert Customer.filter(DisplayName="query me", qb=qb)[0].Notes == "x"
+
+
+@pytest.mark.parametrize(
+    ("clause", "prop"),
+    [
+        ("Notes = 'x'", "Notes"),  # a real property, not filterable
+        ("PrimaryEmailAddr = 'a@b.example'", "PrimaryEmailAddr"),  # ruckus/quickbooks-ruby#403
+        ("NoSuchProperty = 'x'", "NoSuchProperty"),
+        ("DisplayName LIKE 'A%' ORDERBY Notes", "Notes"),
+    ],
+)
+def test_non_filterable_properties_are_4001(qb: Any, people: Any, clause: str, prop: str) -> None:
+    with pytest.raises(ValidationException) as exc:
+        Customer.query(f"SELECT * FROM Customer WHERE {clause}", qb=qb)
+    assert type(exc.value) is ValidationException and exc.value.error_code == 4001
+    assert exc.value.message == "Invalid query"
+    assert exc.value.detail == f"QueryValidationError: property '{prop}' is not queryable"
+
+
+def test_every_filterable_property_can_be_queried(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
+    [parent] = emulator.seed(realm.realm_id, "customers", [{"DisplayName": "Filter Parent"}])
+    [child] = emulator.seed(
+        realm.realm_id,
+        "customers",
+        [
+            {
+                "DisplayName": "Filter Child",
+                "GivenName": "Fiona",
+                "FamilyName": "Filter",
+                "CompanyName": "Filter Works",
+                "Job": True,
+                "ParentRef": {"value": parent["Id"]},
+            }
+        ],
+    )
+    both, only_child = ["Filter Parent", "Filter Child"], ["Filter Child"]
+    expected = {
+        f"Id = '{child['Id']}'": only_child,
+        "DisplayName = 'Filter Child'": only_child,
+        "GivenName = 'Fiona'": only_child,
+        "FamilyName = 'Filter'": only_child,
+        "CompanyName = 'Filter Works'": only_child,
+        "FullyQualifiedName = 'Filter Parent:Filter Child'": only_child,
+        "Active = true AND MetaData.LastUpdatedTime > '2020-01-01'": both,
+    }
+    for clause, wanted in expected.items():
+        assert names(Customer.where(clause, order_by="Id", qb=qb)) == wanted, clause

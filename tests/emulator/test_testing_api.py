@@ -52,7 +52,7 @@ def test_seed_realm_and_permissive_client(emulator: EmulatorServer, seeded: str)
     for name in ("Vend Co", "Emp One"):
         with pytest.raises(QuickbooksException) as exc:
             customer(name).save(qb=qb)
-        assert exc.value.error_code == 6240
+        assert type(exc.value) is QuickbooksException and exc.value.error_code == 6240
     state = emulator.state(seeded)
     assert {c["DisplayName"] for c in state.values()} == {"Alpha Co", "Beta Co"}
     assert all(cid == c["Id"] for cid, c in state.items())
@@ -69,7 +69,7 @@ def test_require_tokens_makes_realm_strict(emulator: EmulatorServer, seeded: str
     emulator.require_tokens(seeded)
     with pytest.raises(AuthorizationException) as exc:
         Customer.all(qb=quickbooks_client(emulator.base_url, seeded))
-    assert exc.value.error_code == 401
+    assert type(exc.value) is AuthorizationException and exc.value.error_code == 401
     tokens = emulator.issue_tokens(seeded)
     qb = quickbooks_client(emulator.base_url, seeded, access_token=tokens.access_token)
     assert Customer.count(qb=qb) == 2
@@ -104,7 +104,7 @@ def test_merge(emulator: EmulatorServer, seeded: str) -> None:
     assert set(emulator.state(seeded)) == {beta.Id}
     with pytest.raises(ObjectNotFoundException) as exc:
         Customer.get(alpha.Id, qb=qb)
-    assert exc.value.error_code == 610
+    assert type(exc.value) is ObjectNotFoundException and exc.value.error_code == 610
 
 
 def test_set_faults_fail_next_n_5xx(emulator: EmulatorServer, seeded: str) -> None:
@@ -113,7 +113,8 @@ def test_set_faults_fail_next_n_5xx(emulator: EmulatorServer, seeded: str) -> No
     for _ in range(2):
         with pytest.raises(QuickbooksException) as exc:
             customer("Retry Co").save(qb=qb)
-        assert exc.value.error_code == 10000 and "503" in exc.value.message
+        assert type(exc.value) is QuickbooksException and exc.value.error_code == 10000
+        assert "503" in exc.value.message
     customer("Retry Co").save(qb=qb)
     assert len(emulator.state(seeded)) == 3
 
@@ -121,14 +122,17 @@ def test_set_faults_fail_next_n_5xx(emulator: EmulatorServer, seeded: str) -> No
 def test_set_faults_error_rate(emulator: EmulatorServer, seeded: str) -> None:
     qb = quickbooks_client(emulator.base_url, seeded)
     emulator.set_faults(error_5xx_rate=1.0, realm_id=seeded)
-    with pytest.raises(QuickbooksException):
+    with pytest.raises(QuickbooksException) as exc:
         Customer.count(qb=qb)
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 10000
+    assert "503" in exc.value.message
     emulator.set_faults(error_5xx_rate=0.5, realm_id=seeded)
     failures = 0
     for _ in range(40):
         try:
             Customer.count(qb=qb)
-        except QuickbooksException:
+        except QuickbooksException as failure:
+            assert type(failure) is QuickbooksException and failure.error_code == 10000
             failures += 1
     assert 5 <= failures <= 35
     emulator.set_faults()
@@ -143,8 +147,9 @@ def test_set_faults_latency_and_timeout(emulator: EmulatorServer, seeded: str) -
     assert time.monotonic() - started >= 0.3
     emulator.set_faults(timeout_next_n=1, timeout_seconds=0.5, realm_id=seeded)
     impatient = quickbooks_client(emulator.base_url, seeded, timeout=0.2)
-    with pytest.raises(requests.exceptions.ReadTimeout):
+    with pytest.raises(requests.exceptions.ReadTimeout) as exc:
         customer("Slow Co").save(qb=impatient)
+    assert type(exc.value) is requests.exceptions.ReadTimeout
     time.sleep(0.5)
     assert len(emulator.state(seeded)) == 2  # a timeout applies nothing
 
@@ -171,7 +176,8 @@ def test_set_limits_per_minute_and_counters(emulator: EmulatorServer, seeded: st
         Customer.count(qb=qb)
     with pytest.raises(QuickbooksException) as exc:
         Customer.count(qb=qb)
-    assert exc.value.error_code == 10000 and "ThrottleExceeded" in exc.value.message
+    assert type(exc.value) is QuickbooksException and exc.value.error_code == 10000
+    assert "ThrottleExceeded" in exc.value.message
     assert emulator.request_count(seeded) == 4
     assert emulator.throttled_count(seeded) == 1
     emulator.set_limits(seeded, per_minute=None)

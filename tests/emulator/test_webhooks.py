@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,7 +16,7 @@ from quickbooks.exceptions import ObjectNotFoundException
 from quickbooks.objects.customer import Customer
 
 from qbo_emulator.testing import EmulatorServer, RealmTokens
-from tests.emulator.conftest import customer
+from tests.emulator.conftest import customer, sparse
 
 VERIFIER = "test-verifier-token"
 
@@ -67,8 +68,9 @@ def test_merge_makes_one_id_disappear_into_another(
     loser = customer("Dup Person", Balance=10).save(qb=qb)
     winner = customer("Dup Person (2)", Balance=5).save(qb=qb)
     emulator.merge(realm.realm_id, loser.Id, winner.Id)
-    with pytest.raises(ObjectNotFoundException):
+    with pytest.raises(ObjectNotFoundException) as exc:
         Customer.get(loser.Id, qb=qb)
+    assert type(exc.value) is ObjectNotFoundException and exc.value.error_code == 610
     merged = Customer.get(winner.Id, qb=qb)
     assert merged.Balance == 15 and merged.SyncToken == "1"
 
@@ -119,3 +121,54 @@ def test_webhook_is_retried_after_a_failure(
         d for d in emulator.webhook_deliveries() if d["event"]["realmId"] == realm.realm_id
     ][-1]
     assert [a.get("status") for a in delivery["attempts"]] == [500, 200]
+
+
+def operations(calls: list[tuple[str, str]]) -> list[str]:
+    return [
+        json.loads(body)["eventNotifications"][0]["dataChangeEvent"]["entities"][0]["operation"]
+        for body, _ in calls
+    ]
+
+
+def test_webhook_time_follows_the_emulator_clock(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any, receiver: Receiver
+) -> None:
+    configure(webhook_url=receiver.url, clock_offset_seconds=-10 * 86400)  # ten days ago
+    created = customer("Clocked Hook Co").save(qb=qb)
+    body, _ = receiver.wait(1, realm.realm_id)[0]
+    entity = json.loads(body)["eventNotifications"][0]["dataChangeEvent"]["entities"][0]
+    sent = datetime.fromisoformat(entity["lastUpdated"].replace("Z", "+00:00"))
+    stamped = datetime.fromisoformat(created.MetaData["LastUpdatedTime"])
+    assert abs(sent - stamped) < timedelta(seconds=2)  # the same clock, not the wall clock
+
+
+def test_a_past_notification_can_be_delivered_again(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any, receiver: Receiver
+) -> None:
+    configure(webhook_url=receiver.url, webhook_verifier_token=VERIFIER)
+    customer("Twice Told Co").save(qb=qb)
+    [original] = receiver.wait(1, realm.realm_id)
+    [record] = [d for d in emulator.webhook_deliveries() if d["event"]["realmId"] == realm.realm_id]
+    duplicate = emulator.redeliver_webhook(record["seq"])
+    assert duplicate["duplicate_of"] == record["seq"]
+    first, again = receiver.wait(2, realm.realm_id)
+    assert again == first == original  # the same bytes and the same signature
+    assert qb.validate_webhook_signature(again[0], again[1], VERIFIER)
+
+
+def test_held_notifications_can_be_released_out_of_order(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any, receiver: Receiver
+) -> None:
+    configure(webhook_url=receiver.url, webhook_verifier_token=VERIFIER)
+    emulator.hold_webhooks()
+    try:
+        created = customer("Late News Co").save(qb=qb)
+        sparse(qb, {"Id": created.Id, "SyncToken": created.SyncToken, "Notes": "later"})
+        held = [d for d in emulator.webhook_deliveries() if d["event"]["realmId"] == realm.realm_id]
+        assert [(d["held"], d["attempts"]) for d in held] == [(True, [])] * 2  # nothing sent
+    finally:
+        released = emulator.release_webhooks("reverse")
+    assert released == [held[1]["seq"], held[0]["seq"]]
+    calls = receiver.wait(2, realm.realm_id)
+    assert operations(calls) == ["Update", "Create"]  # the newer change arrives first
+    assert all(qb.validate_webhook_signature(body, sig, VERIFIER) for body, sig in calls)

@@ -1,4 +1,9 @@
-"""`python -m qbo_emulator --host 127.0.0.1 --port 8000 [--snapshot FILE]`."""
+"""`python -m qbo_emulator --host 127.0.0.1 --port 8000 [--snapshot FILE] [--settings JSON]
+[--permissive-auth] [--auto-create-realms] [--service-time-ms N]`.
+
+Strict by default, like QuickBooks: only tokens issued by the emulator (POST /_admin/realms)
+are accepted. The two auth flags are opt-ins for runs that do not care about OAuth.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,33 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON file loaded at start and saved while running",
     )
     parser.add_argument("--settings", default=None, help="JSON object overriding Settings fields")
+    parser.add_argument(
+        "--permissive-auth",
+        action="store_true",
+        help="realms seeded without tokens accept any bearer token the emulator never issued",
+    )
+    parser.add_argument(
+        "--auto-create-realms",
+        action="store_true",
+        help="the first call to an unknown realm id creates it, accepting any bearer token",
+    )
+    parser.add_argument(
+        "--service-time-ms",
+        type=int,
+        default=None,
+        help=f"time each admitted /v3 request takes (default {Settings.service_time_ms})",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     if args.settings:
         settings.update(json.loads(args.settings))
+    # Flags win over --settings, and only when given.
+    if args.permissive_auth:
+        settings.permissive_auth = True
+    if args.auto_create_realms:
+        settings.auto_create_realms = True
+    if args.service_time_ms is not None:
+        settings.service_time_ms = args.service_time_ms
     app = create_app(settings, args.snapshot)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     server = uvicorn.Server(config)

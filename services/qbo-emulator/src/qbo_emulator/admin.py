@@ -103,9 +103,17 @@ def build_router(emu: Emulator) -> APIRouter:
 
     @router.post("/realms/{realm_id}/seed")
     async def seed_realm(realm_id: str, spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
-        """Create the realm if needed (no tokens: any bearer is accepted) and add names:
-        {"customers": [...], "vendors": [...], "employees": [...]} (DisplayName strings)."""
-        realm = emu.ensure_realm(realm_id, spec.get("name"), spec.get("home_currency"))
+        """Create the realm if needed, without tokens, and add names: {"customers": [...],
+        "vendors": [...], "employees": [...]} (DisplayName strings). `permissive` (default: the
+        `permissive_auth` setting) decides whether a realm created here accepts any bearer
+        token; an existing realm keeps its mode."""
+        permissive = spec.get("permissive")
+        realm = emu.ensure_realm(
+            realm_id,
+            spec.get("name"),
+            spec.get("home_currency"),
+            permissive=None if permissive is None else bool(permissive),
+        )
         created: dict[str, list[dict[str, Any]]] = {}
         for kind, entity in (
             ("customers", "Customer"),
@@ -144,12 +152,17 @@ def build_router(emu: Emulator) -> APIRouter:
         return {"realm_id": realm_id, "limits": emu.throttle.limits[realm_id]}
 
     @router.get("/realms/{realm_id}/counters")
-    async def realm_counters(realm_id: str) -> dict[str, int]:
-        """/v3 requests received for the realm (throttled ones included) and 429s answered."""
+    async def realm_counters(realm_id: str) -> dict[str, Any]:
+        """/v3 requests received for the realm (throttled ones included), 429s answered, and
+        429s by the limit that refused them."""
         counters = emu.store.counters
+        prefix = f"throttled:{realm_id}:"
         return {
             "requests": counters[f"requests:{realm_id}"],
             "throttled": counters[f"throttled:{realm_id}"],
+            "throttled_by_limit": {
+                key[len(prefix) :]: n for key, n in counters.items() if key.startswith(prefix)
+            },
         }
 
     @router.get("/realms/{realm_id}/customers")
@@ -216,6 +229,30 @@ def build_router(emu: Emulator) -> APIRouter:
     @router.get("/webhooks")
     async def webhooks() -> list[dict[str, Any]]:
         return emu.notifier.deliveries
+
+    @router.post("/webhooks/{seq}/redeliver")
+    async def redeliver(seq: int) -> dict[str, Any]:
+        """Send notification `seq` again, byte for byte (QuickBooks may deliver twice)."""
+        try:
+            return emu.notifier.redeliver(seq)
+        except IndexError as exc:
+            raise HTTPException(404, f"no webhook delivery {seq}") from exc
+
+    @router.post("/webhooks/hold")
+    async def hold_webhooks() -> dict[str, Any]:
+        """Keep new notifications back until released (a stalled delivery queue)."""
+        emu.notifier.hold()
+        return {"holding": True}
+
+    @router.post("/webhooks/release")
+    async def release_webhooks(spec: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        """Stop holding and send the held notifications: {"order": "fifo" | "reverse" |
+        [seq, ...]} (default fifo; a list must name every held one, in the order wanted)."""
+        try:
+            released = emu.notifier.release(spec.get("order", "fifo"))
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"released": released}
 
     @router.post("/snapshot")
     async def snapshot() -> dict[str, Any]:

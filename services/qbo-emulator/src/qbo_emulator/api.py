@@ -45,6 +45,11 @@ class DroppedResponse(Response):
 DROP_MARKER = "qbo-emulator dropped the response after commit (injected fault)"
 
 
+def tid_header() -> dict[str, str]:
+    """QuickBooks tags every answer, faults and throttling included, with a transaction id."""
+    return {"intuit_tid": str(uuid.uuid4())}
+
+
 def build_router(emu: Emulator) -> APIRouter:
     router = APIRouter()
 
@@ -54,10 +59,7 @@ def build_router(emu: Emulator) -> APIRouter:
     def json_response(status: int, payload: Any, text: str | None = None) -> Response:
         body = text if text is not None else json.dumps(payload)
         return Response(
-            body,
-            status_code=status,
-            media_type="application/json",
-            headers={"intuit_tid": str(uuid.uuid4())},
+            body, status_code=status, media_type="application/json", headers=tid_header()
         )
 
     async def handle(
@@ -92,24 +94,16 @@ def build_router(emu: Emulator) -> APIRouter:
         is_batch: bool,
     ) -> Response:
         # 1. Authentication: 401 with the lower-case fault body, whatever the realm.
-        auth = request.headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        # Realms without issued tokens are permissive: any non-empty bearer is accepted.
-        token_realm, reason = emu.tokens.check(token)
-        realm = emu.store.realms.get(realm_id)
-        if token_realm is None:
-            permissive = bool(token) and reason.startswith("Token invalid")
-            if realm is None and permissive and emu.settings.auto_create_realms:
-                realm = emu.ensure_realm(realm_id)
-            elif realm is None or realm.require_tokens or not permissive:
-                return json_response(401, faults.auth_failed_body(reason))
-        elif realm is None or token_realm != realm_id:
-            return json_response(403, faults.forbidden_body())
+        if (refused := authenticate(request, realm_id)) is not None:
+            return refused
+        realm = emu.store.realms[realm_id]
         # 2. Throttling, before anything else can happen: a 429 has no side effects.
-        if not emu.throttle.admit(realm_id, is_batch):
+        if (limit := emu.throttle.admit(realm_id, is_batch)) is not None:
             emu.store.counters["throttled"] += 1
             emu.store.counters[f"throttled:{realm_id}"] += 1
-            headers = {}
+            emu.store.counters[f"throttled:{realm_id}:{limit}"] += 1
+            entry["throttled"] = limit
+            headers = tid_header()
             if emu.settings.retry_after_seconds is not None:
                 headers["Retry-After"] = str(emu.settings.retry_after_seconds)
             return Response(
@@ -123,6 +117,27 @@ def build_router(emu: Emulator) -> APIRouter:
         finally:
             emu.throttle.release(realm_id)
 
+    def authenticate(request: Request, realm_id: str) -> Response | None:
+        """None when the bearer token may use the realm (which then exists), else the refusal:
+        401 for a missing, unknown, expired or revoked token, 403 for another realm's token.
+        Only permissive realms (and auto_create_realms) accept tokens the emulator never
+        issued."""
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        token_realm, reason = emu.tokens.check(token)
+        realm = emu.store.realms.get(realm_id)
+        if token_realm is not None:
+            if realm is None or token_realm != realm_id:
+                return json_response(403, faults.forbidden_body())
+            return None
+        foreign = bool(token) and not emu.tokens.issued(token)
+        if foreign and realm is None and emu.settings.auto_create_realms:
+            emu.ensure_realm(realm_id, permissive=True)
+            return None
+        if foreign and realm is not None and not realm.require_tokens:
+            return None
+        return json_response(401, faults.auth_failed_body(reason))
+
     async def admitted(
         request: Request,
         realm: Realm,
@@ -134,6 +149,9 @@ def build_router(emu: Emulator) -> APIRouter:
         is_batch: bool,
     ) -> Response:
         sub_path = request.url.path.split(f"/company/{realm.realm_id}", 1)[-1]
+        if emu.settings.service_time_ms > 0:
+            # Held while counted in flight, so concurrent callers really overlap.
+            await asyncio.sleep(emu.settings.service_time_ms / 1000)
         latency = emu.faults.take(realm.realm_id, request.method, sub_path, injection.LATENCY)
         if latency is not None:
             entry["latency"] = latency.seconds
@@ -144,17 +162,20 @@ def build_router(emu: Emulator) -> APIRouter:
             await asyncio.sleep(before.seconds)
             if before.kind == "error":
                 text, media = injection.error_body(before.status, before.body)
-                return Response(text, status_code=before.status, media_type=media)
+                return Response(
+                    text, status_code=before.status, media_type=media, headers=tid_header()
+                )
             if before.kind == "timeout":
                 return Response(
                     "<html><body><h1>504 Gateway Time-out</h1></body></html>",
                     status_code=504,
                     media_type="text/html",
+                    headers=tid_header(),
                 )
         raw = await request.body()
         request_id = params.get("requestid") if write else None
         if request_id is not None:
-            limit = 36 if is_batch else MAX_REQUESTID
+            limit = batch.MAX_BATCH_REQUESTID if is_batch else MAX_REQUESTID
             if len(request_id) > limit:
                 fault = faults.business(
                     f"You cannot enter more than {limit} characters in the request_id field. "
@@ -190,7 +211,9 @@ def build_router(emu: Emulator) -> APIRouter:
         if after is not None:
             entry["fault"] = after.kind
             if after.kind == "drop_after_commit":
-                return DroppedResponse(text, status_code=status, media_type="application/json")
+                return DroppedResponse(
+                    text, status_code=status, media_type="application/json", headers=tid_header()
+                )
             await asyncio.sleep(after.seconds)
         return json_response(status, None, text=text)
 

@@ -24,7 +24,7 @@ class Emulator:
         self.tokens = TokenRegistry(self.settings, self.clock)
         self.throttle = Throttle(self.settings, self.clock)
         self.faults = FaultBook()
-        self.notifier = Notifier(self.settings)
+        self.notifier = Notifier(self.settings, self.clock)
         self.lists = NameLists(self.store, self.settings, self.clock, self.notifier.emit)
         self.snapshot = snapshot
         self.dirty = False
@@ -35,9 +35,16 @@ class Emulator:
 
     # -- realms ------------------------------------------------------------------------------
     def ensure_realm(
-        self, realm_id: str | None = None, name: str | None = None, home_currency: str | None = None
+        self,
+        realm_id: str | None = None,
+        name: str | None = None,
+        home_currency: str | None = None,
+        *,
+        permissive: bool | None = None,
     ) -> Realm:
-        """Create (or reuse) a company without issuing tokens: it accepts any bearer token."""
+        """Create (or reuse) a company without issuing tokens. A new realm accepts any bearer
+        token only if `permissive` (None: the `permissive_auth` setting); an existing realm
+        keeps its mode."""
         realm_id = str(realm_id) if realm_id else self.store.new_realm_id()
         realm = self.store.realms.get(realm_id)
         if realm is None:
@@ -46,6 +53,9 @@ class Emulator:
                 name or f"Emulated Company {realm_id}",
                 home_currency or self.settings.home_currency,
             )
+            if permissive is None:
+                permissive = self.settings.permissive_auth
+            realm.require_tokens = not permissive
             self.store.realms[realm_id] = realm
         self.dirty = True
         return realm
@@ -55,7 +65,7 @@ class Emulator:
     ) -> tuple[Realm, dict[str, Any]]:
         """Create (or reuse) a company and issue a fresh token pair for it. From then on the
         realm only accepts issued tokens."""
-        realm = self.ensure_realm(realm_id, name, home_currency)
+        realm = self.ensure_realm(realm_id, name, home_currency, permissive=False)
         realm.require_tokens = True
         return realm, self.tokens.issue(realm.realm_id)
 
@@ -125,7 +135,7 @@ class Emulator:
         self.tokens.clear()
         self.throttle.reset()
         self.faults.clear()
-        self.notifier.deliveries.clear()
+        self.notifier.clear()
         self.dirty = True
 
     def save(self) -> None:

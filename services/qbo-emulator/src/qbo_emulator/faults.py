@@ -77,11 +77,12 @@ def business(detail: str, element: str | None = None) -> QBOFault:
 
 
 def length_error(element: str, limit: int, supplied: int) -> QBOFault:
+    """Real answers: ruckus/quickbooks-ruby#436, consolibyte/quickbooks-php#79 (code 2050)."""
     return QBOFault(
         2050,
         "String length is either shorter or longer than supported by specification",
         f"String length specified does not match the supported length. Min:0 Max:{limit} "
-        f"supplied:{supplied}",
+        f"supported. Supplied length:{supplied}",
         element=element,
     )
 

@@ -142,7 +142,11 @@ class NameLists:
         if current is None:
             raise faults.not_found(str(entity_id))
         token = payload.get("SyncToken")
-        if token is None or str(token) != current["SyncToken"]:
+        if token is None or token == "":
+            # qbo.md 2.10/8.6: an update needs Id and SyncToken; 2020 is QBO's "Required param
+            # missing" (its exact answer for SyncToken is n/v: emulator decision).
+            raise faults.required("SyncToken")
+        if str(token) != current["SyncToken"]:
             raise faults.stale_object()
         sparse = payload.get("sparse") is True or str(payload.get("sparse")).lower() == "true"
         record = (

@@ -19,6 +19,21 @@ ENTITIES = ("Customer", "Vendor", "Employee")
 OPERATORS = ("<=", ">=", "=", "<", ">")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+# The properties a WHERE (and here also an ORDER BY) may name: qbo.md 8.11's filterable set.
+# Property names match case-insensitively (`Metadata.LastUpdatedTime` is QBO's own spelling).
+FILTERABLE = {
+    name.lower(): name
+    for name in (
+        "Id",
+        "DisplayName",
+        "GivenName",
+        "FamilyName",
+        "CompanyName",
+        "Active",
+        "FullyQualifiedName",
+        "MetaData.LastUpdatedTime",
+    )
+}
 
 
 @dataclass
@@ -238,7 +253,19 @@ class Parser:
 
 
 def parse(text: str, reject_non_ascii_punctuation: bool = True) -> Query:
-    return Parser(tokenize(text, reject_non_ascii_punctuation)).parse()
+    query = Parser(tokenize(text, reject_non_ascii_punctuation)).parse()
+    for name in [c.field for c in query.where] + [name for name, _ in query.order]:
+        if name.lower() not in FILTERABLE:
+            raise not_queryable(name)
+    return query
+
+
+def not_queryable(name: str) -> faults.QBOFault:
+    """QBO's answer for a property that exists but is not filterable (ruckus/quickbooks-ruby#403,
+    intuit/QuickBooks-V3-DotNET-SDK#163); used for unknown properties too (emulator decision)."""
+    return faults.QBOFault(
+        4001, "Invalid query", f"QueryValidationError: property '{name}' is not queryable"
+    )
 
 
 # -- evaluation ---------------------------------------------------------------------------------

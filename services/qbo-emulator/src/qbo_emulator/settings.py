@@ -18,9 +18,20 @@ class Settings:
     tz_offset_minutes: int = -420
     clock_offset_seconds: float = 0.0  # moves "now" for tests (CDC windows, token expiry)
     home_currency: str = "USD"
-    # A request with any bearer token to an unknown realm creates that realm (permissive, for
-    # tests and local runs that do not care about OAuth). False: unknown realm -> 403.
-    auto_create_realms: bool = True
+    # Authentication is strict by default, as in QuickBooks: a /v3 call needs an access token
+    # the emulator issued for that realm (unknown or expired token -> 401, token of another
+    # realm -> 403, unknown realm -> 401/403). Two opt-ins for runs that do not care about OAuth:
+    # permissive_auth: a realm seeded without tokens (POST /_admin/realms/{r}/seed) accepts any
+    # bearer token the emulator never issued, until tokens are issued for it.
+    permissive_auth: bool = False
+    # auto_create_realms: the first call to an unknown realm id creates it (permissively).
+    auto_create_realms: bool = False
+    # Time every admitted /v3 request is held before it is answered, so requests overlap and
+    # the in-flight limit can be reached. No source gives QuickBooks' server time; 200 ms is a
+    # decision (a typical cross-internet JSON API answer; it keeps one sequential client under
+    # the 500/min limit while a handful of concurrent ones can reach it). The test harness
+    # starts servers with 0 unless asked.
+    service_time_ms: int = 200
     # Throttling per realm (Intuit limits page): 500/min, 10/s, 10 in flight; batch 40/min.
     requests_per_minute: int = 500
     requests_per_second: int = 10

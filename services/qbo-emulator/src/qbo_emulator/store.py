@@ -30,9 +30,10 @@ class Realm:
     deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
     # requestid -> stored first response (status, body, fingerprint, at)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # False: any bearer token is accepted (tests that do not care about OAuth). Set once tokens
-    # are issued for the realm (admin add_realm/issue_tokens), or explicitly by the admin API.
-    require_tokens: bool = False
+    # True (the default, as in QuickBooks): only access tokens the emulator issued for this realm
+    # are accepted. False only for realms seeded with permissive auth or auto-created; set back
+    # to True once tokens are issued for the realm, or by the admin API.
+    require_tokens: bool = True
 
     def allocate_id(self) -> str:
         value = str(self.next_id)
@@ -62,7 +63,7 @@ class Realm:
         realm.entities.update(data.get("entities", {}))
         realm.deleted = data.get("deleted", {})
         realm.replies = data.get("replies", {})
-        realm.require_tokens = data.get("require_tokens", False)
+        realm.require_tokens = data.get("require_tokens", True)
         return realm
 
 

@@ -8,6 +8,12 @@
         qb = emu.quickbooks(realm)                     # a real python-quickbooks client
         Customer(DisplayName="Acme Ltd").save(qb=qb)   # -> QuickbooksException 6240
 
+The server itself is strict, like QuickBooks (only tokens it issued are accepted). The harness
+starts it permissive unless told otherwise, so tests that do not care about OAuth can use any
+bearer token: `EmulatorServer(permissive=False)` gives the server's own strict behaviour, and
+`seed_realm(..., permissive=False)` one strict realm on a permissive server. The harness also
+sets `service_time_ms` to 0 (`EmulatorServer(service_time_ms=...)` to ask for one).
+
 python-quickbooks and intuit-oauth are imported lazily: the emulator itself does not need them.
 The client helpers set OAUTHLIB_INSECURE_TRANSPORT=1 for the process, since the emulator serves
 plain http (reference/qbo.md section 1.2).
@@ -142,9 +148,10 @@ def quickbooks_client(
 ) -> Any:
     """A python-quickbooks `QuickBooks` client for `realm_id` on the emulator (qbo.md 1.2).
 
-    Without `access_token` a placeholder bearer is sent, which realms that never had tokens
-    issued accept (seed_realm, or an unknown realm, which is then created). A realm set up with
-    `add_realm`/`issue_tokens` only accepts the tokens it issued. No refresh happens here.
+    Without `access_token` a placeholder bearer is sent, which only permissive realms accept
+    (seed_realm on a permissive EmulatorServer, the harness default, or an unknown realm when
+    auto_create_realms is on). A realm set up with `add_realm`/`issue_tokens`, or any realm of a
+    strict server, only accepts the tokens it issued. No refresh happens here.
     """
     client = make_auth_client(
         base_url,
@@ -157,11 +164,20 @@ def quickbooks_client(
     )
 
 
+# What `EmulatorServer(permissive=True)`, the harness default, turns on (the server's own
+# defaults are strict): realms seeded without tokens and unknown realm ids accept any bearer.
+PERMISSIVE_SETTINGS = {"permissive_auth": True, "auto_create_realms": True}
+
+
 class EmulatorServer:
     """Runs the emulator on a free port, in a background thread (default) or a subprocess.
 
     Use as a context manager, or call start()/stop(). `settings` overrides `Settings` fields
-    (e.g. {"access_token_ttl": 2, "requests_per_minute": 5}).
+    (e.g. {"access_token_ttl": 2, "requests_per_minute": 5}) and wins over the next two:
+    - `permissive` (True): PERMISSIVE_SETTINGS, as the harness always behaved; False: strict
+      auth, the server's default (unknown or placeholder tokens 401, unknown realms 401/403).
+    - `service_time_ms` (0): how long each /v3 request takes; None: the server's default.
+    `args`: extra command-line arguments (subprocess mode only).
     """
 
     def __init__(
@@ -172,12 +188,19 @@ class EmulatorServer:
         settings: dict[str, Any] | None = None,
         snapshot: Path | None = None,
         subprocess_mode: bool = False,
+        permissive: bool = True,
+        service_time_ms: int | None = 0,
+        args: Iterable[str] = (),
     ) -> None:
         self.host = host
         self.port = port
-        self.settings = settings or {}
+        defaults: dict[str, Any] = dict(PERMISSIVE_SETTINGS) if permissive else {}
+        if service_time_ms is not None:
+            defaults["service_time_ms"] = service_time_ms
+        self.settings = {**defaults, **(settings or {})}
         self.snapshot = snapshot
         self.subprocess_mode = subprocess_mode
+        self.args = list(args)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._process: subprocess.Popen[str] | None = None
@@ -238,6 +261,7 @@ class EmulatorServer:
             command += ["--snapshot", str(self.snapshot)]
         if self.settings:
             command += ["--settings", json.dumps(self.settings)]
+        command += self.args
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
@@ -319,14 +343,21 @@ class EmulatorServer:
         customers: Iterable[str] = (),
         vendors: Iterable[str] = (),
         employees: Iterable[str] = (),
+        permissive: bool | None = None,
     ) -> None:
-        """Create the realm if needed (accepting any bearer token unless tokens are issued for
-        it) and add customers, vendors and employees by DisplayName, through the normal rules."""
-        self.admin(
-            "POST",
-            f"/realms/{realm_id}/seed",
-            {"customers": list(customers), "vendors": list(vendors), "employees": list(employees)},
-        )
+        """Create the realm if needed and add customers, vendors and employees by DisplayName,
+        through the normal rules. A realm created here accepts any bearer token if `permissive`;
+        None (default) follows the server, i.e. yes on a permissive EmulatorServer (the harness
+        default) and no on a strict one. An existing realm keeps its mode (see require_tokens).
+        A strict realm needs tokens: `add_realm(realm_id)` or `issue_tokens(realm_id)`."""
+        spec: dict[str, Any] = {
+            "customers": list(customers),
+            "vendors": list(vendors),
+            "employees": list(employees),
+        }
+        if permissive is not None:
+            spec["permissive"] = permissive
+        self.admin("POST", f"/realms/{realm_id}/seed", spec)
 
     def state(self, realm_id: str | None = None) -> dict[str, Any]:
         """With `realm_id`: every customer of the realm, inactive ones included, keyed by Id.
@@ -377,9 +408,13 @@ class EmulatorServer:
         """/v3 requests received for the realm, throttled and refused ones included."""
         return int(self.admin("GET", f"/realms/{realm_id}/counters")["requests"])
 
-    def throttled_count(self, realm_id: str) -> int:
-        """429 answers given to the realm."""
-        return int(self.admin("GET", f"/realms/{realm_id}/counters")["throttled"])
+    def throttled_count(self, realm_id: str, limit: str | None = None) -> int:
+        """429 answers given to the realm; with `limit`, only those refused by that limit
+        (per_minute, per_second, concurrent or batch_per_minute)."""
+        counters = self.admin("GET", f"/realms/{realm_id}/counters")
+        if limit is None:
+            return int(counters["throttled"])
+        return int(counters["throttled_by_limit"].get(limit, 0))
 
     def customers(self, realm_id: str) -> dict[str, dict[str, Any]]:
         """Every customer of the realm, inactive ones included, keyed by Id."""
@@ -421,7 +456,23 @@ class EmulatorServer:
         return result
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """One record per notification: seq, url, event, body, attempts, delivered, held (and
+        duplicate_of for a redelivery)."""
         result: list[dict[str, Any]] = self.admin("GET", "/webhooks")
+        return result
+
+    def redeliver_webhook(self, seq: int) -> dict[str, Any]:
+        """Deliver notification `seq` again, same body and signature (a duplicate)."""
+        result: dict[str, Any] = self.admin("POST", f"/webhooks/{seq}/redeliver")
+        return result
+
+    def hold_webhooks(self) -> None:
+        """Keep new notifications back until release_webhooks()."""
+        self.admin("POST", "/webhooks/hold")
+
+    def release_webhooks(self, order: str | list[int] = "fifo") -> list[int]:
+        """Send the held notifications: "fifo", "reverse" (out of order) or a list of seqs."""
+        result: list[int] = self.admin("POST", "/webhooks/release", {"order": order})["released"]
         return result
 
     # -- clients -----------------------------------------------------------------------------

@@ -24,8 +24,10 @@ class Throttle:
         while window and window[0] <= now - span:
             window.popleft()
 
-    def admit(self, realm_id: str, is_batch: bool) -> bool:
-        """Count the request if it fits every limit; a refused one leaves no trace."""
+    def admit(self, realm_id: str, is_batch: bool) -> str | None:
+        """Count the request if it fits every limit and answer None; otherwise the name of the
+        limit that refuses it (per_minute, per_second, concurrent, batch_per_minute), and the
+        refused request leaves no trace."""
         now = self.clock.epoch()
         minute, second, batch = (
             self.minute[realm_id],
@@ -36,19 +38,21 @@ class Throttle:
         self._trim(second, now, 1)
         self._trim(batch, now, 60)
         s, own = self.settings, self.limits.get(realm_id, {})
-        if (
-            len(minute) >= own.get("per_minute", s.requests_per_minute)
-            or len(second) >= own.get("per_second", s.requests_per_second)
-            or self.in_flight[realm_id] >= own.get("concurrent", s.max_concurrent)
-            or (is_batch and len(batch) >= own.get("batch_per_minute", s.batch_per_minute))
-        ):
-            return False
+        checks = (
+            ("per_minute", len(minute), s.requests_per_minute),
+            ("per_second", len(second), s.requests_per_second),
+            ("concurrent", self.in_flight[realm_id], s.max_concurrent),
+            ("batch_per_minute", len(batch) if is_batch else -1, s.batch_per_minute),
+        )
+        for name, used, default in checks:
+            if used >= own.get(name, default):
+                return name
         minute.append(now)
         second.append(now)
         if is_batch:
             batch.append(now)
         self.in_flight[realm_id] += 1
-        return True
+        return None
 
     def release(self, realm_id: str) -> None:
         self.in_flight[realm_id] -= 1

@@ -71,6 +71,10 @@ class TokenRegistry:
             return None, "Token expired: the access token has expired"
         return entry.realm_id, ""
 
+    def issued(self, access_token: str) -> bool:
+        """Whether the emulator ever issued this access token (expired and revoked ones too)."""
+        return access_token in self.access
+
     def expire(self, realm_id: str | None = None) -> int:
         """Make access tokens expire now (admin), so the next call gets 401."""
         now, count = self.clock.epoch(), 0

@@ -19,6 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from qbo_emulator.clock import Clock
 from qbo_emulator.settings import Settings
 
 CLOUD_TYPES = {"Create": "created", "Update": "updated", "Merge": "merged", "Delete": "deleted"}
@@ -65,10 +66,20 @@ def cloudevents_payload(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class Notifier:
-    def __init__(self, settings: Settings) -> None:
+    """Queues one signed notification per change and delivers them in order on a thread.
+
+    `deliveries` is the admin view: one record per notification (`seq` = its index), with its
+    body, attempts and outcome. Tests can hold notifications back and release them in another
+    order, or deliver a past one again (duplicates and out-of-order delivery, qbo.md 4.2)."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
+        self.clock = clock
         self.deliveries: list[dict[str, Any]] = []
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._jobs: list[dict[str, Any]] = []  # by seq: url, body bytes, signature
+        self._held: list[int] = []
+        self._holding = False
+        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def emit(
@@ -76,15 +87,15 @@ class Notifier:
     ) -> None:
         if not self.settings.webhook_url:
             return
+        # The emulator's clock, so clock_offset_seconds moves webhook times with MetaData.
+        now = datetime.fromtimestamp(self.clock.epoch(), UTC)
         event = {
             "realmId": realm_id,
             "entity": entity,
             "id": entity_id,
             "operation": operation,
             "deletedId": deleted_id,
-            "lastUpdated": datetime.now(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "lastUpdated": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         payload: Any = (
             cloudevents_payload(event)
@@ -92,14 +103,71 @@ class Notifier:
             else legacy_payload(event)
         )
         body = json.dumps(payload).encode()
-        self._queue.put(
+        seq = self._record(
+            self.settings.webhook_url, body, sign(body, self.settings.webhook_verifier_token), event
+        )
+        if self._holding:
+            self.deliveries[seq]["held"] = True
+            self._held.append(seq)
+        else:
+            self._send(seq)
+
+    def redeliver(self, seq: int) -> dict[str, Any]:
+        """A new delivery of notification `seq` with the very same body and signature."""
+        if not 0 <= seq < len(self._jobs):
+            raise IndexError(seq)
+        job = self._jobs[seq]
+        copy = self._record(
+            job["url"], job["body"], job["signature"], self.deliveries[seq]["event"]
+        )
+        self.deliveries[copy]["duplicate_of"] = seq
+        self._send(copy)
+        return self.deliveries[copy]
+
+    def hold(self) -> None:
+        self._holding = True
+
+    def release(self, order: str | list[int] = "fifo") -> list[int]:
+        """Stop holding; send the held notifications oldest first, newest first, or as listed."""
+        if order == "fifo":
+            sequence = list(self._held)
+        elif order == "reverse":
+            sequence = list(reversed(self._held))
+        elif isinstance(order, list) and sorted(order) == sorted(self._held):
+            sequence = [int(s) for s in order]
+        else:
+            raise ValueError(f"order must be fifo, reverse or a list of the held {self._held}")
+        self._holding = False
+        self._held.clear()
+        for seq in sequence:
+            self.deliveries[seq]["held"] = False
+            self._send(seq)
+        return sequence
+
+    def clear(self) -> None:
+        self.deliveries.clear()
+        self._jobs.clear()
+        self._held.clear()
+        self._holding = False
+
+    def _record(self, url: str, body: bytes, signature: str, event: dict[str, Any]) -> int:
+        seq = len(self.deliveries)
+        self._jobs.append({"url": url, "body": body, "signature": signature})
+        self.deliveries.append(
             {
-                "url": self.settings.webhook_url,
-                "body": body,
+                "seq": seq,
+                "url": url,
                 "event": event,
-                "signature": sign(body, self.settings.webhook_verifier_token),
+                "body": body.decode(),
+                "attempts": [],
+                "delivered": False,
+                "held": False,
             }
         )
+        return seq
+
+    def _send(self, seq: int) -> None:
+        self._queue.put((self._jobs[seq], self.deliveries[seq]))
         self._ensure_thread()
 
     def _ensure_thread(self) -> None:
@@ -108,12 +176,10 @@ class Notifier:
             self._thread.start()
 
     def _run(self) -> None:
-        while (job := self._queue.get()) is not None:
-            self._deliver(job)
+        while (item := self._queue.get()) is not None:
+            self._deliver(*item)
 
-    def _deliver(self, job: dict[str, Any]) -> None:
-        record = {"url": job["url"], "event": job["event"], "attempts": [], "delivered": False}
-        self.deliveries.append(record)
+    def _deliver(self, job: dict[str, Any], record: dict[str, Any]) -> None:
         delays = [0.0, *self.settings.webhook_retry_delays]
         for delay in delays:
             time.sleep(delay)
