@@ -208,6 +208,7 @@ async def test_credit_limit_and_overdue_events_on_change_and_by_sweep(
         overdue = await tail.collect(of(ev.OverdueChanged), 1)  # type: ignore[arg-type]
         data = json.loads(overdue[0].value)["data"]
         assert (data["overdue"], data["overdue_amount_minor"]) == (True, 1_500)
+        assert data["currency"] == "USD"  # overdue is per account (customer, currency)
         assert data["oldest_due_date"] == past.isoformat()
 
         await given_entries(billing, tenant, [payment("c1", "p1", 1_500)])
@@ -217,24 +218,24 @@ async def test_credit_limit_and_overdue_events_on_change_and_by_sweep(
         assert json.loads(under[0].value)["data"]["exceeded"] is False
 
         # The calendar alone makes an invoice overdue: only the sweep can notice.
-        await billing.pool.execute(
-            """INSERT INTO ledger_entries (entry_id, tenant_id, customer_id, currency, entry_type,
-                   amount_minor, reference_id, idempotency_key, content_hash, due_date,
-                   source_event_id, effective_at)
-               VALUES (gen_random_uuid(), $1, 'c1', 'USD', 'invoice', 200, 'i2', 'invoice:i2',
-                   'x', $2, gen_random_uuid(), now())""",
-            tenant,
-            past,
+        due = date.today() + timedelta(days=2)
+        await given_entries(billing, tenant, [invoice("c1", "i2", 200, due=due)])
+        row = await billing.pool.fetchrow(
+            "SELECT overdue, next_due_check FROM balances WHERE tenant_id = $1", tenant
         )
-        await billing.pool.execute(
-            """UPDATE balances SET current_balance_minor = current_balance_minor + 200,
-                   total_invoiced_minor = total_invoiced_minor + 200, entry_count = entry_count + 1
-               WHERE tenant_id = $1""",
-            tenant,
-        )
-        assert await sweep_once(billing.pool, billing.settings.billing_schema) >= 1
+        assert row["overdue"] is False and row["next_due_check"] == due + timedelta(days=1)
+        later = due + timedelta(days=1)
+        assert await sweep_once(billing.pool, billing.settings.billing_schema, today=later) >= 1
         swept = await tail.collect(of(ev.OverdueChanged), 1)  # type: ignore[arg-type]
-        assert json.loads(swept[0].value)["data"]["overdue_amount_minor"] == 200
+        data = json.loads(swept[0].value)["data"]
+        assert (data["overdue_amount_minor"], data["currency"]) == (200, "USD")
+        # Nothing more can change by the calendar alone: the account leaves the sweep's set.
+        assert (
+            await billing.pool.fetchval(
+                "SELECT next_due_check FROM balances WHERE tenant_id = $1", tenant
+            )
+            is None
+        )
     finally:
         await tail.stop()
 
