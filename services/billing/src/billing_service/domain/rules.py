@@ -62,8 +62,9 @@ class Original:
 
 
 def rejection_reason(fact: Fact, customer: CustomerFacts) -> str | None:
-    """Why this fact can never be applied to this customer's account (None: it can)."""
-    customer = customer.as_of(fact.occurred_at)
+    """Why this fact can never be applied to this customer's account (None: it can).
+
+    `customer` is the customer the fact is judged by: see `judged_by`."""
     if fact.amount_minor is not None:
         if fact.entry_type is EntryType.ADJUSTMENT:
             if fact.amount_minor == 0:
@@ -86,6 +87,14 @@ def rejection_reason(fact: Fact, customer: CustomerFacts) -> str | None:
     if fact.entry_type is EntryType.INVOICE and not customer.active:
         return "customer is inactive: new invoices are refused"
     return None
+
+
+def judged_by(fact: Fact, customer: CustomerFacts, *, refused_before: bool) -> CustomerFacts:
+    """A transaction is judged by the customer as of the transaction's own time, so whether a
+    customer event shared its poll does not matter. One refused before and seen again (replayed
+    from the DLQ after a fix) is judged by the customer as it is now: replaying is the
+    operator's word that the cause (inactive customer, wrong currency) is fixed."""
+    return customer if refused_before else customer.as_of(fact.occurred_at)
 
 
 def correction_reason(fact: Fact, original: Original) -> str | None:

@@ -19,6 +19,7 @@ from billing_service.domain.facts import Fact
 from billing_service.domain.rules import (
     Original,
     correction_reason,
+    judged_by,
     rejection_reason,
     signed_allocations,
     signed_amount,
@@ -93,6 +94,7 @@ async def write_facts(
         await lock_customers(conn, ((f.tenant_id, f.customer_id) for f in facts))
     customers = await load_customers(conn, ((f.tenant_id, f.customer_id) for f in facts))
     stored = await _load_by_key(conn, facts)
+    refused_before = await _refused_before(conn, facts)
     originals_needed: list[_Stored] = []
 
     batch: dict[tuple[str, str], _Stored] = {}  # (tenant, natural key) -> applied in this batch
@@ -114,7 +116,8 @@ async def write_facts(
         if customer is None:
             outcome.waiting.append(Waiting(fact, WAITS_FOR_CUSTOMER))
             continue
-        reason = rejection_reason(fact, customer)
+        judge = judged_by(fact, customer, refused_before=fact.event_id in refused_before)
+        reason = rejection_reason(fact, judge)
         original: Original | None = None
         if reason is None and fact.reverses_key is not None:
             rkey = (fact.tenant_id, fact.reverses_key)
@@ -219,6 +222,14 @@ async def _load_by_key(
         )
         for r in rows
     }
+
+
+async def _refused_before(conn: asyncpg.Connection, facts: list[Fact]) -> set[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT event_id FROM rejections WHERE event_id = ANY($1::uuid[])",
+        [f.event_id for f in facts],
+    )
+    return {r["event_id"] for r in rows}
 
 
 async def _load_allocations(
