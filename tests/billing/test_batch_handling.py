@@ -152,6 +152,24 @@ async def test_a_correction_waits_for_the_entry_it_corrects(db: asyncpg.Pool) ->
     assert tuple(row) == (0, 2)
 
 
+async def test_a_waiting_correction_keeps_its_place_ahead_of_a_later_resend(
+    db: asyncpg.Pool,
+) -> None:
+    """First content wins: a void parked for its invoice beats a changed re-send of it that
+    arrives in the same poll as the invoice."""
+    tenant = new_tenant()
+    await polls(db, [envelope(customer_created("c1"), tenant)])
+    first = envelope(ev.InvoiceVoided(customer_id="c1", invoice_id="i1", reason="a"), tenant)
+    assert await polls(db, [first]) == []
+    changed = envelope(ev.InvoiceVoided(customer_id="c1", invoice_id="i1", reason="b"), tenant)
+    assert await polls(db, [envelope(invoice("c1", "i1", 600), tenant), changed]) == []
+    applied = await db.fetchval(
+        "SELECT source_event_id FROM ledger_entries WHERE entry_type = 'invoice_void'"
+    )
+    assert applied == first.id
+    assert await db.fetchval("SELECT event_id FROM conflicts") == changed.id
+
+
 async def test_a_parked_fact_refused_when_drained_is_dead_lettered_with_its_own_bytes(
     db: asyncpg.Pool,
 ) -> None:

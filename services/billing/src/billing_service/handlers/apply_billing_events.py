@@ -63,6 +63,8 @@ TRANSACTIONS: frozenset[type] = frozenset(
     }
 )
 
+_CORRECTIONS: frozenset[type] = frozenset({billing.InvoiceVoided, billing.PaymentReversed})
+
 # Worth retrying the whole batch (the kit does): the database, not the event, is the problem.
 RETRYABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -161,9 +163,24 @@ class _Poll:
         return self.failures
 
     async def _write(self, items: Sequence[Parked]) -> None:
-        """Write transactions; `seq` >= 0 marks one drained from the pending table."""
+        """Write transactions in arrival order, where order decides which content is first.
+
+        Plain facts first; then corrections parked earlier for an entry just written (they
+        arrived before this batch's corrections, so they come first: the first content of a
+        natural key wins); then this batch's own corrections.
+        """
+        plain = [p for p in items if type(p.event.data) not in _CORRECTIONS]
+        written = await self._write_some(plain)
+        if written:
+            await self._write_some(await take_waiting_for_keys(self.conn, written))
+        await self._write_some([p for p in items if type(p.event.data) in _CORRECTIONS])
+
+    async def _write_some(self, items: Sequence[Parked]) -> list[tuple[str, str]]:
+        """Write; returns the (tenant, natural key) of the plain entries it wrote.
+
+        `seq` >= 0 marks a transaction drained from the pending table."""
         if not items:
-            return
+            return []
         by_id = {p.event.envelope.id: p for p in items}
         facts = [
             fact_from_event(
@@ -196,10 +213,7 @@ class _Poll:
                 self.failures.append(Failure(item.event, PermanentError(r.reason), 1))
             else:  # drained: its offset is long committed, so the letter goes with this commit
                 await dead_letter_through_outbox(self.conn, self.consumer, item.event, r.reason)
-        # Corrections that were waiting for an entry written just now.
-        written = [(f.tenant_id, f.idempotency_key) for f in outcome.applied if not f.reverses_key]
-        if written:
-            await self._write(await take_waiting_for_keys(self.conn, written))
+        return [(f.tenant_id, f.idempotency_key) for f in outcome.applied if not f.reverses_key]
 
 
 def _seq(item: Parked) -> int | None:
