@@ -63,7 +63,7 @@ TRANSACTIONS: frozenset[type] = frozenset(
     }
 )
 
-_CORRECTIONS: frozenset[type] = frozenset({billing.InvoiceVoided, billing.PaymentReversed})
+_CORRECTIONS: frozenset[type] = frozenset[type]((billing.InvoiceVoided, billing.PaymentReversed))
 
 # Worth retrying the whole batch (the kit does): the database, not the event, is the problem.
 RETRYABLE: tuple[type[BaseException], ...] = (
