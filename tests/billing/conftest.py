@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -69,17 +70,28 @@ async def drop_schema(database_url: str, schema: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-async def billing(database_url: str, kafka_bootstrap: str) -> AsyncIterator[BillingUnderTest]:
-    settings = isolated_settings(database_url, kafka_bootstrap)
+@asynccontextmanager
+async def running_billing(
+    database_url: str, kafka_bootstrap: str, **overrides: object
+) -> AsyncIterator[BillingUnderTest]:
+    """A billing service in this process, on its own schema, topics and consumer group."""
+    settings = isolated_settings(database_url, kafka_bootstrap, **overrides)
     await create_topics_for(settings)
     await migrate_auth(database_url)
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        runtime = app.state.runtime
-        for runner in runtime.consumers:
-            await runner.started.wait()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://billing") as client:
-            yield BillingUnderTest(app, settings, runtime.db, client, kafka_bootstrap)
-    await drop_schema(database_url, settings.billing_schema)
+    try:
+        async with app.router.lifespan_context(app):
+            runtime = app.state.runtime
+            for runner in runtime.consumers:
+                await runner.started.wait()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://billing") as client:
+                yield BillingUnderTest(app, settings, runtime.db, client, kafka_bootstrap)
+    finally:
+        await drop_schema(database_url, settings.billing_schema)
+
+
+@pytest.fixture(scope="session")
+async def billing(database_url: str, kafka_bootstrap: str) -> AsyncIterator[BillingUnderTest]:
+    async with running_billing(database_url, kafka_bootstrap) as b:
+        yield b

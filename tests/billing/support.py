@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import date
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
-from platform_events import Envelope, EventData, new_envelope
+from billing_service.handlers.apply_billing_events import ApplyBillingEvents
+from platform_events import Envelope, EventData, new_envelope, parse_event
 from platform_events.contracts import billing
 from platform_events.contracts.customer import CustomerCreated, CustomerSnapshot
+from platform_kit.db import apply_migrations, create_pool, service_migrations
+from platform_kit.inbox import Failure, InboundEvent
 from platform_kit.kafka import encode_headers
 from platform_kit.outbox import kafka_headers
 
@@ -67,9 +73,13 @@ def payment(
     )
 
 
-def envelope(data: EventData, tenant: str, subject: str | None = None) -> Envelope:
+def envelope(
+    data: EventData, tenant: str, subject: str | None = None, time: datetime | None = None
+) -> Envelope:
     subject = subject or getattr(data, "customer_id", None) or data.customer.customer_id  # type: ignore[attr-defined]
-    return new_envelope(data, source="test", subject=subject, tenant_id=tenant, sequence=1)
+    return new_envelope(
+        data, source="test", subject=subject, tenant_id=tenant, sequence=1, time=time
+    )
 
 
 async def publish(bootstrap: str, topic: str, envelopes: list[Envelope]) -> None:
@@ -149,3 +159,43 @@ class TopicTail:
     async def stop(self) -> None:
         if self.consumer:
             await self.consumer.stop()
+
+
+def inbound(e: Envelope, topic: str, offset: int = 0) -> InboundEvent:
+    """An envelope as the kit's consumer hands it to a handler (decoded, with its record)."""
+    value = e.model_dump_json().encode()
+    key = e.subject.encode()
+    record = ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=tuple(encode_headers(kafka_headers(e))),
+    )
+    envelope, data = parse_event(value)
+    return InboundEvent(envelope, data, record)
+
+
+async def run_poll(pool: asyncpg.Pool, consumer: str, events: list[InboundEvent]) -> list[Failure]:
+    """One poll the way the kit runs it: the handler inside one database transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        return await ApplyBillingEvents().apply_batch(conn, consumer, events)
+
+
+@asynccontextmanager
+async def ledger_schema(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A fresh billing schema (migrated), dropped afterwards."""
+    schema = f"billing_t_{uuid.uuid4().hex[:10]}"
+    pool = await create_pool(database_url, schema, min_size=1, max_size=4)
+    try:
+        await apply_migrations(pool, schema, service_migrations("billing_service.migrations"))
+        yield pool
+    finally:
+        await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await pool.close()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
 import pytest
 
+from billing_service.domain.facts import fact_from_event
 from billing_service.handlers.sweep_flags import sweep_once
+from billing_service.store.ledger import write_facts
 from platform_events.contracts import billing as ev
+from platform_events.contracts.customer import CustomerUpdated
 from platform_kit.kafka import decode_headers
 from tests.billing.conftest import BillingUnderTest
 from tests.billing.support import (
@@ -20,6 +26,7 @@ from tests.billing.support import (
     new_tenant,
     payment,
     publish,
+    snapshot,
     wait_for,
 )
 
@@ -208,6 +215,7 @@ async def test_credit_limit_and_overdue_events_on_change_and_by_sweep(
         overdue = await tail.collect(of(ev.OverdueChanged), 1)  # type: ignore[arg-type]
         data = json.loads(overdue[0].value)["data"]
         assert (data["overdue"], data["overdue_amount_minor"]) == (True, 1_500)
+        assert data["currency"] == "USD"  # overdue is per account (customer, currency)
         assert data["oldest_due_date"] == past.isoformat()
 
         await given_entries(billing, tenant, [payment("c1", "p1", 1_500)])
@@ -217,24 +225,24 @@ async def test_credit_limit_and_overdue_events_on_change_and_by_sweep(
         assert json.loads(under[0].value)["data"]["exceeded"] is False
 
         # The calendar alone makes an invoice overdue: only the sweep can notice.
-        await billing.pool.execute(
-            """INSERT INTO ledger_entries (entry_id, tenant_id, customer_id, currency, entry_type,
-                   amount_minor, reference_id, idempotency_key, content_hash, due_date,
-                   source_event_id, effective_at)
-               VALUES (gen_random_uuid(), $1, 'c1', 'USD', 'invoice', 200, 'i2', 'invoice:i2',
-                   'x', $2, gen_random_uuid(), now())""",
-            tenant,
-            past,
+        due = date.today() + timedelta(days=2)
+        await given_entries(billing, tenant, [invoice("c1", "i2", 200, due=due)])
+        row = await billing.pool.fetchrow(
+            "SELECT overdue, next_due_check FROM balances WHERE tenant_id = $1", tenant
         )
-        await billing.pool.execute(
-            """UPDATE balances SET current_balance_minor = current_balance_minor + 200,
-                   total_invoiced_minor = total_invoiced_minor + 200, entry_count = entry_count + 1
-               WHERE tenant_id = $1""",
-            tenant,
-        )
-        assert await sweep_once(billing.pool, billing.settings.billing_schema) >= 1
+        assert row["overdue"] is False and row["next_due_check"] == due + timedelta(days=1)
+        later = due + timedelta(days=1)
+        assert await sweep_once(billing.pool, billing.settings.billing_schema, today=later) >= 1
         swept = await tail.collect(of(ev.OverdueChanged), 1)  # type: ignore[arg-type]
-        assert json.loads(swept[0].value)["data"]["overdue_amount_minor"] == 200
+        data = json.loads(swept[0].value)["data"]
+        assert (data["overdue_amount_minor"], data["currency"]) == (200, "USD")
+        # Nothing more can change by the calendar alone: the account leaves the sweep's set.
+        assert (
+            await billing.pool.fetchval(
+                "SELECT next_due_check FROM balances WHERE tenant_id = $1", tenant
+            )
+            is None
+        )
     finally:
         await tail.stop()
 
@@ -256,3 +264,195 @@ async def test_refund_and_credit_move_the_balance(billing: BillingUnderTest) -> 
     # Kill Bill's case: paid 100 then refunded 10 leaves a balance of 10.
     assert account["accounts"][0]["current_balance_minor"] == 10
     assert account["accounts"][0]["total_refunded_minor"] == 10
+
+
+async def test_concurrent_identical_payments_record_once(billing: BillingUnderTest) -> None:
+    """A client retrying after a timeout: the requests overlap. One records, the others get the
+    same answer as a duplicate; a different body under the same key is a conflict."""
+    tenant = new_tenant()
+    await given_customers(billing, tenant, customer_created("c1"))
+    headers = {**await billing.token(tenant), "idempotency-key": "pay-race"}
+    body = {"amount_minor": 1_234, "currency": "USD", "method": "card"}
+    url = "/v1/customers/c1/payments"
+    answers = await asyncio.gather(
+        *(billing.client.post(url, json=body, headers=headers) for _ in range(6)),
+        billing.client.post(url, json={**body, "amount_minor": 999}, headers=headers),
+    )
+    codes = sorted(a.status_code for a in answers)
+    same = [a for a in answers[:6] if a.status_code in (200, 201)]
+    if answers[6].status_code == 201:  # the other body won the race: the six are conflicts
+        assert codes == [201, *([409] * 6)], [a.text for a in answers]
+    else:
+        assert codes == [200] * 5 + [201, 409], [a.text for a in answers]
+        assert len({a.json()["entry_id"] for a in same}) == 1
+    row = await billing.pool.fetchrow(
+        "SELECT entry_count, total_paid_minor FROM balances WHERE tenant_id = $1", tenant
+    )
+    assert row["entry_count"] == 1 and row["total_paid_minor"] in (1_234, 999)
+
+
+async def test_an_order_named_twice_is_refused_by_the_api(billing: BillingUnderTest) -> None:
+    tenant = new_tenant()
+    await given_customers(billing, tenant, customer_created("c1"))
+    twice = [{"order_id": "o1", "amount_minor": 100}, {"order_id": "o1", "amount_minor": 100}]
+    answer = await billing.client.post(
+        "/v1/customers/c1/payments",
+        json={"payment_id": "p-2x", "amount_minor": 500, "currency": "USD", "allocations": twice},
+        headers=await billing.token(tenant),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "payment_rejected"
+    assert "o1 more than once" in answer.json()["error"]["message"]
+    assert not await billing.pool.fetchval(
+        "SELECT count(*) FROM ledger_entries WHERE tenant_id = $1", tenant
+    )
+
+
+async def test_credit_limit_events_only_on_crossing_and_on_a_new_limit(
+    billing: BillingUnderTest,
+) -> None:
+    tenant = new_tenant()
+    tail = TopicTail(billing.bootstrap, "billing.balances")
+    await tail.start()
+
+    def of(kind: type, **data: object):  # type: ignore[no-untyped-def]
+        def match(r) -> bool:  # type: ignore[no-untyped-def]
+            h = decode_headers(r.headers)
+            body = json.loads(r.value)["data"]
+            return (
+                h.get("tenant_id") == tenant
+                and h.get("ce_type") == kind.event_type  # type: ignore[attr-defined]
+                and all(body.get(k) == v for k, v in data.items())
+            )
+
+        return match
+
+    try:
+        await given_customers(billing, tenant, customer_created("c1", credit_limit_minor=1_000))
+        await given_entries(billing, tenant, [invoice("c1", "i1", 1_500)])
+        over = await tail.collect(of(ev.CreditLimitExceeded), 1)
+        assert json.loads(over[0].value)["data"]["exceeded"] is True
+
+        # Still over after a second invoice and a small payment: nothing new is emitted. The
+        # payment's BalanceChanged comes after (same key, same partition) anything before it.
+        await given_entries(billing, tenant, [invoice("c1", "i2", 300)])
+        await given_entries(billing, tenant, [payment("c1", "p1", 100)])
+        assert await tail.collect(of(ev.BalanceChanged, current_balance_minor=1_700), 1)
+        assert await tail.collect(of(ev.CreditLimitExceeded), 1, timeout=0) == []
+
+        # A new limit arrives as a customer event: re-evaluated at once, both ways.
+        raised = CustomerUpdated(
+            customer=snapshot("c1", credit_limit_minor=5_000, version=2),
+            changed_fields=["credit_limit_minor"],
+        )
+        await publish(billing.bootstrap, billing.customer_topic, [envelope(raised, tenant)])
+        under = await tail.collect(of(ev.CreditLimitExceeded), 1)
+        assert json.loads(under[0].value)["data"] == {
+            "customer_id": "c1",
+            "currency": "USD",
+            "credit_limit_minor": 5_000,
+            "current_balance_minor": 1_700,
+            "exceeded": False,
+        }
+        lowered = CustomerUpdated(
+            customer=snapshot("c1", credit_limit_minor=1_600, version=3),
+            changed_fields=["credit_limit_minor"],
+        )
+        await publish(billing.bootstrap, billing.customer_topic, [envelope(lowered, tenant)])
+        again = await tail.collect(of(ev.CreditLimitExceeded), 1)
+        assert json.loads(again[0].value)["data"]["exceeded"] is True
+    finally:
+        await tail.stop()
+
+
+async def test_the_sweep_waits_for_the_consumer_and_never_flags_from_a_stale_balance(
+    billing: BillingUnderTest,
+) -> None:
+    """The sweep finds an account whose invoice just fell due while a writer is paying it off.
+    It must wait for that writer and judge the paid balance: no overdue flag, no event."""
+    tenant = new_tenant()
+    await given_customers(billing, tenant, customer_created("c1"))
+    due = date.today()
+    await given_entries(billing, tenant, [invoice("c1", "i1", 700, due=due)])
+    later = due + timedelta(days=3)
+
+    writer = await asyncpg.connect(billing.settings.database_url)
+    sweeper = await asyncpg.create_pool(
+        billing.settings.database_url,
+        min_size=1,
+        max_size=1,
+        server_settings={
+            "search_path": billing.settings.billing_schema,
+            "application_name": f"sweep-{tenant}",
+        },
+    )
+    try:
+        await writer.execute(f'SET search_path TO "{billing.settings.billing_schema}"')
+        tx = writer.transaction()
+        await tx.start()
+        pay = fact_from_event(
+            payment("c1", "p1", 700),
+            event_id=uuid.uuid4(),
+            tenant_id=tenant,
+            occurred_at=datetime.now(UTC),
+        )
+        await write_facts(writer, billing.settings.consumer_name, [pay], today=due)
+        sweep = asyncio.create_task(
+            sweep_once(sweeper, billing.settings.billing_schema, today=later)
+        )
+
+        async def sweep_is_waiting() -> bool:
+            return bool(
+                await billing.pool.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE application_name = $1 AND wait_event_type = 'Lock'""",
+                    f"sweep-{tenant}",
+                )
+            )
+
+        await wait_for(sweep_is_waiting)
+        await tx.commit()
+        await sweep
+    finally:
+        await writer.close()
+        await sweeper.close()
+    row = await billing.pool.fetchrow(
+        "SELECT current_balance_minor, overdue FROM balances WHERE tenant_id = $1", tenant
+    )
+    assert (row["current_balance_minor"], row["overdue"]) == (0, False)
+
+
+async def test_the_sweep_works_in_chunks_and_visits_only_accounts_that_can_change(
+    billing: BillingUnderTest,
+) -> None:
+    tenant = new_tenant()
+    await given_customers(billing, tenant, *(customer_created(f"c{i}") for i in range(5)))
+    due = date.today() + timedelta(days=1)
+    await given_entries(
+        billing,
+        tenant,
+        [invoice(f"c{i}", f"i{i}", 100 + i, due=due) for i in range(4)]
+        + [invoice("c4", "i4", 50)],  # no due date: never overdue, never visited
+    )
+    candidates = """SELECT customer_id FROM balances
+                    WHERE tenant_id = $1 AND next_due_check <= $2 ORDER BY 1"""
+    day = due + timedelta(days=1)
+    assert [r[0] for r in await billing.pool.fetch(candidates, tenant, day)] == [
+        "c0",
+        "c1",
+        "c2",
+        "c3",
+    ]
+    await sweep_once(billing.pool, billing.settings.billing_schema, today=day, chunk=1)
+    rows = await billing.pool.fetch(
+        "SELECT customer_id, overdue, overdue_amount_minor FROM balances WHERE tenant_id = $1 ORDER BY 1",
+        tenant,
+    )
+    assert [tuple(r) for r in rows] == [
+        ("c0", True, 100),
+        ("c1", True, 101),
+        ("c2", True, 102),
+        ("c3", True, 103),
+        ("c4", False, 0),
+    ]
+    assert await billing.pool.fetch(candidates, tenant, day + timedelta(days=365)) == []

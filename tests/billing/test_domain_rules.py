@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from billing_service.domain.entries import EntryType
 from billing_service.domain.facts import content_hash, fact_from_event
 from billing_service.domain.flags import over_credit_limit, overdue_status
-from billing_service.domain.rules import CustomerFacts, rejection_reason
+from billing_service.domain.rules import (
+    CustomerFacts,
+    CustomerVersion,
+    judged_by,
+    rejection_reason,
+)
 from tests.billing.support import invoice, payment
 
 
-def fact(data):  # type: ignore[no-untyped-def]
+def fact(data, when: datetime | None = None):  # type: ignore[no-untyped-def]
     return fact_from_event(
-        data, event_id=uuid.uuid4(), tenant_id="t", occurred_at=datetime.now(UTC)
+        data, event_id=uuid.uuid4(), tenant_id="t", occurred_at=when or datetime.now(UTC)
     )
 
 
@@ -62,3 +67,46 @@ def test_overdue_pays_oldest_invoices_first() -> None:
 def test_credit_limit() -> None:
     assert over_credit_limit(101, 100) and not over_credit_limit(100, 100)
     assert not over_credit_limit(10**12, None)
+
+
+def test_an_order_named_twice_in_allocations_is_refused() -> None:
+    twice = payment(
+        "c",
+        "p",
+        50,
+        allocations=[{"order_id": "o", "amount_minor": 10}, {"order_id": "o", "amount_minor": 20}],
+    )
+    assert rejection_reason(fact(twice), USD_ACTIVE) == "allocations name order o more than once"
+
+
+T = datetime(2026, 1, 1, tzinfo=UTC)
+# Created active in USD, inactivated at +10 min, reactivated at +30 min.
+HISTORY = CustomerFacts(
+    "t",
+    "c",
+    "USD",
+    active=True,
+    history=(
+        CustomerVersion(T, 1, "USD", True),
+        CustomerVersion(T + timedelta(minutes=10), 2, "USD", False),
+        CustomerVersion(T + timedelta(minutes=30), 3, "USD", True),
+    ),
+)
+
+
+def test_a_transaction_is_judged_by_the_customer_as_of_its_own_time() -> None:
+    def refused(minutes: int, refused_before: bool = False) -> bool:
+        f = fact(invoice("c", "i", 5), T + timedelta(minutes=minutes))
+        judge = judged_by(f, HISTORY, refused_before=refused_before)
+        return rejection_reason(f, judge) is not None
+
+    assert [refused(m) for m in (-5, 5, 10, 20, 30, 40)] == [
+        False,  # before the first known version: judged by the first one
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    # Seen again after a refusal (a DLQ replay after the fix): judged by the customer now.
+    assert not refused(20, refused_before=True)

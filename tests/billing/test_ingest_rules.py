@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import uuid
 
 import pytest
 
 from billing_service.store.recompute import differences
 from platform_events.contracts import billing as ev
-from platform_events.contracts.customer import CustomerInactivated
+from platform_events.contracts.customer import CustomerInactivated, CustomerReactivated
 from platform_kit.kafka import decode_headers
-from tests.billing.conftest import BillingUnderTest
+from tests.billing.conftest import BillingUnderTest, running_billing
 from tests.billing.support import (
     TopicTail,
     customer_created,
@@ -82,7 +85,7 @@ async def test_duplicates_by_id_and_by_natural_key_apply_once(billing: BillingUn
 
 
 async def test_same_natural_key_with_other_content_is_parked_not_applied(
-    billing: BillingUnderTest,
+    billing: BillingUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
     tenant, cust = new_tenant(), "c1"
     await setup_customer(billing, tenant, cust)
@@ -102,6 +105,9 @@ async def test_same_natural_key_with_other_content_is_parked_not_applied(
     headers = await billing.token(tenant, "read")
     listed = (await billing.client.get("/v1/conflicts", headers=headers)).json()["items"]
     assert [c["event_id"] for c in listed] == [str(changed.id)]
+    # An operator sees it in the logs too, with what to look at.
+    logged = [r.getMessage() for r in caplog.records if "conflict parked" in r.getMessage()]
+    assert any(str(changed.id) in m and "payment:pay-9" in m for m in logged), logged
 
 
 async def test_currency_mismatch_is_dead_lettered_never_converted(
@@ -225,3 +231,149 @@ async def test_void_and_reversal_are_new_entries_referencing_the_original(
         }
     ]
     assert await differences(billing.pool) == []
+
+
+async def test_an_order_named_twice_in_allocations_is_refused_with_the_reason(
+    billing: BillingUnderTest,
+) -> None:
+    """Refused as a rule (not a database error retried into the DLQ): ambiguous allocations."""
+    tenant, cust = new_tenant(), "c1"
+    await setup_customer(billing, tenant, cust)
+    tail = TopicTail(billing.bootstrap, "billing.balances")
+    await tail.start()
+    try:
+        twice = envelope(
+            payment(
+                cust,
+                "pay-2x",
+                500,
+                allocations=[
+                    {"order_id": "o-1", "amount_minor": 200},
+                    {"order_id": "o-1", "amount_minor": 300},
+                ],
+            ),
+            tenant,
+        )
+        await publish(billing.bootstrap, billing.tx_topic, [twice])
+
+        def rejected(r) -> bool:  # type: ignore[no-untyped-def]
+            h = decode_headers(r.headers)
+            return h.get("tenant_id") == tenant and h.get("ce_type") == (
+                ev.BillingTransactionRejected.event_type
+            )
+
+        found = await tail.collect(rejected, 1)
+        assert found, "no BillingTransactionRejected"
+        assert json.loads(found[0].value)["data"]["reason"] == (
+            "allocations name order o-1 more than once"
+        )
+    finally:
+        await tail.stop()
+    dead = [
+        decode_headers(r.headers)
+        for r in await read_all(billing.bootstrap, f"{billing.tx_topic}.dlq", 1, timeout=5)
+        if decode_headers(r.headers).get("ce_id") == str(twice.id)
+    ]
+    assert [(h["dlq-error-type"], h["dlq-attempts"]) for h in dead] == [("PermanentError", "1")]
+    assert await balance_row(billing, tenant, cust) is None
+
+
+async def replay_dead_letters(bootstrap: str, dlq_topic: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "platform_kit.dlq",
+        "replay",
+        dlq_topic,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    return out.decode()
+
+
+async def test_refused_invoice_replayed_after_reactivation_applies_once(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    """inactive -> invoice refused (DLQ + one BillingTransactionRejected) -> replay while still
+    inactive (dead-lettered again, no second event) -> reactivate -> replay -> applied once."""
+    async with running_billing(database_url, kafka_bootstrap) as b:
+        tenant, cust = new_tenant(), "c1"
+        await setup_customer(b, tenant, cust)
+        await publish(
+            b.bootstrap,
+            b.customer_topic,
+            [
+                envelope(
+                    CustomerInactivated(customer=snapshot(cust, active=False, version=2)), tenant
+                )
+            ],
+        )
+        await wait_for(
+            lambda: b.pool.fetchval("SELECT NOT active FROM customers WHERE tenant_id = $1", tenant)
+        )
+        tail = TopicTail(b.bootstrap, "billing.balances")
+        await tail.start()
+        dlq = f"{b.tx_topic}.dlq"
+        try:
+            refused = envelope(invoice(cust, "inv-r", 2_500), tenant)
+            await publish(b.bootstrap, b.tx_topic, [refused])
+
+            async def letters() -> int:
+                records = await read_all(b.bootstrap, dlq, 10, timeout=0.5)
+                return sum(
+                    decode_headers(r.headers).get("ce_id") == str(refused.id) for r in records
+                )
+
+            await wait_for(lambda: letters())
+            headers = await b.token(tenant, "read")
+            listed = (await b.client.get("/v1/rejections", headers=headers)).json()["items"]
+            assert [r["event_id"] for r in listed] == [str(refused.id)]
+
+            assert "replayed 1 " in await replay_dead_letters(b.bootstrap, dlq)
+            await wait_for(lambda: _equals(letters(), 2))  # the cause persists: refused again
+
+            await publish(
+                b.bootstrap,
+                b.customer_topic,
+                [envelope(CustomerReactivated(customer=snapshot(cust, version=3)), tenant)],
+            )
+            await wait_for(
+                lambda: b.pool.fetchval("SELECT active FROM customers WHERE tenant_id = $1", tenant)
+            )
+            assert "replayed 1 " in await replay_dead_letters(b.bootstrap, dlq)
+            await wait_for(lambda: balance_row(b, tenant, cust))
+            row = await balance_row(b, tenant, cust)
+            assert (row["current_balance_minor"], row["entry_count"]) == (2_500, 1)
+
+            def of_tenant(kind: str):  # type: ignore[no-untyped-def]
+                def match(r) -> bool:  # type: ignore[no-untyped-def]
+                    h = decode_headers(r.headers)
+                    return h.get("tenant_id") == tenant and h.get("ce_type") == kind
+
+                return match
+
+            # The BalanceChanged follows, on the same partition, anything emitted before it.
+            assert await tail.collect(of_tenant(ev.BalanceChanged.event_type), 1)
+            rejections = await tail.collect(
+                of_tenant(ev.BillingTransactionRejected.event_type), 10, timeout=0
+            )
+            assert [json.loads(r.value)["data"]["rejected_event_id"] for r in rejections] == [
+                str(refused.id)
+            ]
+        finally:
+            await tail.stop()
+        assert (await b.client.get("/v1/rejections", headers=headers)).json()["items"] == []
+        resolved = (
+            await b.client.get(
+                "/v1/rejections", params={"include_resolved": "true"}, headers=headers
+            )
+        ).json()["items"]
+        assert [(r["event_id"], r["resolved_at"] is not None) for r in resolved] == [
+            (str(refused.id), True)
+        ]
+
+
+async def _equals(value, expected: object) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await value == expected)

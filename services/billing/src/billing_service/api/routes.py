@@ -147,6 +147,8 @@ def build_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         )
         if result.status == "rejected":
             raise ApiError(422, "payment_rejected", result.reason or "rejected")
+        if result.status == "unknown_customer":
+            raise ApiError(404, "customer_not_found", f"no customer {customer_id!r} in billing")
         if result.status == "conflict":
             raise ApiError(
                 409,
@@ -174,9 +176,18 @@ def build_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
 
     @router.get("/rejections")
     async def rejections(
+        limit: int = Query(default=100, ge=1, le=1000),
+        include_resolved: bool = False,
+        who: Principal = Depends(read),
+    ) -> dict[str, Any]:
+        rows = await queries.list_rejections(runtime.db, who.tenant_id, limit, include_resolved)
+        return {"items": [_jsonable(r) for r in rows]}
+
+    @router.get("/pending")
+    async def pending(
         limit: int = Query(default=100, ge=1, le=1000), who: Principal = Depends(read)
     ) -> dict[str, Any]:
-        rows = await queries.list_rejections(runtime.db, who.tenant_id, limit)
+        rows = await queries.list_pending(runtime.db, who.tenant_id, limit)
         return {"items": [_jsonable(r) for r in rows]}
 
     return router

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from billing_service.domain.entries import SIGN, EntryType
 from billing_service.domain.facts import Fact
+
+
+@dataclass(frozen=True, order=True)
+class CustomerVersion:
+    """One customer version as the rules need it, from the time its event happened."""
+
+    effective_at: datetime
+    version: int
+    currency: str
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -18,6 +31,22 @@ class CustomerFacts:
     active: bool
     credit_limit_minor: int | None = None
     parent_id: str | None = None
+    history: tuple[CustomerVersion, ...] = ()  # sorted by effective_at, then version
+
+    def as_of(self, when: datetime) -> CustomerFacts:
+        """The customer as it was at `when`: the newest version that had taken effect by then.
+
+        A transaction is judged by the customer at the transaction's own time, so it does not
+        matter whether a later customer event was consumed in the same poll or a later one. A
+        time before every known version gets the first known version.
+        """
+        if not self.history:
+            return self
+        at = bisect.bisect_right([v.effective_at for v in self.history], when)
+        # Among versions effective by `when`, the highest version wins (equal times included).
+        seen = self.history[:at] or self.history[:1]
+        chosen = max(seen, key=lambda v: v.version)
+        return replace(self, currency=chosen.currency, active=chosen.active)
 
 
 @dataclass(frozen=True)
@@ -33,7 +62,9 @@ class Original:
 
 
 def rejection_reason(fact: Fact, customer: CustomerFacts) -> str | None:
-    """Why this fact can never be applied to this customer's account (None: it can)."""
+    """Why this fact can never be applied to this customer's account (None: it can).
+
+    `customer` is the customer the fact is judged by: see `judged_by`."""
     if fact.amount_minor is not None:
         if fact.entry_type is EntryType.ADJUSTMENT:
             if fact.amount_minor == 0:
@@ -46,11 +77,24 @@ def rejection_reason(fact: Fact, customer: CustomerFacts) -> str | None:
                 f"{customer.currency}; amounts are never converted"
             )
     if fact.allocations and fact.amount_minor is not None:
+        counts = Counter(order for order, _ in fact.allocations)
+        repeated = sorted(order for order, n in counts.items() if n > 1)
+        if repeated:
+            # Ambiguous (two lines to add up, or one sent twice?): the producer must say which.
+            return f"allocations name order {', '.join(repeated)} more than once"
         if sum(amount for _, amount in fact.allocations) > fact.amount_minor:
             return "allocations to orders exceed the payment amount"
     if fact.entry_type is EntryType.INVOICE and not customer.active:
         return "customer is inactive: new invoices are refused"
     return None
+
+
+def judged_by(fact: Fact, customer: CustomerFacts, *, refused_before: bool) -> CustomerFacts:
+    """A transaction is judged by the customer as of the transaction's own time, so whether a
+    customer event shared its poll does not matter. One refused before and seen again (replayed
+    from the DLQ after a fix) is judged by the customer as it is now: replaying is the
+    operator's word that the cause (inactive customer, wrong currency) is fixed."""
+    return customer if refused_before else customer.as_of(fact.occurred_at)
 
 
 def correction_reason(fact: Fact, original: Original) -> str | None:

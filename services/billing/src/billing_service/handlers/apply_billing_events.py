@@ -1,22 +1,46 @@
 """Consumer handler: customer facts and billing transactions, a whole poll per transaction.
 
 The kit's runner opens the transaction and commits Kafka offsets after it; this handler records
-the inbox itself (set-based) and returns the facts that must be dead-lettered.
+the inbox itself (set-based) and returns the events that must be dead-lettered.
+
+The outcome must not depend on how events are cut into polls, nor on the kit's slow path (one
+event per call, in partition order, when a batch raised). So:
+- every customer the poll touches is locked first, in one global order (store/locks.py);
+- customer facts are applied before the poll's transactions, and a transaction is judged by the
+  customer as of its own time (CustomerFacts.as_of), not by whatever the poll happened to hold;
+- what cannot apply yet (customer unknown, corrected entry unknown) is parked and applied when
+  the dependency arrives, never retried or dead-lettered (store/pending.py);
+- an unexpected error in a batch rolls back to a savepoint and the batch is applied again here,
+  customer facts first and then each transaction on its own, so one bad event fails alone.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
 from billing_service.domain.facts import fact_from_event
-from billing_service.store.customers import upsert_customers
+from billing_service.store.customers import accounts_of, upsert_customers
 from billing_service.store.flags import refresh_flags
 from billing_service.store.ledger import write_facts
+from billing_service.store.locks import lock_customers
+from billing_service.store.pending import (
+    Parked,
+    dead_letter_through_outbox,
+    park,
+    pending_ids,
+    take_waiting_for_customers,
+    take_waiting_for_keys,
+)
 from platform_events.contracts import billing, customer
 from platform_kit.inbox import Failure, InboundEvent, PermanentError, new_event_ids
 from platform_kit.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
 
 # Exact type sets: isinstance on pydantic models goes through ABC checks, slow in a hot loop.
 CUSTOMER_FACTS: frozenset[type] = frozenset(
@@ -39,6 +63,19 @@ TRANSACTIONS: frozenset[type] = frozenset(
     }
 )
 
+_CORRECTIONS: frozenset[type] = frozenset[type]((billing.InvoiceVoided, billing.PaymentReversed))
+
+# Worth retrying the whole batch (the kit does): the database, not the event, is the problem.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
 
 def today() -> datetime:
     return datetime.now(UTC)
@@ -49,50 +86,160 @@ class ApplyBillingEvents:
         self, conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
     ) -> list[Failure]:
         fresh = await _unseen(conn, consumer, events)
-        others = [e for e in fresh if type(e.data) not in TRANSACTIONS]
-        if others:  # customer facts (and event types billing ignores) are applied first
-            await new_event_ids(conn, consumer, [e.envelope.id for e in others])
+        if not fresh:
+            return []
+        try:
+            async with conn.transaction():  # a savepoint inside the kit's transaction
+                return await _Poll(conn, consumer).apply(fresh)
+        except RETRYABLE:
+            raise
+        except Exception:
+            log.warning("billing batch failed; applying its events one by one", exc_info=True)
+        return await _apply_isolated(conn, consumer, fresh)
+
+
+async def _apply_isolated(
+    conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
+) -> list[Failure]:
+    """Customer facts first (all together, else one by one), then each transaction alone."""
+    facts = [e for e in events if type(e.data) not in TRANSACTIONS]
+    groups = ([facts] if facts else []) + [[e] for e in events if type(e.data) in TRANSACTIONS]
+    failures: list[Failure] = []
+    for group in groups:
+        try:
+            async with conn.transaction():
+                failures += await _Poll(conn, consumer).apply(group)
+            continue
+        except RETRYABLE:
+            raise
+        except Exception as exc:
+            if len(group) == 1:
+                log.error("event %s failed: %r", group[0].envelope.id, exc)
+                failures.append(Failure(group[0], exc, 1))
+                continue
+        for event in group:
+            try:
+                async with conn.transaction():
+                    failures += await _Poll(conn, consumer).apply([event])
+            except RETRYABLE:
+                raise
+            except Exception as exc:
+                log.error("event %s failed: %r", event.envelope.id, exc)
+                failures.append(Failure(event, exc, 1))
+    return failures
+
+
+class _Poll:
+    """Applies one set of events; drained transactions come along in the same transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, consumer: str) -> None:
+        self.conn = conn
+        self.consumer = consumer
+        self.today = today().date()
+        self.failures: list[Failure] = []
+
+    async def apply(self, events: list[InboundEvent]) -> list[Failure]:
+        conn = self.conn
+        await lock_customers(conn, (_customer_of(e) for e in events))
+        others = [e for e in events if type(e.data) not in TRANSACTIONS]
+        changed: list[tuple[str, str, str]] = []
+        if others:  # customer facts (and event types billing ignores)
+            await new_event_ids(conn, self.consumer, [e.envelope.id for e in others])
             changed = await upsert_customers(
                 conn,
                 (
-                    (e.envelope.tenant_id, e.data.customer)  # type: ignore[attr-defined]
+                    (e.envelope.tenant_id, e.data.customer, e.envelope.time)  # type: ignore[attr-defined]
                     for e in others
                     if type(e.data) in CUSTOMER_FACTS
                 ),
             )
-            await add_to_outbox(conn, await refresh_flags(conn, sorted(changed), today().date()))
-        by_id = {e.envelope.id: e for e in fresh}
+        if changed:  # transactions that were waiting for these customers come first
+            known = sorted({(t, c) for t, c, _ in changed})
+            await self._write(await take_waiting_for_customers(conn, known))
+        await self._write([Parked(e, -1) for e in events if type(e.data) in TRANSACTIONS])
+        if changed:  # a new credit limit is a change to evaluate, like a new balance
+            accounts = await accounts_of(conn, sorted({(t, c) for t, c, _ in changed}))
+            await add_to_outbox(conn, await refresh_flags(conn, accounts, self.today))
+        return self.failures
+
+    async def _write(self, items: Sequence[Parked]) -> None:
+        """Write transactions in arrival order, where order decides which content is first.
+
+        Plain facts first; then corrections parked earlier for an entry just written (they
+        arrived before this batch's corrections, so they come first: the first content of a
+        natural key wins); then this batch's own corrections.
+        """
+        plain = [p for p in items if type(p.event.data) not in _CORRECTIONS]
+        written = await self._write_some(plain)
+        if written:
+            await self._write_some(await take_waiting_for_keys(self.conn, written))
+        await self._write_some([p for p in items if type(p.event.data) in _CORRECTIONS])
+
+    async def _write_some(self, items: Sequence[Parked]) -> list[tuple[str, str]]:
+        """Write; returns the (tenant, natural key) of the plain entries it wrote.
+
+        `seq` >= 0 marks a transaction drained from the pending table."""
+        if not items:
+            return []
+        by_id = {p.event.envelope.id: p for p in items}
         facts = [
             fact_from_event(
-                e.data,
-                event_id=e.envelope.id,
-                tenant_id=e.envelope.tenant_id,
-                occurred_at=e.envelope.time,
-                correlation_id=e.envelope.correlation_id,
+                p.event.data,
+                event_id=p.event.envelope.id,
+                tenant_id=p.event.envelope.tenant_id,
+                occurred_at=p.event.envelope.time,
+                correlation_id=p.event.envelope.correlation_id,
             )
-            for e in fresh
-            if type(e.data) in TRANSACTIONS
+            for p in items
         ]
-        if not facts:
-            return []
-        outcome = await write_facts(conn, consumer, facts, today=today().date())
-        return [
-            Failure(by_id[r.fact.event_id], PermanentError(r.reason), 1) for r in outcome.rejected
-        ]
+        outcome = await write_facts(self.conn, self.consumer, facts, today=self.today, locked=True)
+        if outcome.waiting:
+            await park(
+                self.conn,
+                [
+                    (by_id[w.fact.event_id].event, w.waits_for, _seq(by_id[w.fact.event_id]))
+                    for w in outcome.waiting
+                ],
+            )
+            log.info(
+                "parked %d transactions until what they need arrives (first: %s waits for %s)",
+                len(outcome.waiting),
+                outcome.waiting[0].fact.idempotency_key,
+                outcome.waiting[0].waits_for,
+            )
+        for r in outcome.rejected:
+            item = by_id[r.fact.event_id]
+            if _seq(item) is None:
+                self.failures.append(Failure(item.event, PermanentError(r.reason), 1))
+            else:  # drained: its offset is long committed, so the letter goes with this commit
+                await dead_letter_through_outbox(self.conn, self.consumer, item.event, r.reason)
+        return [(f.tenant_id, f.idempotency_key) for f in outcome.applied if not f.reverses_key]
+
+
+def _seq(item: Parked) -> int | None:
+    return item.seq if item.seq >= 0 else None
+
+
+def _customer_of(event: InboundEvent) -> tuple[str, str]:
+    data: Any = event.data
+    customer_id = data.customer.customer_id if type(data) in CUSTOMER_FACTS else None
+    return (event.envelope.tenant_id, str(customer_id or getattr(data, "customer_id", "")))
 
 
 async def _unseen(
     conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
 ) -> list[InboundEvent]:
-    """Drop events whose id is already in the inbox, and repeats of an id within the poll."""
+    """Drop events already handled (in the inbox, or parked), and repeats of an id in the poll."""
+    ids = [e.envelope.id for e in events]
     seen = {
         r["event_id"]
         for r in await conn.fetch(
             "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
             consumer,
-            [e.envelope.id for e in events],
+            ids,
         )
     }
+    seen |= await pending_ids(conn, ids)
     fresh: list[InboundEvent] = []
     for event in events:
         if event.envelope.id not in seen:

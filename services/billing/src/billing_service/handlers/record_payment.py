@@ -18,7 +18,7 @@ from platform_kit.outbox import add_to_outbox, outgoing
 
 @dataclass(frozen=True)
 class PaymentResult:
-    status: str  # recorded | duplicate | conflict | rejected
+    status: str  # recorded | duplicate | conflict | rejected | unknown_customer
     entry_id: uuid.UUID | None
     event_id: uuid.UUID
     reason: str | None = None
@@ -35,7 +35,9 @@ async def record_payment(
     """Same idempotency rules as the event: the payment id is the natural key.
 
     The recorded fact is also published on the transactions topic (through the outbox); its
-    event id is already in this consumer's inbox, so billing skips its own echo.
+    event id is already in this consumer's inbox, so billing skips its own echo. write_facts
+    takes the customer's lock first, so two concurrent requests with one payment id (a client
+    retrying after a timeout) run one after the other: the second sees the first's entry.
     """
     envelope = new_envelope(
         payment,
@@ -60,6 +62,9 @@ async def record_payment(
             if outcome.rejected:
                 await tx.rollback()  # the caller gets the reason now; nothing to dead-letter
                 return PaymentResult("rejected", None, envelope.id, outcome.rejected[0].reason)
+            if outcome.waiting:  # the API checked the customer, but never park a caller's payment
+                await tx.rollback()
+                return PaymentResult("unknown_customer", None, envelope.id)
             if outcome.applied:
                 await add_to_outbox(conn, [outgoing(envelope, topic=transactions_topic)])
         except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import asyncpg
 
@@ -21,14 +21,17 @@ AccountKey = tuple[str, str, str]
 async def refresh_flags(
     conn: asyncpg.Connection, accounts: Sequence[AccountKey], today: date
 ) -> list[OutgoingEvent]:
-    """Flags of these accounts as of `today`; updates the rows and returns events for changes."""
+    """Flags of these accounts as of `today`; updates the rows and returns events for changes.
+
+    The caller holds these customers' locks (store/locks.py), so the figures read here are the
+    ones the flags are written against."""
     if not accounts:
         return []
     tenants, customers, currencies = (list(col) for col in zip(*accounts, strict=True))
     rows = await conn.fetch(
         """SELECT b.tenant_id, b.customer_id, b.currency, b.current_balance_minor,
                   b.total_invoiced_minor, b.entry_count, b.over_credit_limit, b.overdue,
-                  b.overdue_amount_minor, b.oldest_due_date,
+                  b.overdue_amount_minor, b.oldest_due_date, b.next_due_check,
                   CASE WHEN c.currency = b.currency THEN c.credit_limit_minor END AS credit_limit
            FROM balances b
            JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(tenant_id, customer_id, currency)
@@ -40,21 +43,24 @@ async def refresh_flags(
         currencies,
     )
     past_due: dict[AccountKey, list[tuple[date, int]]] = defaultdict(list)
+    next_check: dict[AccountKey, date] = {}
     for r in await conn.fetch(
         """SELECT e.tenant_id, e.customer_id, e.currency, e.due_date, e.amount_minor
            FROM ledger_entries e
            JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(tenant_id, customer_id, currency)
              USING (tenant_id, customer_id, currency)
-           WHERE e.entry_type = 'invoice' AND e.due_date IS NOT NULL AND e.due_date < $4
+           WHERE e.entry_type = 'invoice' AND e.due_date IS NOT NULL
              AND NOT EXISTS (SELECT 1 FROM ledger_entries v WHERE v.reverses_entry_id = e.entry_id)""",
         tenants,
         customers,
         currencies,
-        today,
     ):
-        past_due[(r["tenant_id"], r["customer_id"], r["currency"])].append(
-            (r["due_date"], r["amount_minor"])
-        )
+        account = (r["tenant_id"], r["customer_id"], r["currency"])
+        if r["due_date"] < today:
+            past_due[account].append((r["due_date"], r["amount_minor"]))
+        else:  # becomes past due the day after its due date: the sweep looks again then
+            check = r["due_date"] + timedelta(days=1)
+            next_check[account] = min(check, next_check.get(account, check))
 
     events: list[OutgoingEvent] = []
     updates: list[tuple[object, ...]] = []
@@ -90,22 +96,32 @@ async def refresh_flags(
                         overdue=status.overdue,
                         overdue_amount_minor=status.amount_minor,
                         oldest_due_date=status.oldest_due_date,
+                        currency=r["currency"],
                     ),
                 )
             )
+        due_check = next_check.get(account)
         if (
             credit_flipped
             or overdue_flipped
             or status.amount_minor != r["overdue_amount_minor"]
             or status.oldest_due_date != r["oldest_due_date"]
+            or due_check != r["next_due_check"]
         ):
             updates.append(
-                (*account, over, status.overdue, status.amount_minor, status.oldest_due_date)
+                (
+                    *account,
+                    over,
+                    status.overdue,
+                    status.amount_minor,
+                    status.oldest_due_date,
+                    due_check,
+                )
             )
     if updates:
         await conn.executemany(
             """UPDATE balances SET over_credit_limit = $4, overdue = $5,
-                   overdue_amount_minor = $6, oldest_due_date = $7
+                   overdue_amount_minor = $6, oldest_due_date = $7, next_due_check = $8
                WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3""",
             updates,
         )

@@ -6,6 +6,7 @@ upsert per account), all inside the caller's transaction together with the inbox
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from billing_service.domain.facts import Fact
 from billing_service.domain.rules import (
     Original,
     correction_reason,
+    judged_by,
     rejection_reason,
     signed_allocations,
     signed_amount,
 )
 from billing_service.store.customers import AccountKey, load_customers
 from billing_service.store.flags import refresh_flags
+from billing_service.store.locks import lock_customers
 from billing_service.store.metrics import CONFLICTS_PARKED, TRANSACTIONS_REJECTED
 from platform_events import new_envelope
 from platform_events.contracts.billing import BalanceChanged, BillingTransactionRejected
@@ -31,10 +34,10 @@ from platform_kit.inbox import new_event_ids
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
 
 SOURCE = "billing"
+log = logging.getLogger(__name__)
 
-
-class MissingDependency(Exception):
-    """Not applicable *yet* (customer or corrected entry unknown): retried, then dead-lettered."""
+# What a fact waits for when its customer is not known yet (else: the natural key it corrects).
+WAITS_FOR_CUSTOMER = "customer"
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,21 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """Not applicable yet: `waits_for` is WAITS_FOR_CUSTOMER or the natural key it corrects."""
+
+    fact: Fact
+    waits_for: str
+
+
 @dataclass
 class WriteOutcome:
     applied: list[Fact] = field(default_factory=list)
     duplicates: list[Fact] = field(default_factory=list)
     conflicts: list[Fact] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     existing_entry: dict[str, uuid.UUID] = field(default_factory=dict)  # natural key -> entry
 
 
@@ -68,41 +80,53 @@ async def write_facts(
     facts: list[Fact],
     *,
     today: date,
-    extra_events: list[OutgoingEvent] | None = None,
+    locked: bool = False,
 ) -> WriteOutcome:
-    """Apply new facts once each. The caller has already dropped event ids seen in the inbox."""
+    """Apply new facts once each. The caller has already dropped event ids seen in the inbox.
+
+    `locked`: the caller already holds the customer locks of these facts (store/locks.py).
+    Facts that cannot apply yet are returned as `waiting`; parking them is the caller's job.
+    """
     outcome = WriteOutcome()
+    if not facts:
+        return outcome
+    if not locked:
+        await lock_customers(conn, ((f.tenant_id, f.customer_id) for f in facts))
     customers = await load_customers(conn, ((f.tenant_id, f.customer_id) for f in facts))
     stored = await _load_by_key(conn, facts)
+    refused_before = await _refused_before(conn, facts)
     originals_needed: list[_Stored] = []
 
-    new: dict[tuple[str, str], Fact] = {}  # (tenant, natural key) -> fact applied in this batch
+    batch: dict[tuple[str, str], _Stored] = {}  # (tenant, natural key) -> applied in this batch
     originals: dict[uuid.UUID, Original | None] = {}
-    for fact in facts:
+    # Corrections after the facts they may correct: a void may precede its invoice in a batch.
+    ordered = [f for f in facts if f.reverses_key is None]
+    ordered += [f for f in facts if f.reverses_key is not None]
+    for fact in ordered:
         key = (fact.tenant_id, fact.idempotency_key)
-        seen = stored.get(key)
-        prior_hash = seen.content_hash if seen else (new[key].content_hash if key in new else None)
-        if prior_hash is not None:
-            (outcome.duplicates if prior_hash == fact.content_hash else outcome.conflicts).append(
-                fact
-            )
-            if seen:
-                outcome.existing_entry[fact.idempotency_key] = seen.entry_id
+        prior = stored.get(key) or batch.get(key)
+        if prior is not None:
+            if prior.content_hash == fact.content_hash:
+                outcome.duplicates.append(fact)
+            else:
+                outcome.conflicts.append(fact)
+            outcome.existing_entry[fact.idempotency_key] = prior.entry_id
             continue
         customer = customers.get((fact.tenant_id, fact.customer_id))
         if customer is None:
-            raise MissingDependency(f"customer {fact.customer_id} is not known to billing yet")
-        reason = rejection_reason(fact, customer)
+            outcome.waiting.append(Waiting(fact, WAITS_FOR_CUSTOMER))
+            continue
+        judge = judged_by(fact, customer, refused_before=fact.event_id in refused_before)
+        reason = rejection_reason(fact, judge)
         original: Original | None = None
         if reason is None and fact.reverses_key is not None:
             rkey = (fact.tenant_id, fact.reverses_key)
+            base = stored.get(rkey) or batch.get(rkey)
+            if base is None:
+                outcome.waiting.append(Waiting(fact, fact.reverses_key))
+                continue
             if rkey in stored:
-                base = stored[rkey]
                 originals_needed.append(base)
-            elif rkey in new:
-                base = _from_fact(new[rkey])
-            else:
-                raise MissingDependency(f"{fact.reverses_key} is not in the ledger yet")
             original = Original(
                 entry_id=base.entry_id,
                 customer_id=base.customer_id,
@@ -115,7 +139,16 @@ async def write_facts(
         if reason is not None:
             outcome.rejected.append(Rejected(fact, reason))
             continue
-        new[key] = fact
+        currency = original.currency if original else fact.currency
+        assert currency is not None
+        batch[key] = _Stored(
+            entry_id=fact.entry_id,
+            content_hash=fact.content_hash,
+            customer_id=fact.customer_id,
+            currency=currency,
+            amount_minor=signed_amount(fact, original),
+            order_id=fact.order_id,
+        )
         originals[fact.event_id] = original
         outcome.applied.append(fact)
 
@@ -128,27 +161,15 @@ async def write_facts(
             assert original is not None
             originals[fact_id] = _with_allocations(original, allocations_of)
 
-    events = list(extra_events or [])
-    events += await _insert_entries(conn, outcome.applied, originals, customers, today)
-    events += await _park_conflicts(conn, outcome.conflicts, stored, new)
+    events = await _insert_entries(conn, outcome.applied, originals, customers, today)
+    await _park_conflicts(conn, outcome.conflicts, outcome.existing_entry, stored, batch)
     events += await _record_rejections(conn, outcome.rejected)
+    await _resolve_rejections(conn, outcome.applied)
     handled = outcome.applied + outcome.duplicates + outcome.conflicts
     if handled:
         await new_event_ids(conn, consumer, [f.event_id for f in handled])
     await add_to_outbox(conn, events)
     return outcome
-
-
-def _from_fact(fact: Fact) -> _Stored:
-    assert fact.currency is not None and fact.amount_minor is not None
-    return _Stored(
-        entry_id=fact.entry_id,
-        content_hash=fact.content_hash,
-        customer_id=fact.customer_id,
-        currency=fact.currency,
-        amount_minor=signed_amount(fact, None),
-        order_id=fact.order_id,
-    )
 
 
 def _with_allocations(
@@ -201,6 +222,14 @@ async def _load_by_key(
         )
         for r in rows
     }
+
+
+async def _refused_before(conn: asyncpg.Connection, facts: list[Fact]) -> set[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT event_id FROM rejections WHERE event_id = ANY($1::uuid[])",
+        [f.event_id for f in facts],
+    )
+    return {r["event_id"] for r in rows}
 
 
 async def _load_allocations(
@@ -363,15 +392,20 @@ def _balance_changed(row: asyncpg.Record, correlation_id: str | None) -> Outgoin
 async def _park_conflicts(
     conn: asyncpg.Connection,
     conflicts: list[Fact],
+    existing_entry: dict[str, uuid.UUID],
     stored: dict[tuple[str, str], _Stored],
-    new: dict[tuple[str, str], Fact],
-) -> list[OutgoingEvent]:
+    batch: dict[tuple[str, str], _Stored],
+) -> None:
+    """Same natural key, other content: parked for a person to decide, never applied.
+
+    The prior fact is either in the ledger already or applied earlier in this batch; only its
+    entry id and content hash are needed (a void carries no amount or currency of its own)."""
     if not conflicts:
-        return []
+        return
     rows = []
     for f in conflicts:
         key = (f.tenant_id, f.idempotency_key)
-        prior = stored[key] if key in stored else _from_fact(new[key])
+        prior = stored.get(key) or batch[key]
         rows.append(
             (
                 f.event_id,
@@ -384,15 +418,44 @@ async def _park_conflicts(
                 f.event_type,
             )
         )
-    await conn.executemany(
-        """INSERT INTO conflicts (event_id, tenant_id, customer_id, idempotency_key,
-               existing_entry_id, existing_hash, incoming_hash, event_type)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
-        rows,
-    )
+    parked = {
+        r["event_id"]
+        for r in await conn.fetch(
+            """INSERT INTO conflicts (event_id, tenant_id, customer_id, idempotency_key,
+                   existing_entry_id, existing_hash, incoming_hash, event_type)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[],
+                   $6::text[], $7::text[], $8::text[])
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            *(list(col) for col in zip(*rows, strict=True)),
+        )
+    }
     for f in conflicts:
         CONFLICTS_PARKED.labels(f.event_type).inc()
-    return []
+        if f.event_id in parked:
+            log.warning(
+                "conflict parked: tenant=%s customer=%s key=%s event=%s existing_entry=%s "
+                "(same natural key, different content; not applied, see GET /v1/conflicts)",
+                f.tenant_id,
+                f.customer_id,
+                f.idempotency_key,
+                f.event_id,
+                existing_entry.get(f.idempotency_key),
+            )
+
+
+async def _resolve_rejections(conn: asyncpg.Connection, applied: list[Fact]) -> None:
+    """A refused fact whose natural key is now in the ledger (replayed after a fix) is resolved."""
+    if not applied:
+        return
+    await conn.execute(
+        """UPDATE rejections r SET resolved_at = now(), resolved_by_entry_id = a.entry_id
+           FROM unnest($1::text[], $2::text[], $3::uuid[]) AS a(tenant_id, idempotency_key, entry_id)
+           WHERE r.resolved_at IS NULL AND r.tenant_id = a.tenant_id
+             AND r.idempotency_key = a.idempotency_key""",
+        [f.tenant_id for f in applied],
+        [f.idempotency_key for f in applied],
+        [f.entry_id for f in applied],
+    )
 
 
 async def _record_rejections(
@@ -409,14 +472,17 @@ async def _record_rejections(
     new_ids = {
         r["event_id"]
         for r in await conn.fetch(
-            """INSERT INTO rejections (event_id, tenant_id, customer_id, event_type, reason)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+            """INSERT INTO rejections (event_id, tenant_id, customer_id, event_type, reason,
+                   idempotency_key)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   $6::text[])
                ON CONFLICT DO NOTHING RETURNING event_id""",
             [r.fact.event_id for r in rejected],
             [r.fact.tenant_id for r in rejected],
             [r.fact.customer_id for r in rejected],
             [r.fact.event_type for r in rejected],
             [r.reason for r in rejected],
+            [r.fact.idempotency_key for r in rejected],
         )
     }
     return [

@@ -17,3 +17,8 @@ TRANSACTIONS_REJECTED = Counter(
 FLAG_CHANGES = Counter(
     "billing_flag_changes_total", "Credit limit and overdue flag changes emitted", ["flag"]
 )
+PENDING_PARKED = Counter(
+    "billing_pending_parked_total",
+    "Transactions parked until what they need arrives (their customer, or the corrected entry)",
+    ["waits_for"],
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -153,11 +154,37 @@ async def list_conflicts(pool: asyncpg.Pool, tenant: str, limit: int) -> list[di
     return [dict(r) for r in rows]
 
 
-async def list_rejections(pool: asyncpg.Pool, tenant: str, limit: int) -> list[dict[str, Any]]:
+async def list_rejections(
+    pool: asyncpg.Pool, tenant: str, limit: int, include_resolved: bool = False
+) -> list[dict[str, Any]]:
+    """Open refusals, newest first; resolved ones (applied after a fix) only when asked."""
     rows = await pool.fetch(
-        """SELECT event_id, customer_id, event_type, reason, rejected_at
-           FROM rejections WHERE tenant_id = $1 ORDER BY rejected_at DESC LIMIT $2""",
+        """SELECT event_id, customer_id, event_type, reason, rejected_at, resolved_at,
+                  resolved_by_entry_id
+           FROM rejections WHERE tenant_id = $1 AND ($3 OR resolved_at IS NULL)
+           ORDER BY rejected_at DESC LIMIT $2""",
+        tenant,
+        limit,
+        include_resolved,
+    )
+    return [dict(r) for r in rows]
+
+
+async def list_pending(pool: asyncpg.Pool, tenant: str, limit: int) -> list[dict[str, Any]]:
+    """Transactions parked until their customer (or the entry they correct) arrives."""
+    rows = await pool.fetch(
+        """SELECT event_id, customer_id, waits_for, kafka_headers, parked_at
+           FROM pending_transactions WHERE tenant_id = $1 ORDER BY seq LIMIT $2""",
         tenant,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [
+        {
+            "event_id": r["event_id"],
+            "customer_id": r["customer_id"],
+            "waits_for": r["waits_for"],
+            "event_type": dict(json.loads(r["kafka_headers"])).get("ce_type"),
+            "parked_at": r["parked_at"],
+        }
+        for r in rows
+    ]
