@@ -46,7 +46,13 @@ async def test_inactivation_shows_in_the_list_and_in_the_event(kafka_bootstrap, 
     cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
     async with TopicTail(kafka_bootstrap, "customer.events") as tail:
         await tenant.client.post(f"/customers/{cid}/inactivate", json={"reason": "moved away"})
-        [record] = await tail.collect(lambda r: r.key == cid.encode(), expected=1)
+        # The relay may publish CustomerCreated after the tail started: wait for the inactivation.
+        [record] = await tail.collect(
+            lambda r: (
+                r.key == cid.encode() and ("ce_type", b"customer.inactivated.v1") in r.headers
+            ),
+            expected=1,
+        )
     envelope = json.loads(record.value)
     assert envelope["type"] == "customer.inactivated.v1"
     assert envelope["data"]["customer"]["active"] is False
