@@ -15,6 +15,9 @@ ALTER TABLE push_mappings
     ADD COLUMN create_names     text[] NOT NULL DEFAULT '{}',
     ADD COLUMN platform_content jsonb;
 UPDATE push_mappings SET platform_content = pushed_content WHERE qb_customer_id IS NOT NULL;
+-- Children that gave up waiting for their parent, found again when the parent is linked.
+CREATE INDEX push_mappings_parent_waits ON push_mappings (tenant_id, realm_id)
+    WHERE last_error_code = 'parent_not_synced';
 
 -- One create in flight per (company, display name compared loosely): a row claims the name before
 -- its create goes out and keeps the claim until it is linked or unlinked, so no other row can

@@ -349,17 +349,18 @@ async def wake_children(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, parent_id: str
 ) -> None:
     """The parent is linked now: children that gave up waiting for it try again."""
+    # The literal code (not a parameter) lets the partial index push_mappings_parent_waits serve.
     await conn.execute(
         """UPDATE push_mappings m SET status = 'pending', due_at = now(), attempts = 0,
                   updated_at = now()
              FROM push_customers c
-            WHERE m.tenant_id = $1 AND m.realm_id = $2 AND c.tenant_id = m.tenant_id
-              AND c.customer_id = m.customer_id AND c.snapshot ->> 'parent_id' = $3
-              AND m.last_error_code = $4 AND m.status IN ('failed', 'pending')""",
+            WHERE m.tenant_id = $1 AND m.realm_id = $2
+              AND m.last_error_code = 'parent_not_synced' AND m.status IN ('failed', 'pending')
+              AND c.tenant_id = m.tenant_id AND c.customer_id = m.customer_id
+              AND c.snapshot ->> 'parent_id' = $3""",
         tenant_id,
         realm_id,
         parent_id,
-        PARENT_NOT_SYNCED,
     )
 
 
