@@ -32,11 +32,17 @@ class RealmOwnership:
         self._held: dict[Realm, float] = {}  # realm -> last use (monotonic)
         self._lock = asyncio.Lock()
 
+    def _alive(self) -> bool:
+        if self._conn is None or self._conn.is_closed():
+            self._held.clear()  # the locks ended with the connection
+            return False
+        return True
+
     def held(self) -> list[Realm]:
-        return list(self._held)
+        return list(self._held) if self._alive() else []
 
     def holds(self, realm: Realm) -> bool:
-        return realm in self._held
+        return self._alive() and realm in self._held
 
     def touch(self, realm: Realm) -> None:
         if realm in self._held:
