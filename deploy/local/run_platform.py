@@ -2,13 +2,17 @@
 services; print where everything listens and a ready token; Ctrl-C stops all of it.
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
-QBO_EMULATOR_PORT.
+QBO_EMULATOR_PORT. Against the emulator, tenant `demo` is connected to one QuickBooks company
+(`QBO_DEMO_REALM`) through qb-sync's connect API, so qb-sync holds tokens the emulator issued
+(and refreshes them at its token endpoint) from the start: the emulator accepts no other bearer
+for that company.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -90,6 +94,18 @@ def wait_http(proc: Process, timeout: float = 90) -> None:
     sys.exit(f"{proc.name} not ready on {proc.url}{proc.ready_path}")
 
 
+def connect_demo_company(qb_sync: Process, token: str, realm_id: str) -> None:
+    """What a user does once: connect the tenant's QuickBooks company (here, the emulator's)."""
+    request = urllib.request.Request(
+        qb_sync.url + "/quickbooks/connections",
+        data=json.dumps({"realm_id": realm_id}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # raises unless 2xx
+        response.read()
+
+
 def main() -> None:
     started_stack = not stack.is_up()
     stack.start()
@@ -141,6 +157,19 @@ def main() -> None:
             [sys.executable, "-m", proc.module, *proc.args], env=proc.env, cwd=ROOT
         )
         wait_http(proc)
+    emulated = procs[0].name == "qbo-emulator"
+    demo_realm = os.environ.get("QBO_DEMO_REALM", "9130350000000001")
+    if emulated:
+        try:
+            connect_demo_company(procs[-1], token, demo_realm)
+        except Exception as exc:  # say why, then stop what we started
+            print(f"[platform] connecting QuickBooks company {demo_realm}: {exc}", flush=True)
+            shutdown()
+    quickbooks = (
+        f"{procs[0].url} (emulator; company {demo_realm} connected for tenant demo)"
+        if emulated
+        else "real QuickBooks Online (connect: GET /quickbooks/connections/authorize)"
+    )
     customer = procs[-3].url
     billing = procs[-2].url
     print(
@@ -149,7 +178,7 @@ def main() -> None:
   customer service   {procs[-3].url}   (OpenAPI: {customer}/docs)
   billing service    {procs[-2].url}   (OpenAPI: {procs[-2].url}/docs)
   qb-sync            {procs[-1].url}
-  QuickBooks         {procs[0].url if procs[0].name == "qbo-emulator" else "real QuickBooks Online"}
+  QuickBooks         {quickbooks}
   Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
   PostgreSQL         {env["DATABASE_URL"]}
   ops                <service>/healthz  <service>/readyz  <service>/metrics
@@ -161,7 +190,9 @@ def main() -> None:
          -H 'content-type: application/json' \\
          -d '{{"company_name": "Acme Ltd", "contact_name": "Ada Lovelace"}}'
     curl -s {customer}/customers -H "Authorization: Bearer $TOKEN"
-    curl -s -X POST {billing}/v1/customers/<customer_id>/payments -H "Authorization: Bearer $TOKEN" \\
+    curl -s -X POST {
+            billing
+        }/v1/customers/<customer_id>/payments -H "Authorization: Bearer $TOKEN" \\
          -H 'Idempotency-Key: pay-1' -H 'content-type: application/json' \\
          -d '{{"amount_minor": 12500, "currency": "USD"}}'
     curl -s {billing}/v1/customers/<customer_id>/balance -H "Authorization: Bearer $TOKEN"

@@ -1,14 +1,17 @@
-"""Connecting a QuickBooks company: the emulator's direct connect, Intuit's authorization-code
-flow (URL + callback with a one-time state), one tenant per company, disconnect."""
+"""Connecting a QuickBooks company: the emulator's direct connect (real tokens the emulator
+issues), Intuit's authorization-code flow (URL + callback with a one-time state), one tenant per
+company, disconnect."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from fastapi import FastAPI
+from quickbooks.exceptions import AuthorizationException
 
 from platform_kit.auth import create_token
-from qbo_emulator.testing import EmulatorServer
+from qbo_emulator.testing import EmulatorServer, quickbooks_client
 
 from .conftest import TENANT_PREFIX, PullTenant, client_for
 
@@ -90,3 +93,23 @@ async def test_after_disconnect_webhooks_for_the_company_are_ignored(
     assert reply.status_code == 200
     reply = await post_webhook(pull_tenant, legacy_payload(notification(pull_tenant.realm_id, "1")))
     assert reply.json() == {"queued": 0, "ignored": 1}
+
+
+async def test_connecting_the_emulator_stores_tokens_it_issued_and_nothing_else_gets_in(
+    emulator: EmulatorServer, pull_tenant: PullTenant
+) -> None:
+    emulator.seed_realm(pull_tenant.realm_id, customers=[f"Strict {pull_tenant.realm_id}"])
+    await pull_tenant.connect()  # no tokens given: the emulator authorizes and issues them
+    status = await pull_tenant.wait_import_done()
+    assert status["import_seen"] == 1  # the import ran on the stored tokens
+
+    creds = pull_tenant.app.state.pull.credentials
+    stored = await creds.tokens(pull_tenant.tenant_id, pull_tenant.realm_id)
+    assert stored.expires_at is not None  # a real grant, with its lifetime
+    placeholder = quickbooks_client(emulator.base_url, pull_tenant.realm_id)
+    with pytest.raises(AuthorizationException):  # the company now refuses any other bearer
+        placeholder.query("SELECT * FROM Customer")
+    issued = quickbooks_client(
+        emulator.base_url, pull_tenant.realm_id, access_token=stored.access_token
+    )
+    assert issued.query("SELECT * FROM Customer")["QueryResponse"]["Customer"]

@@ -56,6 +56,24 @@ async def synced_links(tenant: PullTenant) -> list[asyncpg.Record]:
     )
 
 
+def writes_to(emulator: EmulatorServer, realm_id: str) -> int:
+    """Requests that could change the company: anything but reads (GET, queries)."""
+    return sum(
+        1
+        for r in emulator.requests()
+        if r.get("realm") == realm_id and r["method"] == "POST" and "/query" not in r["path"]
+    )
+
+
+async def push_rows(tenant: PullTenant) -> list[dict[str, object]]:
+    rows = await tenant.db.fetch(
+        "SELECT * FROM push_mappings WHERE tenant_id = $1 AND realm_id = $2 ORDER BY customer_id",
+        tenant.tenant_id,
+        tenant.realm_id,
+    )
+    return [dict(r) for r in rows]
+
+
 async def test_5000_quickbooks_customers_create_here_gives_5000_linked_customers_once(
     emulator: EmulatorServer, pull_tenant: PullTenant, customer_app: FastAPI
 ) -> None:
@@ -106,6 +124,7 @@ async def test_5000_quickbooks_customers_create_here_gives_5000_linked_customers
         assert mirrored == COUNT
 
         # A second run: import again and save the form again. Nothing changes.
+        rows_before = await push_rows(pull_tenant)
         before = (await pull_tenant.pull_status())["import_finished_at"]
         reply = await pull_tenant.client.post(
             f"/quickbooks/connections/{pull_tenant.realm_id}/refresh"
@@ -123,6 +142,8 @@ async def test_5000_quickbooks_customers_create_here_gives_5000_linked_customers
         )
         assert reply.status_code == 200, reply.text
         assert reply.json() == {"changed_rows": 0, "created_customers": {}}
+        assert writes_to(emulator, pull_tenant.realm_id) == 0  # QuickBooks was never written
+        assert await push_rows(pull_tenant) == rows_before  # qb-sync's links untouched
         assert len(await pull_tenant.mirrored()) == mirrored  # every version already seen
         assert (
             await customer_db.fetchval(

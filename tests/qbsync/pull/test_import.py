@@ -92,7 +92,7 @@ async def test_an_import_killed_after_its_first_page_resumes_after_that_page(
             pull.cipher,
             pull_tenant.tenant_id,
             pull_tenant.realm_id,
-            Grant("emulator-any-token", None, None, None),
+            Grant(emulator.add_realm(pull_tenant.realm_id).access_token, None, None, None),
         )
         await conn.execute(
             """INSERT INTO pull_state (tenant_id, realm_id, import_requested_at,

@@ -1,5 +1,7 @@
 """QuickBooks merges: the merged-away id is mirrored with `merged_into_qb_customer_id`, the
-survivor's new version is mirrored, and links that pointed at the merged-away id follow it."""
+survivor's new version is mirrored, and links that pointed at the merged-away id follow it; a
+merge seen only in change data capture (no survivor named) asks a person for the link; a push in
+flight on the merged-away id is fenced off."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import asyncio
 import json
 import uuid
 
+from qb_sync.push.pusher import Outcome
+from qb_sync.push.state import get_mapping
 from qbo_emulator.testing import EmulatorServer
 from qbo_emulator.webhooks import cloudevents_payload, legacy_payload
 
 from .conftest import PullTenant, eventually
+from .test_cdc import make_cdc_due
 from .test_webhooks import notification, post_webhook
 
 
@@ -77,7 +82,8 @@ async def link(tenant: PullTenant, customer_id: str, qb_id: str) -> None:
 
 async def outcomes(tenant: PullTenant, customer_id: str) -> list[dict]:
     rows = await tenant.db.fetch(
-        "SELECT payload FROM test_pull_outbox_copy WHERE topic = 'qb.sync' AND key = $1",
+        "SELECT payload FROM test_pull_outbox_copy WHERE topic = 'qb.sync' AND key = $1"
+        " ORDER BY id",
         customer_id,
     )
     return [json.loads(r["payload"]) for r in rows]
@@ -132,3 +138,114 @@ async def test_a_merge_moves_the_link_to_the_survivor_but_never_steals_a_linked_
     assert rows[linked_to_d]["qb_customer_id"] == d["Id"]
     [failed] = [e["data"] for e in await outcomes(pull_tenant, linked_to_c)]
     assert (failed["status"], failed["error_code"]) == ("needs_link", "merged")
+
+
+async def test_a_merge_seen_only_in_cdc_asks_for_a_link_and_a_later_notification_moves_it(
+    emulator: EmulatorServer, pull_tenant: PullTenant
+) -> None:
+    emulator.seed_realm(pull_tenant.realm_id)
+    gone, survivor = emulator.seed(
+        pull_tenant.realm_id,
+        "customers",
+        [{"DisplayName": f"CDC merge {pull_tenant.realm_id} {n}"} for n in "XY"],
+    )
+    await pull_tenant.connect()
+    await pull_tenant.wait_import_done()
+    linked = str(uuid.uuid4())
+    await link(pull_tenant, linked, gone["Id"])
+
+    emulator.merge(pull_tenant.realm_id, gone["Id"], survivor["Id"])  # no webhook configured
+    await make_cdc_due(pull_tenant)
+
+    async def asks_for_a_link() -> dict | None:
+        row = await pull_tenant.db.fetchrow(
+            "SELECT * FROM push_mappings WHERE tenant_id = $1 AND customer_id = $2",
+            pull_tenant.tenant_id,
+            linked,
+        )
+        return dict(row) if row and row["status"] == "needs_link" else None
+
+    row = await eventually(asks_for_a_link)
+    assert row["last_error_code"] == "merged" and row["qb_customer_id"] == gone["Id"]
+    [failed] = [e["data"] for e in await outcomes(pull_tenant, linked)]
+    assert (failed["status"], failed["error_code"]) == ("needs_link", "merged")
+    final = [
+        e["data"] for e in await pull_tenant.mirrored() if e["data"]["qb_customer_id"] == gone["Id"]
+    ][-1]
+    assert final["active"] is False  # the mirror shows it gone, survivor not known
+
+    # A notification naming the survivor arrives later: the link follows it.
+    payload = legacy_payload(
+        notification(pull_tenant.realm_id, survivor["Id"], "Merge", deleted=gone["Id"])
+    )
+    assert (await post_webhook(pull_tenant, payload)).status_code == 200
+
+    async def moved() -> dict | None:
+        row = await pull_tenant.db.fetchrow(
+            "SELECT * FROM push_mappings WHERE tenant_id = $1 AND customer_id = $2",
+            pull_tenant.tenant_id,
+            linked,
+        )
+        return dict(row) if row and row["qb_customer_id"] == survivor["Id"] else None
+
+    row = await eventually(moved)
+    assert row["status"] == "synced" and row["last_error_code"] is None
+    events = [e["data"] for e in await outcomes(pull_tenant, linked)]
+    assert (events[-1]["qb_customer_id"], events[-1]["how"]) == (survivor["Id"], "merged")
+
+
+async def test_a_merge_takes_the_row_from_a_push_in_flight(
+    emulator: EmulatorServer, pull_tenant: PullTenant
+) -> None:
+    emulator.seed_realm(pull_tenant.realm_id)
+    gone, survivor = emulator.seed(
+        pull_tenant.realm_id,
+        "customers",
+        [{"DisplayName": f"Busy merge {pull_tenant.realm_id} {n}"} for n in "XY"],
+    )
+    await pull_tenant.connect()
+    await pull_tenant.wait_import_done()
+    customer_id = str(uuid.uuid4())
+    await link(pull_tenant, customer_id, gone["Id"])
+    # A push worker holds the row (it is updating the customer about to be merged away).
+    await pull_tenant.db.execute(
+        """UPDATE push_mappings SET status = 'pending', due_at = now() + interval '1 hour',
+                  lease_until = now() + interval '1 minute', lease_token = gen_random_uuid()
+            WHERE tenant_id = $1 AND customer_id = $2""",
+        pull_tenant.tenant_id,
+        customer_id,
+    )
+    pusher = pull_tenant.app.state.push.pusher
+    [held] = [
+        r
+        for r in [
+            await get_mapping(
+                pull_tenant.db, pull_tenant.tenant_id, pull_tenant.realm_id, customer_id
+            )
+        ]
+        if r is not None
+    ]
+
+    emulator.merge(pull_tenant.realm_id, gone["Id"], survivor["Id"])
+    payload = legacy_payload(
+        notification(pull_tenant.realm_id, survivor["Id"], "Merge", deleted=gone["Id"])
+    )
+    assert (await post_webhook(pull_tenant, payload)).status_code == 200
+
+    async def moved() -> bool:
+        row = await get_mapping(
+            pull_tenant.db, pull_tenant.tenant_id, pull_tenant.realm_id, customer_id
+        )
+        return row is not None and row.qb_customer_id == survivor["Id"]
+
+    await eventually(moved)
+    # The worker's answer about the merged-away customer arrives now: it is dropped.
+    assert held.lease_token is not None
+    await pusher.finish(
+        held, held.lease_token, Outcome("updated", customer=gone, platform={}, qb_content={})
+    )
+    row = await get_mapping(
+        pull_tenant.db, pull_tenant.tenant_id, pull_tenant.realm_id, customer_id
+    )
+    assert row is not None and row.qb_customer_id == survivor["Id"]
+    assert row.sync_token == 1 and row.status == "pending"  # pushed again, to the survivor

@@ -1,10 +1,12 @@
 """The QBO gateway against the emulator (no Kafka or database): pacing below QuickBooks' limits,
-timeouts on every call, typed errors, one token refresh on 401."""
+timeouts on every call, typed errors, one token refresh on 401, calls on its own threads. Every
+realm here is created with issued tokens, and the gateway sends those."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -12,11 +14,23 @@ from typing import Any
 import pytest
 
 from qb_sync.qbo import names
-from qb_sync.qbo.credentials import StaticCredentials, Tokens
+from qb_sync.qbo.credentials import Tokens
 from qb_sync.qbo.errors import QboFault, Throttled, Transient
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 from qbo_emulator.testing import EmulatorServer
+
+TOKENS: dict[str, str] = {}  # realm -> the access token the emulator issued for it
+
+
+class IssuedTokens:
+    """The token issued with each realm (what a stored connection would hand out)."""
+
+    async def tokens(self, tenant_id: str, realm_id: str) -> Tokens:
+        return Tokens(TOKENS[realm_id])
+
+    async def refreshed(self, tenant_id: str, realm_id: str, rejected_access_token: str) -> Tokens:
+        return Tokens(TOKENS[realm_id])
 
 
 def gateway(emulator: EmulatorServer, credentials: Any = None, **overrides: Any) -> QboGateway:
@@ -26,12 +40,12 @@ def gateway(emulator: EmulatorServer, credentials: Any = None, **overrides: Any)
         "qbo_throttle_wait_seconds": 0.2,
         **overrides,
     }
-    return QboGateway(Settings(**values), credentials or StaticCredentials())
+    return QboGateway(Settings(**values), credentials or IssuedTokens())
 
 
 def new_realm(emulator: EmulatorServer) -> str:
     realm = str(6_000_000_000 + uuid.uuid4().int % 1_000_000_000)
-    emulator.seed_realm(realm)
+    TOKENS[realm] = emulator.add_realm(realm).access_token  # only issued tokens work here
     return realm
 
 
@@ -128,3 +142,13 @@ async def test_a_rejected_token_is_refreshed_once_and_the_call_retried(
     push_emulator.expire_tokens(realm)
     await gw.call("t", realm, "q", lambda qb: qb.query("SELECT * FROM Customer"))
     assert credentials.refreshes == 1
+
+
+async def test_calls_run_on_the_gateways_own_threads(push_emulator: EmulatorServer) -> None:
+    realm = new_realm(push_emulator)
+    gw = gateway(push_emulator)
+    try:
+        name = await gw.call("t", realm, "q", lambda qb: threading.current_thread().name)
+    finally:
+        gw.close()
+    assert name.startswith("qbo-call")  # not the default to_thread pool other code shares

@@ -1,7 +1,10 @@
 """qb-sync as a subprocess, SIGKILLed at random points while it pushes 1,000 customers, then
-restarted: every mapping ends synced, with exactly one QuickBooks customer each.
+restarted: every mapping ends synced, with exactly one QuickBooks customer each, each created
+once in QuickBooks (no create ever answered 6240, so none went out twice unnoticed).
 
-The emulator's limits are raised so the run takes seconds; leases are short so a killed
+The companies are connected through qb-sync's API (tokens the emulator issued, stored
+encrypted), so the subprocess pushes with real tokens. The emulator's limits are raised so the
+run takes seconds; leases (and so HTTP timeouts, which must fit in them) are short so a killed
 process's rows come back quickly. The customers go to four QuickBooks companies of the tenant
 (250 each): the emulator renders every customer of a company for each query (BalanceWithJobs
 scans the children), so one company of 1,000 makes the emulator, not qb-sync, the bottleneck. The in-process qb-sync of the other tests pauses its
@@ -23,7 +26,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.qbsync.conftest import wait_for
-from tests.qbsync.push.conftest import TENANT_PREFIX, PushWorld
+from tests.qbsync.push.conftest import TENANT_PREFIX, PushWorld, connect_realm
 
 CUSTOMERS = 1000
 REALMS = 4
@@ -43,14 +46,15 @@ def _start(stack_env: dict[str, str], base_url: str, port: int) -> subprocess.Po
         "KAFKA_BOOTSTRAP_SERVERS": stack_env["KAFKA_BOOTSTRAP_SERVERS"],
         "QBO_ENVIRONMENT": "emulator",
         "QBO_BASE_URL": base_url,
-        "QBO_STATIC_ACCESS_TOKEN": "emulator-any-token",
         "HTTP_PORT": str(port),
         "PULL_ENABLED": "false",
         "QBO_REQUESTS_PER_MINUTE": "120000",
         "QBO_REQUESTS_PER_SECOND": "2000",
         "QBO_MAX_CONCURRENT": "16",
         "PUSH_WORKERS": "16",
-        "PUSH_LEASE_SECONDS": "2",
+        "PUSH_LEASE_SECONDS": "4.5",
+        "QBO_CONNECT_TIMEOUT_SECONDS": "0.5",
+        "QBO_READ_TIMEOUT_SECONDS": "2",
         "PUSH_TICK_SECONDS": "0.05",
         "QBO_RETRY_BASE_SECONDS": "0.05",
         "PUSH_BACKOFF_BASE_SECONDS": "0.1",
@@ -73,7 +77,7 @@ async def paused_in_process_worker(push_app: FastAPI) -> object:
     try:
         yield side
     finally:
-        side.start_worker(side.gateway, connected_only=False)
+        side.restart_worker()
 
 
 async def test_sigkill_during_a_push_of_1000_customers(
@@ -81,7 +85,8 @@ async def test_sigkill_during_a_push_of_1000_customers(
 ) -> None:
     realms = [world.realm_id] + [f"{world.realm_id}{n}" for n in range(1, REALMS)]
     for realm in realms:
-        world.emulator.seed_realm(realm)
+        if realm != world.realm_id:
+            await connect_realm(world.sync, realm)
         world.emulator.set_limits(realm, per_minute=1_000_000, concurrent=64, per_second=100_000)
     names = {f"Killed {i:04d} O'Neil" for i in range(CUSTOMERS)}
     gate = asyncio.Semaphore(32)
@@ -150,6 +155,9 @@ async def test_sigkill_during_a_push_of_1000_customers(
     )
     assert set(in_quickbooks) == names
     assert max(in_quickbooks.values()) == 1  # exactly one QuickBooks customer each
+    log = world.qb_log(realms)
+    assert log.creates_by_name == Counter(names)  # each reached QuickBooks' logic once
+    assert log.business_faults() == []  # and no create was ever answered 6240
     rows = await world.db.fetch(
         "SELECT realm_id, customer_id, qb_customer_id FROM push_mappings WHERE tenant_id = $1",
         world.tenant_id,

@@ -3,7 +3,10 @@ reactivate; inactivate/reactivate; a QuickBooks edit at the same time as a platf
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from qb_sync.mirror import publish_mirror
 from tests.qbsync.conftest import wait_for
@@ -179,3 +182,145 @@ async def test_an_update_whose_answer_is_lost_is_applied_once(world: PushWorld) 
     assert world.emulator.state()["faults"] == []  # the answer was indeed lost once
     assert int(qb["SyncToken"]) == token + 1  # applied once, not twice
     assert row["sync_token"] == token + 1
+    updates = [
+        e for e in world.qb_log().writes() if e["requestid"] not in await world.create_request_ids()
+    ]
+    assert [e.get("replay", False) for e in updates] == [False, True]  # the retry was replayed
+    assert world.qb_log().business_faults() == []  # never answered 5010 and re-read
+
+
+async def test_keeping_quickbooks_values_after_stale_tries_run_out_leaves_quickbooks_alone(
+    world: PushWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid, qb_id = await _pushed(world, company_name="Always Stale Co", email="a@stale.example")
+    gateway = world.app.state.push.pusher.gateway
+    plain_call = gateway.call
+
+    async def another_user_saves_first(
+        tenant_id: str, realm_id: str, op: str, fn: Any, **kw: Any
+    ) -> Any:
+        if realm_id == world.realm_id and op == "push.update":
+            # Someone edits another field in QuickBooks just before each of our updates lands.
+            await asyncio.to_thread(world.emulator.edit_customer, realm_id, qb_id, Notes=op)
+        return await plain_call(tenant_id, realm_id, op, fn, **kw)
+
+    monkeypatch.setattr(gateway, "call", another_user_saves_first)
+    await world.customers.patch(f"/customers/{cid}", json={"email": "platform@stale.example"})
+    row = await world.wait_status(cid, "conflict")
+    monkeypatch.undo()
+    assert row["last_error_code"] == "5010"
+    assert row["conflict"]["PrimaryEmailAddr"]["platform"] == {"Address": "platform@stale.example"}
+    assert row["conflict"]["PrimaryEmailAddr"]["quickbooks"] == {"Address": "a@stale.example"}
+
+    writes = len(world.qb_log().writes())
+    reply = await world.sync.post(
+        f"/quickbooks/sync/{world.realm_id}/{cid}/resolve", json={"keep": "quickbooks"}
+    )
+    assert reply.status_code == 200, reply.text
+    await world.wait_status(cid, "synced")
+    assert _email(world.qb_customers()[qb_id]) == "a@stale.example"  # QuickBooks' value stays
+    assert len(world.qb_log().writes()) == writes  # nothing was written to QuickBooks
+
+
+async def test_a_quickbooks_customer_of_the_name_under_another_parent_is_not_linked(
+    world: PushWorld,
+) -> None:
+    top = world.seed("customers", "Branch Office")  # a top-level customer of that name
+    parent = (await world.create_customer(company_name="Holding Group"))["customer_id"]
+    child = (await world.create_customer(company_name="Branch Office", parent_id=parent))[
+        "customer_id"
+    ]
+    await world.push(child)
+
+    row = await world.wait_status(child, "needs_link")
+    assert row["candidate_qb_customer_id"] == top["Id"]
+    assert row["last_error_code"] == "name_under_other_parent"
+    assert "ParentRef" not in world.qb_customers()[top["Id"]]  # left where it was
+
+
+async def test_moving_a_sub_customer_to_another_parent_is_pushed(world: PushWorld) -> None:
+    first = (await world.create_customer(company_name="First Parent"))["customer_id"]
+    second = (await world.create_customer(company_name="Second Parent"))["customer_id"]
+    child = (await world.create_customer(company_name="Moving Child", parent_id=first))[
+        "customer_id"
+    ]
+    await world.push(second)
+    await world.push(child)
+    child_qb = (await world.wait_status(child, "synced"))["qb_customer_id"]
+    second_qb = (await world.wait_status(second, "synced"))["qb_customer_id"]
+
+    patch = await world.customers.patch(f"/customers/{child}", json={"parent_id": second})
+    assert patch.status_code == 200, patch.text
+    qb = await _qb_has(
+        world, child_qb, lambda c: (c.get("ParentRef") or {}).get("value") == second_qb
+    )
+    assert qb["FullyQualifiedName"] == "Second Parent:Moving Child"
+    assert len(world.qb_customers()) == 3
+
+
+async def test_a_child_whose_parent_needs_a_person_fails_then_syncs_once_the_parent_is_linked(
+    world: PushWorld,
+) -> None:
+    world.seed("vendors", "Vendor Named Parent")
+    parent = (await world.create_customer(company_name="Vendor Named Parent"))["customer_id"]
+    child = (await world.create_customer(company_name="Waiting Child", parent_id=parent))[
+        "customer_id"
+    ]
+    await world.push(child)
+    await world.wait_status(parent, "needs_link")
+    row = await world.wait_status(child, "failed")  # attempts counted, not waiting forever
+    assert row["last_error_code"] == "parent_not_synced" and row["attempts"] == 6
+    await world.wait_customer_service_status(child, "failed")
+
+    existing = world.seed("customers", "Parent In QuickBooks")
+    reply = await world.sync.post(
+        f"/quickbooks/sync/{world.realm_id}/{parent}/resolve",
+        json={"qb_customer_id": existing["Id"]},
+    )
+    assert reply.status_code == 200, reply.text
+    child_row = await world.wait_status(child, "synced")
+    assert world.qb_customers()[child_row["qb_customer_id"]]["ParentRef"]["value"] == existing["Id"]
+
+
+async def test_a_customer_merged_away_in_quickbooks_ends_needs_link_not_failed(
+    world: PushWorld,
+) -> None:
+    cid, qb_id = await _pushed(world, company_name="Merged Away Co")
+    survivor = world.seed("customers", "Merge Survivor Co")
+    world.emulator.merge(world.realm_id, qb_id, survivor["Id"])  # no webhook, no CDC here
+
+    await world.customers.patch(f"/customers/{cid}", json={"phone": "555-0177"})
+    row = await world.wait_status(cid, "needs_link")
+    assert row["last_error_code"] == "merged" and qb_id in row["last_error_message"]
+    await world.wait_customer_service_status(cid, "needs_link")
+    assert "PrimaryPhone" not in world.qb_customers()[survivor["Id"]]  # nothing guessed
+
+
+async def test_create_here_starts_from_quickbooks_values_not_the_imported_ones(
+    world: PushWorld,
+) -> None:
+    # No CompanyName in QuickBooks: the import fills the platform's from the display name.
+    seeded = world.seed("customers", "Fallback Name Co")
+    async with world.db.acquire() as conn, conn.transaction():
+        await publish_mirror(conn, world.tenant_id, world.realm_id, seeded)
+
+    async def listed() -> bool:
+        reply = await world.customers.get(f"/quickbooks/companies/{world.realm_id}/mappings")
+        return any(r["qb_customer_id"] == seeded["Id"] for r in reply.json())
+
+    await wait_for(listed, 30)
+    form = {"rows": [{"qb_customer_id": seeded["Id"], "choice": "create_here"}]}
+    saved = await world.customers.put(f"/quickbooks/companies/{world.realm_id}/mappings", json=form)
+    cid = saved.json()["created_customers"][seeded["Id"]]
+    assert (await world.customers.get(f"/customers/{cid}")).json()["company_name"] == (
+        "Fallback Name Co"
+    )
+    await world.wait_status(cid, "synced")
+    # Someone edits another field in QuickBooks: our stored SyncToken is stale, the update gets
+    # 5010 and is merged three ways against what QuickBooks held, which had no CompanyName.
+    world.emulator.edit_customer(world.realm_id, seeded["Id"], Notes="edited in QuickBooks")
+
+    await world.customers.patch(f"/customers/{cid}", json={"company_name": "Real Company Inc"})
+    qb = await _qb_has(world, seeded["Id"], lambda c: c.get("CompanyName") == "Real Company Inc")
+    assert (await world.wait_status(cid, "synced"))["conflict"] is None  # QuickBooks had none
+    assert qb["DisplayName"] == "Fallback Name Co" and qb["Notes"] == "edited in QuickBooks"

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
+from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.service import pull_side
 from qb_sync.push.service import PushSide
-from qb_sync.qbo.credentials import Credentials, StaticCredentials
+from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 
@@ -22,11 +23,9 @@ SCHEMA = "qb_sync"
 
 
 def create_app(settings: Settings | None = None, credentials: Credentials | None = None) -> FastAPI:
-    """`credentials` replaces the stored (encrypted, refreshed) connection tokens: tests and the
-    benchmark pass `StaticCredentials` to talk to the emulator without connecting a realm."""
+    """`credentials` replaces the stored (encrypted, refreshed) connection tokens (a test that
+    holds an issued token passes `FixedCredentials`); then no connection row is needed."""
     settings = settings or Settings()
-    if credentials is None and settings.qbo_static_access_token:
-        credentials = StaticCredentials(settings.qbo_static_access_token)
 
     def consumers(rt: ServiceRuntime) -> list[ConsumerRunner]:
         return pull.consumers(rt) + push.consumers(rt)
@@ -44,15 +43,18 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.lifespan(app):
-            gateway = QboGateway(settings, credentials or pull.make_credentials())
+            ownership = RealmOwnership(settings.database_url)
+            gateway = QboGateway(settings, credentials or pull.make_credentials(), ownership)
             app.state.gateway = gateway
-            pull.start_worker(gateway)
-            push.start_worker(gateway, connected_only=credentials is None)
+            pull.start_worker(gateway, ownership)
+            push.start_worker(gateway, ownership, connected_only=credentials is None)
             try:
                 yield
             finally:
                 await push.stop()
                 await pull.stop()
+                await ownership.close()
+                gateway.close()
 
     app = FastAPI(title="qb-sync service", lifespan=lifespan)
     app.state.runtime = runtime

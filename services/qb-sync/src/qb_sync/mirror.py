@@ -4,11 +4,14 @@ Push (after every create/update) and pull (import, CDC, webhooks) both call it, 
 the one place that decides "is this version new?". `mirror_versions` keeps the last SyncToken
 published per (tenant, realm, qb id); a version not newer than that is skipped, so echoes of our
 own writes seen again by CDC, duplicate webhooks and re-imports publish nothing. The event goes
-to the outbox in the caller's transaction, keyed `<realm>:<qb id>`, sequence = SyncToken.
+to the outbox in the caller's transaction, keyed `<realm>:<qb id>`, sequence = SyncToken. It
+also keeps what QuickBooks held at that version (the fields push owns): a link made in the
+mapping form starts from it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -16,6 +19,7 @@ import asyncpg
 from platform_events.contracts.quickbooks import QuickBooksCustomerMirrored
 from platform_events.envelope import new_envelope
 from platform_kit.outbox import add_to_outbox, outgoing
+from qb_sync.push.fields import current
 
 SOURCE = "qb-sync"
 
@@ -63,16 +67,18 @@ async def publish_mirror(
     one published for the customer. Returns whether it was published. Must run in a transaction."""
     data = mirrored_event(realm_id, qbo_customer_json)
     newer = await conn.fetchval(
-        """INSERT INTO mirror_versions (tenant_id, realm_id, qb_customer_id, sync_token)
-           VALUES ($1, $2, $3, $4)
+        """INSERT INTO mirror_versions (tenant_id, realm_id, qb_customer_id, sync_token, content)
+           VALUES ($1, $2, $3, $4, $5::jsonb)
            ON CONFLICT (tenant_id, realm_id, qb_customer_id) DO UPDATE
-              SET sync_token = EXCLUDED.sync_token, mirrored_at = now()
+              SET sync_token = EXCLUDED.sync_token, content = EXCLUDED.content,
+                  mirrored_at = now()
             WHERE mirror_versions.sync_token < EXCLUDED.sync_token
            RETURNING true""",
         tenant_id,
         realm_id,
         data.qb_customer_id,
         data.sync_token,
+        json.dumps(current(qbo_customer_json)),
     )
     if not newer:
         return False

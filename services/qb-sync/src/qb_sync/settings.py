@@ -48,14 +48,15 @@ class Settings(ServiceSettings):
     qbo_call_retries: int = 3
     qbo_retry_base_seconds: float = 0.5
     qbo_throttle_wait_seconds: float = 60.0
-    # Emulator only: one fixed bearer for every realm instead of stored connections (tests and
-    # benchmarks that run `python -m qb_sync` without connecting a company).
-    qbo_static_access_token: str | None = None
+    # Threads running QuickBooks calls (and their send pacing); not the default to_thread pool.
+    qbo_threads: int = 32
 
     # Push (push/): worker concurrency, lease, attempts and backoff between attempts.
     push_enabled: bool = True
     push_workers: int = 8
     push_tick_seconds: float = 0.2
+    # A leased row is renewed every quarter of this while it is pushed; a killed worker's rows
+    # come back after it. Must leave room for one HTTP attempt (see the validator below).
     push_lease_seconds: float = 120.0
     push_max_attempts: int = 6
     push_backoff_base_seconds: float = 2.0
@@ -65,10 +66,25 @@ class Settings(ServiceSettings):
     # sessions share one database without pushing each other's rows to the wrong emulator.
     push_tenant_prefix: str = ""
 
+    @property
+    def qbo_attempt_budget_seconds(self) -> float:
+        """The longest one HTTP attempt can take: both timeouts, the send pacer's spacing, and
+        half a second for the thread to get going."""
+        rate = min(self.qbo_requests_per_minute / 60.0, self.qbo_requests_per_second)
+        return self.qbo_connect_timeout_seconds + self.qbo_read_timeout_seconds + 1 / rate + 0.5
+
     @model_validator(mode="after")
     def _real_quickbooks_needs_real_secrets(self) -> Settings:
         if self.qbo_environment != "emulator" and self.qbo_token_key == DEV_TOKEN_KEY:
             raise ValueError("QBO_TOKEN_KEY must be set outside emulator mode")
-        if self.qbo_environment != "emulator" and self.qbo_static_access_token:
-            raise ValueError("QBO_STATIC_ACCESS_TOKEN is for the emulator only")
+        return self
+
+    @model_validator(mode="after")
+    def _an_attempt_fits_in_the_lease(self) -> Settings:
+        # Renewed every quarter, a lease always has three quarters left when an attempt starts.
+        if self.push_lease_seconds * 0.75 <= self.qbo_attempt_budget_seconds:
+            raise ValueError(
+                "PUSH_LEASE_SECONDS must exceed 4/3 of one HTTP attempt's worst case "
+                f"({self.qbo_attempt_budget_seconds:.1f} s: connect + read timeout + pacing)"
+            )
         return self

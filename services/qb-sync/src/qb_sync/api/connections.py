@@ -3,9 +3,10 @@
 - Real QuickBooks: `GET /quickbooks/connections/authorize` gives Intuit's authorization URL (with a
   CSRF state tied to the tenant); Intuit redirects the user to `GET .../callback?code&state&realmId`,
   which exchanges the code for tokens and connects the realm.
-- Emulator (the default environment): `POST /quickbooks/connections {realm_id}` connects directly;
-  tokens may be passed (e.g. ones the emulator issued), else a placeholder bearer that the
-  emulator accepts for realms without issued tokens.
+- Emulator (the default environment): `POST /quickbooks/connections {realm_id}` connects directly:
+  the emulator authorizes the company and issues a token pair (`IntuitOAuth.emulator_consent`),
+  refreshed later through its token endpoint like Intuit's. Tokens may be passed instead (ones
+  the emulator issued, e.g. by a test).
 Connecting queues a full import; the request never waits for it.
 """
 
@@ -39,7 +40,6 @@ from qb_sync.settings import Settings
 RealmId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\w+$")
 ]
-EMULATOR_PLACEHOLDER_TOKEN = "emulator-any-token"
 STATE_TTL = timedelta(hours=1)
 
 
@@ -73,7 +73,8 @@ def connection_out(c: Connection) -> ConnectionOut:
 async def connect(
     conn: asyncpg.Connection, cipher: TokenCipher, tenant_id: str, realm_id: str, grant: Grant
 ) -> None:
-    """Store the tokens and queue the full import, in one transaction."""
+    """Store the tokens and queue the full import, in one transaction. Rows that waited for the
+    company to be reconnected are due again at once."""
     try:
         await save_connection(conn, cipher, tenant_id, realm_id, grant)
     except RealmTaken:
@@ -81,6 +82,13 @@ async def connect(
             409, "realm_taken", f"QuickBooks company {realm_id} is connected to another tenant"
         ) from None
     await request_import(conn, tenant_id, realm_id)
+    await conn.execute(
+        """UPDATE push_mappings SET due_at = now(), updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2 AND status = 'pending'
+              AND last_error_code = 'reauth_required'""",
+        tenant_id,
+        realm_id,
+    )
 
 
 def connection_routes(
@@ -102,15 +110,21 @@ def connection_routes(
                 "authorization_required",
                 "real QuickBooks connects through GET /quickbooks/connections/authorize",
             )
-        expires = (
-            datetime.now(UTC) + timedelta(seconds=body.expires_in) if body.expires_in else None
-        )
-        grant = Grant(
-            access_token=body.access_token or EMULATOR_PLACEHOLDER_TOKEN,
-            refresh_token=body.refresh_token,
-            access_expires_at=expires,
-            refresh_expires_at=None,
-        )
+        if body.access_token is None:
+            try:
+                grant = await oauth.emulator_consent(body.realm_id)
+            except OAuthUnavailable as exc:
+                raise ApiError(502, "oauth_unavailable", str(exc)) from exc
+        else:
+            expires = (
+                datetime.now(UTC) + timedelta(seconds=body.expires_in) if body.expires_in else None
+            )
+            grant = Grant(
+                access_token=body.access_token,
+                refresh_token=body.refresh_token,
+                access_expires_at=expires,
+                refresh_expires_at=None,
+            )
         async with runtime.db.acquire() as conn, conn.transaction():
             await connect(conn, cipher, principal.tenant_id, body.realm_id, grant)
             row = await get_connection(conn, cipher, principal.tenant_id, body.realm_id)

@@ -6,8 +6,9 @@
 - `POST /quickbooks/sync/{realm_id}/{customer_id}/resolve`
     needs_link: `{"qb_customer_id": "..."}` links that QuickBooks customer (how=linked_by_user),
       then the platform's values are pushed to it as a sparse update;
-    conflict: `{"keep": "platform"}` pushes the platform's values over QuickBooks' ones,
-      `{"keep": "quickbooks"}` leaves QuickBooks' values (the platform keeps its own).
+    conflict: `{"keep": "platform"}` pushes the platform's values of the conflicting fields over
+      QuickBooks' ones, `{"keep": "quickbooks"}` leaves QuickBooks' values (the platform keeps
+      its own; only its later changes are pushed).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from platform_kit.auth import Principal
 from platform_kit.http import ApiError, field_error
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.push import fields
-from qb_sync.push.pusher import Outcome
-from qb_sync.push.state import Mapping, get_mapping, owner_of
+from qb_sync.push.state import Mapping, get_mapping, load_snapshot, owner_of
 from qb_sync.qbo import errors
 
 if TYPE_CHECKING:
@@ -197,46 +197,56 @@ def sync_routes(runtime: ServiceRuntime, push: PushSide) -> APIRouter:
         except (errors.Transient, errors.Throttled) as exc:
             raise ApiError(503, "quickbooks_unavailable", str(exc)) from None
         customer = reply["Customer"]
-        # Take the row over with an API lease, then write the outcome like the worker does.
-        lease = f"api-{uuid.uuid4().hex[:12]}"
+        # Take the row over with a lease of our own (a worker holding it loses it: its outcome
+        # is dropped), then write the outcome like the worker does.
+        token = uuid.uuid4()
         await runtime.db.execute(
-            """UPDATE push_mappings SET lease_owner = $4, lease_until = now() + interval '1 minute'
+            """UPDATE push_mappings SET lease_owner = 'api', lease_token = $4,
+                      lease_until = now() + interval '1 minute'
                 WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
             tenant_id,
             row.realm_id,
             row.customer_id,
-            lease,
+            token,
         )
-        await push.pusher.finish(
-            row,
-            lease,
-            Outcome(
-                "linked", customer=customer, how="linked_by_user", base=fields.current(customer)
-            ),
-        )
+        await push.pusher.finish(row, token, await push.pusher.linked_by_user(row, customer))
 
     async def settle_conflict(tenant_id: str, row: Mapping, keep: str) -> None:
-        base = dict(row.pushed_content or {})
-        for name, values in (row.conflict or {}).items():
-            if not isinstance(values, dict):
-                continue
-            # keep=platform: act as if QuickBooks' value was the base, so ours is sent over it;
-            # keep=quickbooks: act as if ours was already sent, so nothing is sent for it.
-            chosen = values.get("quickbooks") if keep == "platform" else values.get("platform")
-            if chosen is None:
-                base.pop(name, None)
-            else:
-                base[name] = chosen
+        """keep=quickbooks: the platform's values of the conflicting fields count as reconciled,
+        so they are not pushed (later platform changes are). keep=platform: those fields are
+        pushed over what QuickBooks holds now (pushed_content, read when the conflict arose)."""
+        snapshot = await load_snapshot(runtime.db, tenant_id, row.customer_id)
+        wanted = fields.desired(snapshot) if snapshot else {}
+        platform = dict(row.platform_content or {})
+        conflict = row.conflict or {}
+        per_field = {k: v for k, v in conflict.items() if isinstance(v, dict)}
+        if per_field:
+            for name in per_field:
+                key = fields.PARENT_KEY if name in fields.PARENT_FIELDS else name
+                if keep == "quickbooks":
+                    if key in wanted:
+                        platform[key] = wanted[key]
+                    else:
+                        platform.pop(key, None)
+                else:
+                    platform[key] = fields.FORCE_PUSH
+            pushed_content = row.pushed_content
+        else:
+            # A conflict recorded without its fields (older rows): decide for the whole customer,
+            # reading QuickBooks afresh on the next push.
+            platform = dict(wanted) if keep == "quickbooks" else {}
+            pushed_content = None
         await runtime.db.execute(
             """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
-                      conflict = NULL, pushed_content = $4::jsonb, pushed_hash = $5,
-                      updated_at = now()
+                      conflict = NULL, platform_content = $4::jsonb, pushed_hash = $5,
+                      pushed_content = $6::jsonb, updated_at = now()
                 WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
             tenant_id,
             row.realm_id,
             row.customer_id,
-            json.dumps(base),
-            fields.content_hash(base),
+            json.dumps(platform),
+            fields.content_hash(platform),
+            json.dumps(pushed_content) if pushed_content is not None else None,
         )
 
     return router

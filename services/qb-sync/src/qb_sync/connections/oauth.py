@@ -6,7 +6,10 @@ are rare: about one per realm per hour) and runs in a worker thread, never on th
 a timeout on every HTTP call (intuit-oauth passes none).
 
 In emulator mode the discovery document is the emulator's, so refreshes hit the emulator's token
-endpoint exactly as they would hit Intuit's.
+endpoint exactly as they would hit Intuit's. The emulator has no consent screen: connecting asks
+its control API to authorize the company and issue a token pair (`emulator_consent`, what the
+user's "Connect" at Intuit plus the code exchange amount to), so the platform only ever holds
+tokens the emulator issued and refreshes them through the token endpoint, never a placeholder.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
 from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
@@ -77,6 +81,28 @@ class IntuitOAuth:
             client = self._client()
             client.get_bearer_token(code, realm_id=realm_id)
             return _grant_of(client)
+
+        return await self._call(run)
+
+    async def emulator_consent(self, realm_id: str) -> Grant:
+        """Emulator only: the company authorizes this app and a fresh token pair is issued."""
+        if self.settings.qbo_environment != "emulator":
+            raise RuntimeError("only the emulator grants tokens without the user's consent")
+        url = self.settings.qbo_base_url.rstrip("/") + "/_admin/realms"
+
+        def run() -> Grant:
+            reply = requests.post(url, json={"realm_id": realm_id}, timeout=HTTP_TIMEOUT)
+            if reply.status_code != 200:
+                raise OAuthUnavailable(f"the emulator answered {reply.status_code}: {reply.text}")
+            issued = reply.json()
+            now = datetime.now(UTC)
+            return Grant(
+                access_token=issued["access_token"],
+                refresh_token=issued["refresh_token"],
+                access_expires_at=now + timedelta(seconds=int(issued["expires_in"])),
+                refresh_expires_at=now
+                + timedelta(seconds=int(issued["x_refresh_token_expires_in"])),
+            )
 
         return await self._call(run)
 

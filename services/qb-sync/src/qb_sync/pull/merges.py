@@ -1,6 +1,10 @@
 """QuickBooks merges: customer X merged into Y (webhook `Merge` with `deletedId`, CloudEvents
 `qbo.customer.merged.v1` with `data.deletedid`).
 
+CDC only shows a merged-away customer as a `status: Deleted` stub, without its survivor (and a
+push answered 610 knows no more): such a merge is recorded with no survivor; its rows become
+`needs_link` until a person links the right customer or a notification names the survivor.
+
 One transaction per merge:
 - the survivor is re-read and mirrored (its SyncToken moved);
 - the merged-away id is mirrored once more, inactive, with `merged_into_qb_customer_id`, so every
@@ -30,18 +34,20 @@ log = logging.getLogger(__name__)
 async def apply_merge(
     pool: asyncpg.Pool, gateway: QboGateway, tenant_id: str, realm_id: str, merge: Merge
 ) -> None:
-    try:
-        survivor = await read_customer(gateway, tenant_id, realm_id, merge.surviving_id)
-    except QboFault as fault:
-        if fault.code != 610:
-            raise
-        survivor = {}  # merged on again since: the later merge's notification covers it
+    survivor: dict[str, object] = {}
+    if merge.surviving_id is not None:
+        try:
+            survivor = await read_customer(gateway, tenant_id, realm_id, merge.surviving_id)
+        except QboFault as fault:
+            if fault.code != 610:
+                raise
+            # merged on again since: the later merge's notification covers it
     async with pool.acquire() as conn, conn.transaction():
         if survivor.get("Id"):
             await publish_mirror(conn, tenant_id, realm_id, survivor)
         await publish_merged_away(conn, tenant_id, realm_id, merge)
         await remap_after_merge(
-            conn, tenant_id, realm_id, merge, int(survivor.get("SyncToken") or 0)
+            conn, tenant_id, realm_id, merge, int(str(survivor.get("SyncToken") or 0))
         )
         await mark_merge_applied(conn, tenant_id, realm_id, merge.merged_id)
     log.info(

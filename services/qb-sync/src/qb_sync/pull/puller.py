@@ -24,7 +24,7 @@ from qb_sync.pull.links import remember
 from qb_sync.pull.merges import apply_merge
 from qb_sync.pull.metrics import PULL_CDC_WINDOWS, PULL_PUBLISHED
 from qb_sync.pull.reader import Json, read_changes, read_page
-from qb_sync.pull.state import get_state, pending_merges
+from qb_sync.pull.state import get_state, pending_merges, record_merge
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 
@@ -203,8 +203,13 @@ class Puller:
     ) -> int:
         published: list[Json] = []
         for customer in customers:
-            if customer.get("status") == "Deleted" or not customer.get("DisplayName"):
-                continue  # a merged-away stub: the merge path publishes it (pull/merges.py)
+            if customer.get("status") == "Deleted":
+                # Customers are never deleted, only merged: CDC shows the merged-away one as a
+                # stub without its survivor. The merge path handles it (pull/merges.py).
+                await record_merge(conn, tenant_id, realm_id, str(customer["Id"]), None)
+                continue
+            if not customer.get("DisplayName"):
+                continue
             if await publish_mirror(conn, tenant_id, realm_id, customer):
                 published.append(customer)
         await remember(conn, tenant_id, realm_id, published)

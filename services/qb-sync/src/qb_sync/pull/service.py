@@ -17,6 +17,7 @@ from qb_sync.api.webhooks import webhook_routes
 from qb_sync.connections.credentials import StoredCredentials
 from qb_sync.connections.crypto import TokenCipher
 from qb_sync.connections.oauth import IntuitOAuth
+from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.puller import Puller
 from qb_sync.pull.webhook_events import WebhookEvents
 from qb_sync.pull.worker import PullWorker
@@ -70,13 +71,14 @@ class PullSide:
             )
         ]
 
-    def start_worker(self, gateway: QboGateway) -> None:
+    def start_worker(self, gateway: QboGateway, ownership: RealmOwnership) -> None:
         if not self.settings.pull_enabled:
             return
         self.puller = Puller(self.runtime.db, gateway, self.settings)
         self.worker = PullWorker(
             self.runtime.db,
             self.puller,
+            ownership,
             tick_seconds=self.settings.pull_tick_seconds,
             tenant_prefix=self.settings.pull_tenant_prefix,
         )

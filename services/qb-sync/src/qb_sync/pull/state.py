@@ -29,7 +29,7 @@ class PullState:
 @dataclass(frozen=True)
 class Merge:
     merged_id: str
-    surviving_id: str
+    surviving_id: str | None  # None: seen in CDC (or a 610), the survivor is not known
 
 
 async def request_import(conn: Db, tenant_id: str, realm_id: str) -> None:
@@ -58,11 +58,17 @@ async def request_cdc(conn: Db, tenant_id: str, realm_id: str) -> None:
 
 
 async def record_merge(
-    conn: Db, tenant_id: str, realm_id: str, merged_id: str, surviving_id: str
+    conn: Db, tenant_id: str, realm_id: str, merged_id: str, surviving_id: str | None
 ) -> bool:
+    """Record that `merged_id` was merged away, into `surviving_id` when known (webhooks name
+    it; a CDC stub or a 610 does not). Learning the survivor later applies the merge again."""
     done = await conn.fetchval(
         """INSERT INTO qb_merges (tenant_id, realm_id, merged_id, surviving_id)
-           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, realm_id, merged_id) DO UPDATE
+              SET surviving_id = EXCLUDED.surviving_id, applied_at = NULL, received_at = now()
+            WHERE qb_merges.surviving_id IS NULL AND EXCLUDED.surviving_id IS NOT NULL
+           RETURNING true""",
         tenant_id,
         realm_id,
         merged_id,

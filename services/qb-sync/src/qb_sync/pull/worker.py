@@ -1,8 +1,9 @@
 """The puller loop: finds realms with due work and runs each, never two passes of one realm at once.
 
-A realm's pass holds a PostgreSQL advisory lock on one pooled connection, so several qb-sync
-instances share the realms without doing one twice; a killed process's lock dies with its
-connection. Passes of different realms run concurrently (bounded). Failures are recorded on the
+A realm is pulled only by the instance that holds it (ownership.py; its push rows go to the same
+instance, so one token bucket paces all of a company's calls), and a pass holds a PostgreSQL
+advisory lock on one pooled connection besides; a killed process's locks die with its
+connections. Passes of different realms run concurrently (bounded). Failures are recorded on the
 realm and retried on a later tick; the gateway already retried throttling and transient errors,
 and `ReauthRequired` stops the realm until the user reconnects (the due-realm query only picks
 connected realms).
@@ -16,6 +17,7 @@ import logging
 
 import asyncpg
 
+from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.puller import Puller
 from qb_sync.pull.state import due_realms
 
@@ -29,6 +31,7 @@ class PullWorker:
         self,
         pool: asyncpg.Pool,
         puller: Puller,
+        ownership: RealmOwnership,
         *,
         tick_seconds: float,
         max_parallel: int = 4,
@@ -36,6 +39,7 @@ class PullWorker:
     ) -> None:
         self.pool = pool
         self.puller = puller
+        self.ownership = ownership
         self.tick_seconds = tick_seconds
         self.tenant_prefix = tenant_prefix
         self._slots = asyncio.Semaphore(max_parallel)
@@ -73,6 +77,8 @@ class PullWorker:
 
     async def _run(self, tenant_id: str, realm_id: str) -> None:
         try:
+            if not await self.ownership.claim_one((tenant_id, realm_id)):
+                return  # another instance serves this company (its limits are per company)
             async with self._slots, self.pool.acquire() as lock_conn:
                 key = f"qb-pull:{tenant_id}:{realm_id}"
                 if not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):

@@ -1,18 +1,29 @@
 """Pushing one leased mapping row to QuickBooks, and writing the outcome.
 
-Create (no QuickBooks id yet), idempotent in three layers:
+Create (no QuickBooks id yet), idempotent in layers:
 1. the requestid was stored with the row when the push was requested (state.request_push);
-2. find first: an exact DisplayName match (active or not) that no other customer is mapped to is
-   linked (`matched_by_name`): this is also how a create whose answer was lost is recovered;
-3. create with the stored requestid, the same on every retry (QuickBooks replays the answer).
+2. before the first call the create is frozen: its exact body is stored with the row and its
+   name claimed in the company (state.freeze_create). Every retry resends those bytes under that
+   requestid, whatever was renamed meanwhile, so QuickBooks can only ever replay it; a later
+   rename is a sparse update once linked. Only a fault answer (nothing was created) unfreezes it,
+   and the next create gets a new requestid;
+3. find first: an exact DisplayName match (active or not, under the same parent) for any name a
+   create of this row went out with, that no other customer is mapped to, is linked
+   (`matched_by_name`): this is also how a create whose answer was lost is recovered when
+   QuickBooks no longer remembers the requestid;
+4. the name claim: no other row creates or links that name while this one may have created it.
 On 6240 the name is looked up in Customer, Vendor and Employee: the row becomes `needs_link`
-with the reason (and the candidate customer); a name is never altered.
-Sub-customers wait for their parent's QuickBooks id (queueing the parent if it has no row).
+with the reason (and the candidate customer); a name is never altered. Sub-customers wait for
+their parent's QuickBooks id (queueing the parent if it has no row); a parent that failed or
+needs a person makes the child's attempts count, so it ends `failed` rather than waiting forever.
 
-Update (linked): a sparse body of only the fields that differ from `pushed_content`, with the
-stored SyncToken. On 5010 the customer is re-read and merged three ways (see
-docs/decisions/qbsync-push.md): a field both sides changed differently is a `conflict`; otherwise
-the platform's changes are re-applied on the fresh SyncToken, at most `push_conflict_tries` times.
+Update (linked): a sparse body of the fields the platform changed since the last reconcile
+(`platform_content`) whose value QuickBooks (`pushed_content`) does not hold yet, with the stored
+SyncToken. On 5010 the customer is re-read and merged three ways (docs/decisions/qbsync-push.md):
+a field both sides changed differently is a `conflict`; otherwise the platform's changes are
+re-applied on the fresh SyncToken, at most `push_conflict_tries` times, then `conflict` too, with
+every field still to send recorded. 6240 on a rename is `needs_link`; 610 (merged away in
+QuickBooks) is `needs_link` for a person to pick the survivor, unless the merge is known.
 
 Every outcome (row state + QuickBooksCustomerLinked / QuickBooksSyncFailed + the mirror of the
 customer QuickBooks returned) is written in one transaction, only while the lease is still ours.
@@ -24,38 +35,45 @@ import json
 import logging
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
 
 from platform_events.contracts.quickbooks import QuickBooksCustomerLinked, QuickBooksSyncFailed
-from platform_events.envelope import EventData, new_envelope
-from platform_kit.outbox import add_to_outbox, outgoing
+from platform_events.envelope import EventData
 from qb_sync.mirror import publish_mirror
+from qb_sync.pull.state import record_merge
 from qb_sync.push import fields
+from qb_sync.push.lease import PushLease
+from qb_sync.push.reports import report
 from qb_sync.push.state import (
+    PARENT_NOT_SYNCED,
     REQUEST_ID_NAMESPACE,
+    LeaseLost,
     Mapping,
     ensure_parent_pending,
+    freeze_create,
     get_mapping,
     load_snapshot,
     lock_if_still_ours,
+    next_request_id,
     owner_of,
+    release_claims,
+    wake_children,
 )
 from qb_sync.qbo import errors, names
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 
 Json = dict[str, Any]
-SOURCE = "qb-sync"
 log = logging.getLogger(__name__)
 
 PUSH_OUTCOMES = Counter(
     "qbsync_push_outcomes_total",
     "Push attempts by outcome (linked, updated, unchanged, needs_link, conflict, wait, retry, "
-    "failed)",
+    "failed, lost)",
     ["outcome"],
 )
 
@@ -63,18 +81,21 @@ PUSH_OUTCOMES = Counter(
 @dataclass
 class Outcome:
     """What happened to one row. `kind`: linked | updated | unchanged | needs_link | conflict |
-    wait | retry | failed."""
+    wait | retry | failed | lost (the lease was taken over: nothing is written)."""
 
     kind: str
     customer: Json | None = None  # the QuickBooks customer as last returned
     how: str | None = None  # linked: created | matched_by_name | linked_by_user
-    base: Json | None = None  # new pushed_content
+    qb_content: Json | None = None  # new pushed_content: what QuickBooks holds now
+    platform: Json | None = None  # new platform_content
+    more: bool = False  # platform values QuickBooks does not hold yet: stay pending
     code: str | None = None
     message: str | None = None
     candidate: str | None = None
     conflict: Json | None = None
     delay: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    unfreeze: bool = False  # QuickBooks answered the create: it may be rebuilt (new requestid)
+    merged_away: str | None = None  # 610: this QuickBooks id is gone
 
 
 class Pusher:
@@ -84,9 +105,13 @@ class Pusher:
         self.settings = settings
 
     # -- one row -------------------------------------------------------------------------------
-    async def push(self, row: Mapping, owner: str) -> Outcome:
+    async def push(self, row: Mapping, lease: PushLease) -> Outcome:
         try:
-            outcome = await self._push(row)
+            outcome = await self._push(row, lease)
+        except LeaseLost:
+            outcome = Outcome("lost")
+        except errors.LeaseEnding as exc:
+            outcome = Outcome("wait", code="lease", message=str(exc)[:500])
         except errors.Throttled as exc:
             outcome = Outcome(
                 "retry",
@@ -97,7 +122,9 @@ class Pusher:
         except (errors.Transient, errors.AuthExpired) as exc:
             outcome = Outcome("retry", code=type(exc).__name__.lower(), message=str(exc)[:500])
         except errors.ReauthRequired as exc:
-            outcome = Outcome("failed", code="reauth_required", message=str(exc)[:500])
+            # The company must be reconnected: the row waits, pending, and resumes after that
+            # (rows of a company that is not connected are not leased meanwhile).
+            outcome = Outcome("wait", code="reauth_required", message=str(exc)[:500], delay=5.0)
         except errors.QboFault as exc:
             outcome = Outcome(
                 "failed", code=str(exc.code), message=f"{exc.message} {exc.detail}"[:500]
@@ -116,91 +143,240 @@ class Pusher:
                 }
             },
         )
-        await self.finish(row, owner, outcome)
+        if outcome.kind != "lost":
+            await self.finish(row, lease.token, outcome)
         return outcome
 
-    async def _push(self, row: Mapping) -> Outcome:
+    async def _push(self, row: Mapping, lease: PushLease) -> Outcome:
         snapshot = await load_snapshot(self.pool, row.tenant_id, row.customer_id)
         if snapshot is None:
             return Outcome("wait", message="waiting for the customer's data", delay=2.0)
+        parent_qb_id, waiting = await self._parent(row, snapshot)
+        if waiting is not None:
+            return waiting
+        wanted = fields.desired(snapshot)
+        wanted_qb = fields.quickbooks_values(wanted, parent_qb_id)
         if row.qb_customer_id is None:
-            return await self._create(row, snapshot)
-        return await self._update(row, snapshot)
+            return await self._create(row, lease, snapshot, wanted, wanted_qb)
+        return await self._update(row, lease, wanted, wanted_qb)
 
-    async def _call(self, row: Mapping, op: str, fn: Any) -> Any:
-        return await self.gateway.call(row.tenant_id, row.realm_id, op, fn)
+    async def _call(self, row: Mapping, lease: PushLease | None, op: str, fn: Any) -> Any:
+        return await self.gateway.call(row.tenant_id, row.realm_id, op, fn, lease=lease)
 
-    async def _find(self, row: Mapping, entity: str, name: str) -> list[Json]:
-        sql = names.by_display_name(entity, name)
-        reply = await self._call(row, f"push.find.{entity.lower()}", lambda qb: qb.query(sql))
-        found: list[Json] = (reply.get("QueryResponse") or {}).get(entity) or []
-        return found
+    async def _find(
+        self,
+        row: Mapping,
+        lease: PushLease | None,
+        entity: str,
+        wanted_names: list[str],
+        *,
+        exact: bool = True,
+    ) -> list[Json]:
+        """Records of `entity` named like any of `wanted_names` (exactly, unless `exact=False`:
+        then as loosely as QuickBooks compares)."""
+        found: dict[str, Json] = {}
+        for query in names.name_queries(wanted_names):
+            start = 1
+            while True:
+                sql = query.page(entity, start)
+                reply = await self._call(
+                    row, lease, f"push.find.{entity.lower()}", lambda qb, sql=sql: qb.query(sql)
+                )
+                page: list[Json] = (reply.get("QueryResponse") or {}).get(entity) or []
+                for record in page:
+                    name = str(record.get("DisplayName") or "")
+                    if not exact or any(names.same_name(name, n) for n in wanted_names):
+                        found[str(record["Id"])] = record
+                if len(page) < names.PAGE:
+                    break
+                start += len(page)
+        return list(found.values())
+
+    async def _parent(self, row: Mapping, snapshot: Json) -> tuple[str | None, Outcome | None]:
+        """The QuickBooks id of the customer's parent in this company, or why we must wait."""
+        parent_id = snapshot.get("parent_id")
+        if not parent_id:
+            return None, None
+        parent = await get_mapping(self.pool, row.tenant_id, row.realm_id, str(parent_id))
+        if parent is None:
+            await ensure_parent_pending(
+                self.pool, row.tenant_id, row.realm_id, str(parent_id), row.create_request_id
+            )
+            return None, Outcome("wait", message=f"waiting for parent {parent_id}", delay=0.5)
+        if parent.qb_customer_id is not None:
+            return parent.qb_customer_id, None
+        message = f"waiting for parent {parent_id} ({parent.status})"
+        if parent.status == "pending":
+            return None, Outcome("wait", message=message, delay=0.5)
+        # The parent needs a person (failed, needs_link): count attempts, end failed; the row
+        # is woken when the parent is linked.
+        return None, Outcome("retry", code=PARENT_NOT_SYNCED, message=message)
 
     # -- create --------------------------------------------------------------------------------
-    async def _create(self, row: Mapping, snapshot: Json) -> Outcome:
-        parent_qb_id: str | None = None
-        parent_id = snapshot.get("parent_id")
-        if parent_id:
-            parent = await get_mapping(self.pool, row.tenant_id, row.realm_id, parent_id)
-            if parent is None:
-                await ensure_parent_pending(
-                    self.pool, row.tenant_id, row.realm_id, parent_id, row.create_request_id
-                )
-                return Outcome("wait", message=f"waiting for parent {parent_id}", delay=0.5)
-            if parent.qb_customer_id is None:
-                return Outcome(
-                    "wait",
-                    message=f"waiting for parent {parent_id} ({parent.status})",
-                    delay=0.5 if parent.status == "pending" else 30.0,
-                )
-            parent_qb_id = parent.qb_customer_id
-        name = fields.display_name(snapshot)
-        if not name:
-            return Outcome("failed", code="no_display_name", message="the customer has no name")
-        matched = await self._match_existing(row, name)
+    async def _create(
+        self, row: Mapping, lease: PushLease, snapshot: Json, wanted: Json, wanted_qb: Json
+    ) -> Outcome:
+        if row.create_payload is None:
+            name = str(wanted["DisplayName"])
+            if not name:
+                return Outcome("failed", code="no_display_name", message="the customer has no name")
+            body = fields.create_body(
+                wanted,
+                (wanted_qb.get("ParentRef") or {}).get("value"),
+                snapshot.get("currency"),
+            )
+            payload = json.dumps(body, sort_keys=True)
+            holder = await freeze_create(self.pool, row, lease.token, name, payload)
+            if holder is not None:
+                return await self._name_held(row, name, holder)
+            sent_names = list(dict.fromkeys([*row.create_names, name]))
+        else:
+            payload = row.create_payload
+            body = json.loads(payload)
+            sent_names = list(row.create_names) or [str(body["DisplayName"])]
+        frozen_name = str(body["DisplayName"])
+        parents = {
+            (body.get("ParentRef") or {}).get("value"),
+            (wanted_qb.get("ParentRef") or {}).get("value"),
+        }
+        matched = await self._match_existing(
+            row, lease, sent_names, frozen_name, parents, wanted, wanted_qb
+        )
         if matched is not None:
+            matched.unfreeze = matched.kind != "linked"
             return matched
-        body = fields.create_body(snapshot, parent_qb_id)
-        payload = json.dumps(body)
         try:
             reply = await self._call(
                 row,
+                lease,
                 "push.create",
                 lambda qb: qb.create_object("Customer", payload, request_id=row.create_request_id),
             )
         except errors.QboFault as exc:
-            if exc.code != errors.DUPLICATE_NAME:
-                raise
-            return await self._name_taken(row, name)
-        created: Json = reply["Customer"]
-        return Outcome("linked", customer=created, how="created", base=fields.current(created))
-
-    async def _match_existing(self, row: Mapping, name: str) -> Outcome | None:
-        for customer in await self._find(row, "Customer", name):
-            if not names.same_name(str(customer.get("DisplayName") or ""), name):
-                continue
-            owner = await owner_of(self.pool, row.tenant_id, row.realm_id, str(customer["Id"]))
-            if owner is not None and owner != row.customer_id:
-                return Outcome(
-                    "needs_link",
-                    code="name_linked_elsewhere",
-                    message=(
-                        f"display name {name!r} belongs to QuickBooks customer "
-                        f"{customer['Id']}, already linked to customer {owner}"
-                    ),
-                    candidate=str(customer["Id"]),
+            if exc.code == errors.DUPLICATE_NAME:
+                outcome = await self._name_taken(
+                    row, lease, sent_names, frozen_name, parents, wanted, wanted_qb
                 )
+            else:
+                outcome = Outcome(
+                    "failed", code=str(exc.code), message=f"{exc.message} {exc.detail}"[:500]
+                )
+            outcome.unfreeze = outcome.kind != "linked"
+            return outcome
+        return self._linked(reply["Customer"], "created", wanted, wanted_qb)
+
+    def _linked(self, customer: Json, how: str, wanted: Json, wanted_qb: Json) -> Outcome:
+        held = fields.current(customer)
+        pending = fields.to_send({}, wanted, held, wanted_qb)
+        return Outcome(
+            "linked",
+            customer=customer,
+            how=how,
+            qb_content=held,
+            # Not equal yet (a rename since the create was frozen, an inactive customer created
+            # active, a matched customer's other values): those fields go out as an update.
+            platform={} if pending else wanted,
+            more=bool(pending),
+        )
+
+    async def linked_by_user(self, row: Mapping, customer: Json) -> Outcome:
+        """The user chose this QuickBooks customer for a needs_link row: link it, then push the
+        platform's values onto it."""
+        snapshot = await load_snapshot(self.pool, row.tenant_id, row.customer_id) or {}
+        parent_qb_id, _ = await self._parent(row, snapshot) if snapshot else (None, None)
+        wanted = fields.desired(snapshot) if snapshot else {}
+        return self._linked(
+            customer, "linked_by_user", wanted, fields.quickbooks_values(wanted, parent_qb_id)
+        )
+
+    async def _match_existing(
+        self,
+        row: Mapping,
+        lease: PushLease,
+        sent_names: list[str],
+        frozen_name: str,
+        parents: set[str | None],
+        wanted: Json,
+        wanted_qb: Json,
+    ) -> Outcome | None:
+        elsewhere: tuple[Json, str] | None = None
+        other_parent: Json | None = None
+        for customer in await self._find(row, lease, "Customer", sent_names):
+            qb_id = str(customer["Id"])
+            exact_frozen = names.same_name(str(customer.get("DisplayName") or ""), frozen_name)
+            owner = await owner_of(self.pool, row.tenant_id, row.realm_id, qb_id)
+            if owner is not None and owner != row.customer_id:
+                if exact_frozen:
+                    elsewhere = (customer, owner)
+                continue  # someone else's: never ours, whatever the name
+            if (customer.get("ParentRef") or {}).get("value") not in parents:
+                if exact_frozen:
+                    other_parent = customer
+                continue  # same name, another place in the customer tree
+            return self._linked(customer, "matched_by_name", wanted, wanted_qb)
+        if elsewhere is not None:
+            customer, owner = elsewhere
             return Outcome(
-                "linked", customer=customer, how="matched_by_name", base=fields.current(customer)
+                "needs_link",
+                code="name_linked_elsewhere",
+                message=(
+                    f"display name {frozen_name!r} belongs to QuickBooks customer "
+                    f"{customer['Id']}, already linked to customer {owner}"
+                ),
+                candidate=str(customer["Id"]),
+            )
+        if other_parent is not None:
+            where = (other_parent.get("ParentRef") or {}).get("value")
+            return Outcome(
+                "needs_link",
+                code="name_under_other_parent",
+                message=(
+                    f"display name {frozen_name!r} belongs to QuickBooks customer "
+                    f"{other_parent['Id']}, "
+                    + (f"a sub-customer of {where}" if where else "a top-level customer")
+                    + ", not where this customer belongs"
+                ),
+                candidate=str(other_parent["Id"]),
             )
         return None
 
-    async def _name_taken(self, row: Mapping, name: str) -> Outcome:
-        """6240: the name is used somewhere QuickBooks compares more loosely than we match."""
-        matched = await self._match_existing(row, name)
+    async def _name_held(self, row: Mapping, name: str, holder: str) -> Outcome:
+        """Another platform customer's create claimed this name in the company first."""
+        other = await get_mapping(self.pool, row.tenant_id, row.realm_id, holder)
+        message = f"customer {holder} is creating the QuickBooks customer {name!r}"
+        if other is not None and other.qb_customer_id is None and other.status != "pending":
+            return Outcome(
+                "needs_link",
+                code="name_claimed",
+                message=f"{message} ({other.status}); resolve that one first",
+            )
+        return Outcome("wait", code="name_claimed", message=message, delay=1.0)
+
+    async def _name_taken(
+        self,
+        row: Mapping,
+        lease: PushLease,
+        sent_names: list[str],
+        frozen_name: str,
+        parents: set[str | None],
+        wanted: Json,
+        wanted_qb: Json,
+    ) -> Outcome:
+        """6240 on create: a customer we may link (ours, created by an earlier attempt that
+        QuickBooks' requestid memory no longer covers), else why the name is taken."""
+        matched = await self._match_existing(
+            row, lease, sent_names, frozen_name, parents, wanted, wanted_qb
+        )
         if matched is not None:
             return matched
-        for customer in await self._find(row, "Customer", name):
+        return await self._taken_because(row, lease, frozen_name, exclude=None)
+
+    async def _taken_because(
+        self, row: Mapping, lease: PushLease, name: str, exclude: str | None
+    ) -> Outcome:
+        for customer in await self._find(row, lease, "Customer", [name], exact=False):
+            if str(customer["Id"]) == exclude:
+                continue
             return Outcome(
                 "needs_link",
                 code="6240",
@@ -211,7 +387,7 @@ class Pusher:
                 candidate=str(customer["Id"]),
             )
         for entity in ("Vendor", "Employee"):
-            for other in await self._find(row, entity, name):
+            for other in await self._find(row, lease, entity, [name], exact=False):
                 return Outcome(
                     "needs_link",
                     code="6240",
@@ -228,26 +404,25 @@ class Pusher:
         )
 
     # -- update --------------------------------------------------------------------------------
-    async def _update(self, row: Mapping, snapshot: Json) -> Outcome:
+    async def _update(
+        self, row: Mapping, lease: PushLease, wanted: Json, wanted_qb: Json
+    ) -> Outcome:
         assert row.qb_customer_id is not None
         qb_id = row.qb_customer_id
-        wanted = fields.desired(snapshot)
-        base = row.pushed_content if row.pushed_content is not None else wanted
-        diff = fields.changes(base, wanted)
-        if not diff:
-            return Outcome("unchanged", base=base)
+        if row.platform_content is None:  # linked before the platform's data arrived: adopt it
+            return Outcome("unchanged", platform=wanted)
+        held = row.pushed_content
         token = row.sync_token
         latest: Json | None = None
-        if token is None:  # linked by the user: we never saw a SyncToken
-            latest = await self._get(row, qb_id)
-            token = int(latest.get("SyncToken") or 0)
-            merged = self._three_way(base, wanted, diff, latest)
-            if isinstance(merged, Outcome):
-                return merged
-            diff = merged
+        if held is None or token is None:  # QuickBooks' side unknown: read it first
+            latest = await self._get(row, lease, qb_id)
+            if latest is None:
+                return await self._gone(row, qb_id)
+            held, token = fields.current(latest), int(latest.get("SyncToken") or 0)
+        diff = fields.to_send(row.platform_content, wanted, held, wanted_qb)
+        if not diff:
+            return Outcome("unchanged", customer=latest, qb_content=held, platform=wanted)
         for _ in range(max(1, self.settings.push_conflict_tries)):
-            if not diff:
-                return Outcome("updated", customer=latest, base=_rebased(base, wanted))
             body = {"Id": qb_id, "SyncToken": str(token), "sparse": True, **diff}
             payload = json.dumps(body, sort_keys=True)
             # Same body on the same SyncToken = same requestid: a retry after a lost answer is
@@ -256,6 +431,7 @@ class Pusher:
             try:
                 reply = await self._call(
                     row,
+                    lease,
                     "push.update",
                     lambda qb, body=payload, rid=rid: qb.update_object(
                         "Customer", body, request_id=rid
@@ -263,47 +439,93 @@ class Pusher:
                 )
             except errors.QboFault as exc:
                 if exc.code == errors.NOT_FOUND:
-                    return Outcome(
-                        "failed",
-                        code="610",
-                        message=f"QuickBooks customer {qb_id} no longer exists",
-                    )
+                    return await self._gone(row, qb_id)
+                if exc.code == errors.DUPLICATE_NAME:
+                    name = str(diff.get("DisplayName") or wanted.get("DisplayName"))
+                    taken = await self._taken_because(row, lease, name, exclude=qb_id)
+                    taken.message = f"renaming QuickBooks customer {qb_id}: {taken.message}"
+                    return taken
                 if exc.code != errors.STALE_OBJECT:
                     raise
-                latest = await self._get(row, qb_id)
-                token = int(latest.get("SyncToken") or 0)
-                merged = self._three_way(base, wanted, diff, latest)
+                latest = await self._get(row, lease, qb_id)
+                if latest is None:
+                    return await self._gone(row, qb_id)
+                theirs = fields.current(latest)
+                merged = self._three_way(held, wanted_qb, diff, theirs, latest)
                 if isinstance(merged, Outcome):
                     return merged
-                diff = merged
+                held, token, diff = theirs, int(latest.get("SyncToken") or 0), merged
+                if not diff:
+                    return Outcome("updated", customer=latest, qb_content=held, platform=wanted)
                 continue
             updated: Json = reply["Customer"]
-            return Outcome("updated", customer=updated, base=_rebased(base, wanted))
+            return Outcome(
+                "updated", customer=updated, qb_content=fields.current(updated), platform=wanted
+            )
+        # Still stale: record every field still to send, so resolving it knows what is at stake.
         return Outcome(
             "conflict",
             code="5010",
             message=f"still stale after {self.settings.push_conflict_tries} tries",
             customer=latest,
-            conflict={"stale": True},
+            qb_content=held,
+            conflict={
+                name: {
+                    "platform": wanted_qb.get(name),
+                    "quickbooks": held.get(name),
+                    "base": held.get(name),
+                }
+                for name in diff
+            },
         )
 
-    async def _get(self, row: Mapping, qb_id: str) -> Json:
-        reply = await self._call(
-            row, "push.get", lambda qb: qb.get_single_object("Customer", qb_id)
-        )
+    async def _get(self, row: Mapping, lease: PushLease | None, qb_id: str) -> Json | None:
+        try:
+            reply = await self._call(
+                row, lease, "push.get", lambda qb: qb.get_single_object("Customer", qb_id)
+            )
+        except errors.QboFault as exc:
+            if exc.code == errors.NOT_FOUND:
+                return None
+            raise
         customer: Json = reply["Customer"]
         return customer
 
+    async def _gone(self, row: Mapping, qb_id: str) -> Outcome:
+        """610: QuickBooks customers are never deleted, so it was merged into another one."""
+        survivor = await self.pool.fetchval(
+            """SELECT surviving_id FROM qb_merges
+                WHERE tenant_id = $1 AND realm_id = $2 AND merged_id = $3
+                  AND surviving_id IS NOT NULL AND applied_at IS NULL""",
+            row.tenant_id,
+            row.realm_id,
+            qb_id,
+        )
+        if survivor is not None:  # the pull side moves the link to the survivor shortly
+            return Outcome(
+                "wait", code="merged", message=f"{qb_id} was merged into {survivor}", delay=2.0
+            )
+        return Outcome(
+            "needs_link",
+            code="merged",
+            message=(
+                f"QuickBooks customer {qb_id} no longer exists (merged into another customer); "
+                "link the customer it went into"
+            ),
+            merged_away=qb_id,
+        )
+
     @staticmethod
-    def _three_way(base: Json, wanted: Json, diff: Json, latest: Json) -> Json | Outcome:
-        """Per field the platform wants to change: QuickBooks still has the base value, or
-        already has ours -> fine; QuickBooks has a third value -> conflict. Returns the fields
-        still to send, or a conflict outcome."""
-        theirs = fields.current(latest)
+    def _three_way(
+        held: Json, wanted_qb: Json, diff: Json, theirs: Json, latest: Json
+    ) -> Json | Outcome:
+        """Per field the platform wants to change: QuickBooks still has the value we last knew,
+        or already has ours -> fine; QuickBooks has a third value -> conflict. Returns the
+        fields still to send, or a conflict outcome."""
         clashes: Json = {}
         remaining: Json = {}
         for name, value in diff.items():
-            before, ours, now = base.get(name), wanted.get(name), theirs.get(name)
+            before, ours, now = held.get(name), wanted_qb.get(name), theirs.get(name)
             if now == ours:
                 continue  # already there (e.g. our earlier update whose answer was lost)
             if now != before:
@@ -316,65 +538,101 @@ class Pusher:
                 code="conflict",
                 message="changed in QuickBooks and on the platform: " + ", ".join(sorted(clashes)),
                 customer=latest,
+                qb_content=theirs,
                 conflict=clashes,
             )
+        if any(f in remaining for f in fields.PARENT_FIELDS):
+            for f in fields.PARENT_FIELDS:
+                if f in diff:
+                    remaining.setdefault(f, diff[f])
         return remaining
 
     # -- outcome -------------------------------------------------------------------------------
-    async def finish(self, row: Mapping, owner: str, outcome: Outcome) -> None:
+    async def finish(self, row: Mapping, token: uuid.UUID, outcome: Outcome) -> None:
+        try:
+            await self._finish(row, token, outcome)
+        except asyncpg.UniqueViolationError:
+            # Another row linked the same QuickBooks customer between our check and our write.
+            assert outcome.customer is not None
+            await self._finish(
+                row,
+                token,
+                Outcome(
+                    "needs_link",
+                    code="name_linked_elsewhere",
+                    message=f"QuickBooks customer {outcome.customer['Id']} was linked to another"
+                    " customer meanwhile",
+                    candidate=str(outcome.customer["Id"]),
+                    unfreeze=True,
+                ),
+            )
+
+    async def _finish(self, row: Mapping, token: uuid.UUID, outcome: Outcome) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            record = await lock_if_still_ours(conn, row, owner)
+            record = await lock_if_still_ours(conn, row, token)
             if record is None:
                 log.info(
                     "lease lost; outcome dropped",
                     extra={"fields": {"customer_id": row.customer_id}},
                 )
                 return
-            dirty = bool(record["dirty"])
-            reported = bool(record["failure_reported"])
-            await self._write(conn, row, outcome, dirty, int(record["attempts"]), reported)
+            await self._write(conn, row, record, outcome)
 
     async def _write(
-        self,
-        conn: asyncpg.Connection,
-        row: Mapping,
-        o: Outcome,
-        dirty: bool,
-        attempts: int,
-        reported: bool = False,
+        self, conn: asyncpg.Connection, row: Mapping, record: asyncpg.Record, o: Outcome
     ) -> None:
         key = (row.tenant_id, row.realm_id, row.customer_id)
+        dirty = bool(record["dirty"])
+        attempts = int(record["attempts"])
+        reported = bool(record["failure_reported"])
         events: list[EventData] = []
         token = int(o.customer.get("SyncToken") or 0) if o.customer else None
+        if o.kind == "linked" and o.customer is not None:
+            holder = await owner_of(conn, row.tenant_id, row.realm_id, str(o.customer["Id"]))
+            if holder is not None and holder != row.customer_id:
+                o = Outcome(
+                    "needs_link",
+                    code="name_linked_elsewhere",
+                    message=f"QuickBooks customer {o.customer['Id']} is linked to customer "
+                    f"{holder}",
+                    candidate=str(o.customer["Id"]),
+                    unfreeze=True,
+                )
+                token = None
         if o.customer is not None:
             await publish_mirror(conn, row.tenant_id, row.realm_id, o.customer)
+        qb_content = json.dumps(o.qb_content) if o.qb_content is not None else None
         if o.kind in ("linked", "updated", "unchanged"):
-            base = o.base or {}
-            qb_id = str(o.customer["Id"]) if o.kind == "linked" and o.customer else None
-            # More to send: the data changed while we pushed, or a match/create is not yet equal
-            # to the platform's data (an inactive customer is created active, then inactivated).
-            snapshot = await load_snapshot(conn, row.tenant_id, row.customer_id)
-            more = dirty or (
-                snapshot is not None and bool(fields.changes(base, fields.desired(snapshot)))
-            )
+            linked = o.kind == "linked"
+            qb_id = str(o.customer["Id"]) if linked and o.customer else None
+            more = dirty or o.more
             await conn.execute(
                 """UPDATE push_mappings
                       SET qb_customer_id = COALESCE($4, qb_customer_id),
                           sync_token = COALESCE($5, sync_token),
-                          status = CASE WHEN $8 THEN 'pending' ELSE 'synced' END,
-                          due_at = CASE WHEN $8 THEN now() END,
-                          pushed_content = $6::jsonb, pushed_hash = $7, attempts = 0,
+                          status = CASE WHEN $9 THEN 'pending' ELSE 'synced' END,
+                          due_at = CASE WHEN $9 THEN now() END,
+                          pushed_content = COALESCE($6::jsonb, pushed_content),
+                          platform_content = $7::jsonb, pushed_hash = $8, attempts = 0,
                           last_error_code = NULL, last_error_message = NULL, conflict = NULL,
                           candidate_qb_customer_id = NULL, lease_until = NULL,
-                          lease_owner = NULL, failure_reported = false, updated_at = now()
+                          lease_owner = NULL, lease_token = NULL, failure_reported = false,
+                          create_payload = CASE WHEN $10 THEN NULL ELSE create_payload END,
+                          create_names = CASE WHEN $10 THEN '{}' ELSE create_names END,
+                          updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
                 qb_id,
                 token,
-                json.dumps(base),
-                fields.content_hash(base),
+                qb_content,
+                json.dumps(o.platform) if o.platform is not None else None,
+                fields.content_hash(o.platform),
                 more,
+                linked,
             )
+            if linked:
+                await release_claims(conn, row.tenant_id, row.realm_id, row.customer_id)
+                await wake_children(conn, row.tenant_id, row.realm_id, row.customer_id)
             linked_to = qb_id or (row.qb_customer_id if reported else None)
             if linked_to is not None:
                 # A new link, or a link that had been reported failed and works again.
@@ -390,11 +648,13 @@ class Pusher:
         elif o.kind == "wait":
             await conn.execute(
                 """UPDATE push_mappings SET due_at = now() + make_interval(secs => $4),
-                          last_error_code = 'waiting', last_error_message = $5,
-                          lease_until = NULL, lease_owner = NULL, updated_at = now()
+                          last_error_code = $5, last_error_message = $6,
+                          lease_until = NULL, lease_owner = NULL, lease_token = NULL,
+                          updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
                 o.delay,
+                o.code or "waiting",
                 o.message,
             )
         elif o.kind == "retry" and attempts + 1 < self.settings.push_max_attempts:
@@ -403,7 +663,8 @@ class Pusher:
                 """UPDATE push_mappings SET attempts = attempts + 1,
                           due_at = now() + make_interval(secs => $4),
                           last_error_code = $5, last_error_message = $6,
-                          lease_until = NULL, lease_owner = NULL, updated_at = now()
+                          lease_until = NULL, lease_owner = NULL, lease_token = NULL,
+                          updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
                 delay,
@@ -412,12 +673,25 @@ class Pusher:
             )
         else:  # failed, conflict, needs_link, or retries used up
             status = "failed" if o.kind == "retry" else o.kind
+            # QuickBooks answered the frozen create (nothing created): the next one may differ,
+            # under a new requestid. Names it went out with stay searched and claimed.
+            unfreeze = o.unfreeze and record["create_payload"] is not None
+            request_id = (
+                next_request_id(record["create_request_id"])
+                if unfreeze
+                else record["create_request_id"]
+            )
             await conn.execute(
                 """UPDATE push_mappings SET status = $4, attempts = attempts + 1, due_at = NULL,
                           last_error_code = $5, last_error_message = $6,
                           candidate_qb_customer_id = $7, conflict = $8::jsonb,
-                          sync_token = COALESCE($9, sync_token), failure_reported = true,
-                          lease_until = NULL, lease_owner = NULL, updated_at = now()
+                          sync_token = COALESCE($9, sync_token),
+                          pushed_content = COALESCE($10::jsonb, pushed_content),
+                          failure_reported = true,
+                          create_payload = CASE WHEN $11 THEN NULL ELSE create_payload END,
+                          create_request_id = $12,
+                          lease_until = NULL, lease_owner = NULL, lease_token = NULL,
+                          updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
                 status,
@@ -426,7 +700,12 @@ class Pusher:
                 o.candidate,
                 json.dumps(o.conflict) if o.conflict is not None else None,
                 token,
+                qb_content,
+                unfreeze,
+                request_id,
             )
+            if o.merged_away is not None:  # the pull side publishes its end in the mirror
+                await record_merge(conn, row.tenant_id, row.realm_id, o.merged_away, None)
             events.append(
                 QuickBooksSyncFailed(
                     realm_id=row.realm_id,
@@ -438,23 +717,7 @@ class Pusher:
                     candidate_qb_customer_id=o.candidate,
                 )
             )
-        if events:
-            await add_to_outbox(
-                conn,
-                [
-                    outgoing(
-                        new_envelope(
-                            data,
-                            source=SOURCE,
-                            subject=row.customer_id,
-                            tenant_id=row.tenant_id,
-                            sequence=token or 0,
-                        ),
-                        key=row.customer_id,
-                    )
-                    for data in events
-                ],
-            )
+        await report(conn, row.tenant_id, row.customer_id, events, sequence=token or 0)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(
@@ -466,15 +729,3 @@ class Pusher:
 
 def update_request_id(realm_id: str, qb_id: str, payload: str) -> str:
     return str(uuid.uuid5(REQUEST_ID_NAMESPACE, f"update:{realm_id}:{qb_id}:{payload}"))
-
-
-def _rebased(base: Json, wanted: Json) -> Json:
-    """The new pushed_content: what we now know QuickBooks holds for our fields."""
-    out = dict(base)
-    for name in fields.FIELDS:
-        if base.get(name) != wanted.get(name):
-            if wanted.get(name) is None:
-                out.pop(name, None)
-            else:
-                out[name] = wanted[name]
-    return out

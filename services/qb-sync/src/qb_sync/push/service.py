@@ -11,6 +11,7 @@ from platform_events.topics import CUSTOMER_EVENTS
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.api.sync import sync_routes
+from qb_sync.ownership import RealmOwnership
 from qb_sync.push.consumer import CustomerEvents
 from qb_sync.push.pusher import Pusher
 from qb_sync.push.worker import PushWorker
@@ -27,6 +28,8 @@ class PushSide:
     worker: PushWorker | None = None
     pusher: Pusher | None = None
     gateway: QboGateway | None = None
+    ownership: RealmOwnership | None = None
+    connected_only: bool = True
 
     def wake(self) -> None:
         if self.worker is not None:
@@ -48,18 +51,31 @@ class PushSide:
             )
         ]
 
-    def start_worker(self, gateway: QboGateway, *, connected_only: bool = True) -> None:
-        """`connected_only=False` when the app was given fixed credentials (tests, benchmark):
-        then no connection row is needed to push."""
+    def start_worker(
+        self, gateway: QboGateway, ownership: RealmOwnership, *, connected_only: bool = True
+    ) -> None:
+        """`connected_only=False` when the app was given fixed credentials: then no connection
+        row is needed to push."""
         self.gateway = gateway
+        self.ownership = ownership
+        self.connected_only = connected_only
         self.pusher = Pusher(self.runtime.db, gateway, self.settings)
         if not self.settings.push_enabled:
             return
         self.worker = PushWorker(
-            self.runtime.db, self.pusher, self.settings, connected_only=connected_only
+            self.runtime.db, self.pusher, self.settings, ownership, connected_only=connected_only
         )
         self.worker.start()
 
+    def restart_worker(self) -> None:
+        """After `stop` (tests hand the pushing to another process meanwhile)."""
+        assert self.gateway is not None and self.ownership is not None
+        self.start_worker(self.gateway, self.ownership, connected_only=self.connected_only)
+
     async def stop(self) -> None:
+        """Stop pushing and let go of the companies held, so another instance may take them."""
         if self.worker is not None:
             await self.worker.stop()
+            self.worker = None
+        if self.ownership is not None:
+            await self.ownership.release_all()

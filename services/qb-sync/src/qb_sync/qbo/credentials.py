@@ -25,11 +25,11 @@ class Credentials(Protocol):
         ...
 
 
-class StaticCredentials:
-    """One fixed bearer for every realm: the emulator accepts any bearer for realms without
-    issued tokens. For local runs, tests and the benchmark only."""
+class FixedCredentials:
+    """One fixed access token (one the emulator issued) for every realm, never refreshed: for
+    tests and tools that hold a token and no stored connection."""
 
-    def __init__(self, access_token: str = "emulator-any-token") -> None:
+    def __init__(self, access_token: str) -> None:
         self.access_token = access_token
 
     async def tokens(self, tenant_id: str, realm_id: str) -> Tokens:

@@ -31,6 +31,10 @@ class ReauthRequired(QboError):
     """The connection cannot be used until the user reconnects (invalid_grant, revoked, none)."""
 
 
+class LeaseEnding(QboError):
+    """The caller's lease would end before another attempt could finish: nothing was sent."""
+
+
 class QboFault(QboError):
     """A QuickBooks business fault (`Fault.Error[0]`): 5010 stale, 6240 duplicate name, 610 not
     found, 6000 business validation, 2xxx validation, 4000 query parse error, ..."""

@@ -1,8 +1,14 @@
 """`QboGateway.call`: the only way qb-sync talks to QuickBooks.
 
 Each call: wait for the realm's pacing (limits.py) and a free slot, fetch an access token from
-`Credentials`, build a client (client.py) and run `fn(client)` in a worker thread (the library
-is synchronous; the event loop never blocks on it). Errors come out typed (errors.py).
+`Credentials`, build a client (client.py) and run `fn(client)` on the gateway's own thread pool
+(the library is synchronous; the event loop never blocks on it, and the send pacer's sleeps never
+occupy the default `asyncio.to_thread` pool other code relies on). Errors come out typed
+(errors.py).
+
+A caller holding a lease (the push worker) passes it: no HTTP attempt starts unless the lease
+still covers the longest an attempt can take (connect + read timeout), so an attempt never
+outlives the lease even if renewing it stalls; `LeaseEnding` is raised instead.
 
 Retries inside one call, for errors where nothing or the same thing happens again:
 - 401: refresh once through `Credentials.refreshed`, then retry;
@@ -16,18 +22,21 @@ reads, creates carrying a requestid, updates carrying a SyncToken.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Callable
-from typing import TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
 
 from prometheus_client import Counter
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
+from qb_sync.ownership import RealmOwnership
 from qb_sync.qbo.client import as_fault, build_client
 from qb_sync.qbo.credentials import Credentials
-from qb_sync.qbo.errors import AuthExpired, Throttled, Transient
+from qb_sync.qbo.errors import AuthExpired, LeaseEnding, Throttled, Transient
 from qb_sync.qbo.limits import Limits, LimitSettings
 from qb_sync.settings import Settings
 
@@ -37,10 +46,19 @@ log = logging.getLogger(__name__)
 QBO_CALLS = Counter("qbsync_qbo_calls_total", "HTTP calls made to QuickBooks", ["op", "outcome"])
 
 
+class CallLease(Protocol):
+    async def allows(self, seconds: float) -> bool:
+        """Whether the lease is still held for at least `seconds` more."""
+        ...
+
+
 class QboGateway:
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
+    def __init__(
+        self, settings: Settings, credentials: Credentials, ownership: RealmOwnership | None = None
+    ) -> None:
         self.settings = settings
         self.credentials = credentials
+        self.ownership = ownership  # told about every call, so a company in use is never idle
         self.limits = Limits(
             LimitSettings(
                 per_minute=settings.qbo_requests_per_minute,
@@ -50,24 +68,45 @@ class QboGateway:
             )
         )
         self.timeout = (settings.qbo_connect_timeout_seconds, settings.qbo_read_timeout_seconds)
+        self.attempt_budget = settings.qbo_attempt_budget_seconds
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.qbo_threads, thread_name_prefix="qbo-call"
+        )
         # Figures for tests, /metrics and the benchmark.
         self.calls = 0
         self.throttled = 0
 
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     async def call(
-        self, tenant_id: str, realm_id: str, op: str, fn: Callable[[QuickBooks], T]
+        self,
+        tenant_id: str,
+        realm_id: str,
+        op: str,
+        fn: Callable[[QuickBooks], T],
+        *,
+        lease: CallLease | None = None,
     ) -> T:
         limiter = self.limits.of(realm_id)
+        if self.ownership is not None:
+            self.ownership.touch((tenant_id, realm_id))
         tokens = await self.credentials.tokens(tenant_id, realm_id)
         refreshed = False
         attempt = 0
+        loop = asyncio.get_running_loop()
         while True:
             await limiter.bucket.take()
             try:
                 async with limiter.in_flight:
+                    if lease is not None and not await lease.allows(self.attempt_budget):
+                        raise LeaseEnding(f"{op}: the lease would end before an attempt could")
                     self.calls += 1
-                    result = await asyncio.to_thread(
-                        self._run, realm_id, tokens.access_token, fn, limiter.pacer.wait
+                    result = await loop.run_in_executor(
+                        self._executor,
+                        functools.partial(
+                            self._run, realm_id, tokens.access_token, fn, limiter.pacer.wait
+                        ),
                     )
                 QBO_CALLS.labels(op, "ok").inc()
                 return result
