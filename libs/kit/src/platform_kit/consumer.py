@@ -122,7 +122,6 @@ class ConsumerRunner:
         # means "its batch failed once": apply one by one until it is resolved.
         self._attempts: dict[RecordKey, int] = {}
         self._progress: PollProgress | None = None
-        self._done: dict[TopicPartition, int] = {}  # next offset to process, for the lag gauge
         self._lag_series: set[TopicPartition] = set()
         self.applied = 0
         self.dead_lettered = 0
@@ -193,8 +192,6 @@ class ConsumerRunner:
             for tp, offset in progress.unresolved().items():
                 with contextlib.suppress(Exception):  # not ours any more after a rebalance
                     consumer.seek(tp, offset)
-            for tp in progress.partitions():
-                self._done[tp] = progress.next_offset(tp)
             self._progress = None
         HANDLER_LATENCY.labels(self.name).observe(asyncio.get_running_loop().time() - now)
 
@@ -411,25 +408,20 @@ class ConsumerRunner:
             return
         ends = await consumer.end_offsets(sorted(assigned))
         for tp in assigned:
-            done = self._position(tp)
-            if done is None:
-                # Nothing processed here yet: from the group's commit, or the partition's start.
-                done = await consumer.committed(tp)
-                if done is None:
-                    done = (await consumer.beginning_offsets([tp]))[tp]
-                self._done.setdefault(tp, done)
+            done = await self._next_to_process(consumer, tp)
             CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, ends[tp] - done))
             self._lag_series.add(tp)
 
-    def _position(self, tp: TopicPartition) -> int | None:
+    async def _next_to_process(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+        """The first record not resolved yet: inside the poll being worked on, or else the
+        consumer's position (which also steps over transaction markers)."""
         progress = self._progress
-        if progress is not None and tp in progress.partitions():
+        if progress is not None and tp in progress.unresolved():
             return progress.next_offset(tp)
-        return self._done.get(tp)
+        return int(await consumer.position(tp))
 
     def _forget(self, revoked: Iterable[TopicPartition]) -> None:
         for tp in revoked:
-            self._done.pop(tp, None)
             for key in [k for k in self._attempts if k[:2] == (tp.topic, tp.partition)]:
                 del self._attempts[key]
 

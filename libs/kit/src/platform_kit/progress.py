@@ -30,9 +30,6 @@ class PollProgress:
         offsets, index = self._offsets[tp], self._next[tp]
         return offsets[index] if index < len(offsets) else offsets[-1] + 1
 
-    def partitions(self) -> list[TopicPartition]:
-        return list(self._offsets)
-
     def uncommitted(self) -> dict[TopicPartition, OffsetAndMetadata]:
         """Offsets to commit for the resolved prefixes not committed yet."""
         due = {}
