@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from platform_events.compat import breaking_changes
+from platform_events.envelope import Envelope
 from platform_events.published import (
     Baseline,
     append_to_record,
@@ -23,7 +24,6 @@ from platform_events.published import (
     parse_record,
     record_path,
 )
-from platform_events.envelope import Envelope
 from platform_events.registry import EVENT_TYPES
 from platform_events.topics import TOPICS
 

@@ -34,6 +34,7 @@ from platform_kit.metrics import (
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_LATENCY,
 )
+
 log = logging.getLogger(__name__)
 
 
