@@ -164,6 +164,10 @@ class ConsumerRunner:
             lag.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lag
+            for tp in self._lag_series:  # a stopped consumer reports no lag
+                with contextlib.suppress(KeyError):
+                    CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
+            self._lag_series.clear()
             await consumer.stop()
             if self._owns_dlq_producer:
                 await dlq.stop()
@@ -408,7 +412,10 @@ class ConsumerRunner:
             return
         ends = await consumer.end_offsets(sorted(assigned))
         for tp in assigned:
-            done = await self._next_to_process(consumer, tp)
+            try:  # a partition just assigned may not have a position yet: measure it next time
+                done = await asyncio.wait_for(self._next_to_process(consumer, tp), 1.0)
+            except Exception:
+                continue
             CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, ends[tp] - done))
             self._lag_series.add(tp)
 
