@@ -100,14 +100,17 @@ async def _check_existing(admin: AIOKafkaAdminClient, topics: list[NewTopic]) ->
             for t in drifted
         ]
     )
-    after = await _configs(admin, drifted)
-    still = [
-        t.name
-        for t in drifted
-        if any(after[t.name].get(k) != v for k, v in t.topic_configs.items())
-    ]
-    if still:
-        raise TopicMismatch(f"could not set the registry's config on {', '.join(still)}")
+    for _ in range(40):  # the broker applies a config change a moment after accepting it
+        after = await _configs(admin, drifted)
+        still = [
+            t.name
+            for t in drifted
+            if any(after[t.name].get(k) != v for k, v in t.topic_configs.items())
+        ]
+        if not still:
+            return
+        await asyncio.sleep(0.25)
+    raise TopicMismatch(f"could not set the registry's config on {', '.join(still)}")
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
