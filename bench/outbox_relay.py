@@ -139,6 +139,7 @@ async def latency_at_rate(bootstrap: str, dsn: str, rate: int, seconds: float) -
         auto_offset_reset="earliest",
         group_id=f"bench-{uuid.uuid4().hex[:6]}",
         fetch_max_wait_ms=5,
+        isolation_level="read_committed",  # what every platform consumer sees
     )
     await consumer.start()
 

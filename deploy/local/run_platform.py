@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,17 +82,25 @@ def processes(base_env: dict[str, str]) -> list[Process]:
     return procs
 
 
+class StartFailed(Exception):
+    pass
+
+
+class Stop(Exception):
+    """Ctrl-C or SIGTERM."""
+
+
 def wait_http(proc: Process, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen and proc.popen.poll() is not None:
-            sys.exit(f"{proc.name} exited with {proc.popen.returncode}")
+            raise StartFailed(f"{proc.name} exited with {proc.popen.returncode}")
         with contextlib.suppress(Exception):
             with urllib.request.urlopen(proc.url + proc.ready_path, timeout=2) as response:
                 if response.status == 200:
                     return
         time.sleep(0.3)
-    sys.exit(f"{proc.name} not ready on {proc.url}{proc.ready_path}")
+    raise StartFailed(f"{proc.name} not ready on {proc.url}{proc.ready_path}")
 
 
 def connect_demo_company(qb_sync: Process, token: str, realm_id: str) -> None:
@@ -106,8 +115,59 @@ def connect_demo_company(qb_sync: Process, token: str, realm_id: str) -> None:
         response.read()
 
 
-def main() -> None:
+def stop_all(procs: list[Process], started_stack: bool) -> None:
+    """Stop every process this run started (newest first), then the stack if this run started
+    it. Used on Ctrl-C, when a service dies, and when start-up fails half way."""
+    for proc in reversed(procs):
+        if proc.popen and proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGTERM)
+    for proc in reversed(procs):
+        if proc.popen:
+            try:
+                proc.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+    if started_stack:
+        stack.stop()
+
+
+def main() -> int:
     started_stack = not stack.is_up()
+
+    def on_signal(*_: object) -> None:
+        raise Stop
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        procs = start_everything()
+        while True:
+            for proc in procs:
+                if proc.popen and proc.popen.poll() is not None:
+                    print(f"[platform] {proc.name} exited with {proc.popen.returncode}", flush=True)
+                    return 1
+            time.sleep(1)
+    except Stop:
+        return 0
+    except (StartFailed, SystemExit) as exc:
+        print(f"[platform] could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print("[platform] could not start", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("\n[platform] stopping…", flush=True)
+        stop_all(_started, started_stack)
+
+
+_started: list[Process] = []  # what start_everything has launched so far, for stop_all
+
+
+def start_everything() -> list[Process]:
     stack.start()
     env = dict(os.environ)
     env["KAFKA_BOOTSTRAP_SERVERS"] = stack.bootstrap_servers()
@@ -129,42 +189,19 @@ def main() -> None:
 
     token = asyncio.run(prepare())
     procs = processes(env)
-    stopping = False
-
-    def shutdown(*_: object) -> None:
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        print("\n[platform] stopping…", flush=True)
-        for proc in reversed(procs):
-            if proc.popen and proc.popen.poll() is None:
-                proc.popen.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            if proc.popen:
-                try:
-                    proc.popen.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.popen.kill()
-        if started_stack:
-            stack.stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGTERM, shutdown)
     for proc in procs:
         proc.popen = subprocess.Popen(
             [sys.executable, "-m", proc.module, *proc.args], env=proc.env, cwd=ROOT
         )
+        _started.append(proc)
         wait_http(proc)
     emulated = procs[0].name == "qbo-emulator"
     demo_realm = os.environ.get("QBO_DEMO_REALM", "9130350000000001")
     if emulated:
         try:
             connect_demo_company(procs[-1], token, demo_realm)
-        except Exception as exc:  # say why, then stop what we started
-            print(f"[platform] connecting QuickBooks company {demo_realm}: {exc}", flush=True)
-            shutdown()
+        except Exception as exc:  # main() says why and stops what was started
+            raise StartFailed(f"connecting QuickBooks company {demo_realm}: {exc}") from exc
     quickbooks = (
         f"{procs[0].url} (emulator; company {demo_realm} connected for tenant demo)"
         if emulated
@@ -175,8 +212,8 @@ def main() -> None:
     print(
         f"""
 [platform] up.
-  customer service   {procs[-3].url}   (OpenAPI: {customer}/docs)
-  billing service    {procs[-2].url}   (OpenAPI: {procs[-2].url}/docs)
+  customer service   {customer}   (OpenAPI: {customer}/docs)
+  billing service    {billing}   (OpenAPI: {billing}/docs)
   qb-sync            {procs[-1].url}
   QuickBooks         {quickbooks}
   Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
@@ -190,9 +227,7 @@ def main() -> None:
          -H 'content-type: application/json' \\
          -d '{{"company_name": "Acme Ltd", "contact_name": "Ada Lovelace"}}'
     curl -s {customer}/customers -H "Authorization: Bearer $TOKEN"
-    curl -s -X POST {
-            billing
-        }/v1/customers/<customer_id>/payments -H "Authorization: Bearer $TOKEN" \\
+    curl -s -X POST {billing}/v1/customers/<customer_id>/payments -H "Authorization: Bearer $TOKEN" \\
          -H 'Idempotency-Key: pay-1' -H 'content-type: application/json' \\
          -d '{{"amount_minor": 12500, "currency": "USD"}}'
     curl -s {billing}/v1/customers/<customer_id>/balance -H "Authorization: Bearer $TOKEN"
@@ -201,13 +236,8 @@ def main() -> None:
 """,
         flush=True,
     )
-    while True:
-        for proc in procs:
-            if proc.popen and proc.popen.poll() is not None and not stopping:
-                print(f"[platform] {proc.name} exited with {proc.popen.returncode}", flush=True)
-                shutdown()
-        time.sleep(1)
+    return procs
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

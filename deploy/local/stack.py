@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,7 +33,11 @@ STATE = Path(os.environ.get("STACK_STATE_DIR", ROOT / ".state"))
 KAFKA_VERSION = "4.3.1"  # same tag as docker-compose.yml
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "customer-platform"
 KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
-PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+PG_BIN_CANDIDATES = (
+    [Path(os.environ["STACK_PG_BIN"])]
+    if os.environ.get("STACK_PG_BIN")
+    else sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+)
 
 BROKER_PORT = int(os.environ.get("STACK_KAFKA_PORT", "19092"))
 CONTROLLER_PORT = int(os.environ.get("STACK_KAFKA_CONTROLLER_PORT", "19093"))
@@ -46,13 +52,80 @@ def log(message: str) -> None:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _pid_alive(pid_file: Path) -> int | None:
+def _pid_alive(pid_file: Path, expect: str) -> int | None:
+    """The pid in the file, if that process is alive and is the one we started: a pid file can
+    outlive its process (a reboot, a crash) and the pid be reused by something unrelated, which
+    must then be neither reported up nor signalled. `expect` is part of our command line."""
     try:
         pid = int(pid_file.read_text().splitlines()[0].strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
         return None
+    if state in ("Z", "X") or expect not in cmdline:
+        return None
+    return pid
+
+
+def _reap(pid: int) -> None:
+    """Collect a child that exited (Kafka is our child under `./dev up`), so it is not left a
+    zombie that still looks alive."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+# --- what must be installed -----------------------------------------------------------------------
+
+
+def _java_major() -> int | None:
+    java = shutil.which("java")
+    if not java:
+        return None
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def jre_package() -> str:
+    """A Debian JRE >= 17 that this machine's apt can install (Debian 13 dropped openjdk-17)."""
+    for version in (17, 21, 25):
+        name = f"openjdk-{version}-jre-headless"
+        with contextlib.suppress(OSError):
+            policy = subprocess.run(
+                ["apt-cache", "policy", name], capture_output=True, text=True
+            ).stdout
+            if re.search(r"Candidate: (?!\(none\))\S", policy):
+                return name
+    return "default-jre-headless"  # 17 on Debian 12, 21 on Debian 13
+
+
+def missing_packages(need_kafka: bool, need_postgres: bool) -> list[str]:
+    missing = []
+    if need_kafka:
+        if (_java_major() or 0) < 17:
+            missing.append(jre_package())
+        if not (KAFKA_LIBS / f"kafka_2.13-{KAFKA_VERSION}.jar").exists() and not shutil.which(
+            "mvn"
+        ):
+            missing.append("maven")
+    if need_postgres and not all(_find_pg_bin(n) for n in ("initdb", "pg_ctl", "psql")):
+        missing.append("postgresql")
+    return missing
+
+
+def require_packages(need_kafka: bool, need_postgres: bool) -> None:
+    missing = missing_packages(need_kafka, need_postgres)
+    if missing:
+        sudo = "" if os.geteuid() == 0 else "sudo "
+        log(f"missing: {' '.join(missing)}")
+        log(
+            f"install them with: {sudo}apt-get install -y --no-install-recommends {' '.join(missing)}"
+        )
+        log("(or run ./dev stack start as root, which installs them)")
+        sys.exit(1)
 
 
 def _port_open(port: int) -> bool:
@@ -63,13 +136,18 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pg_bin(name: str) -> str:
+def _find_pg_bin(name: str) -> str | None:
     for directory in PG_BIN_CANDIDATES:
         if (directory / name).exists():
             return str(directory / name)
-    found = shutil.which(name)
+    return None if os.environ.get("STACK_PG_BIN") else shutil.which(name)
+
+
+def _pg_bin(name: str) -> str:
+    found = _find_pg_bin(name)
     if not found:
-        sys.exit(f"PostgreSQL's {name} not found: apt-get install postgresql")
+        require_packages(need_kafka=False, need_postgres=True)
+        sys.exit(f"PostgreSQL's {name} not found")
     return found
 
 
@@ -114,8 +192,8 @@ def database_url() -> str:
 def pg_running() -> bool:
     if os.environ.get("DATABASE_URL"):
         return True
-    pid_file = _pg_dir() / "data" / "postmaster.pid"
-    return pid_file.exists() and _pid_alive(pid_file) is not None
+    data = _pg_dir() / "data"
+    return _pid_alive(data / "postmaster.pid", expect=str(data)) is not None
 
 
 def start_postgres() -> None:
@@ -247,7 +325,7 @@ def _kafka_dir() -> Path:
 
 
 def kafka_pid() -> int | None:
-    return _pid_alive(_kafka_dir() / "kafka.pid")
+    return _pid_alive(_kafka_dir() / "kafka.pid", expect=str(_kafka_dir() / "server.properties"))
 
 
 def start_kafka() -> None:
@@ -375,9 +453,13 @@ def stop_kafka() -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and kafka_pid():
+        _reap(pid)
         time.sleep(0.2)
     if kafka_pid():
+        log("Kafka: did not stop in 30 s; SIGKILL")
         os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    _reap(pid)
     (_kafka_dir() / "kafka.pid").unlink(missing_ok=True)
 
 
@@ -402,6 +484,10 @@ def start() -> None:
     if is_up():
         log("stack already up; started nothing")
     else:
+        require_packages(
+            need_kafka=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and kafka_pid() is None,
+            need_postgres=not pg_running(),
+        )
         start_postgres()
         start_kafka()
     log(f"env written to {write_env()}")

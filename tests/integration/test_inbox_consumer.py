@@ -8,9 +8,11 @@ import uuid
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from platform_events import new_envelope
-from platform_events.contracts.billing import InvoiceVoided
+from platform_events.contracts.billing import InvoiceVoided, PaymentReceived
+from platform_events.money import Money
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.inbox import InboundEvent, PermanentError
 from platform_kit.kafka import decode_headers, encode_headers
@@ -103,52 +105,65 @@ async def test_the_same_event_delivered_three_times_changes_state_once(
     assert await counts_table.fetchval("SELECT n FROM counts WHERE customer_id='alice'") == 1
 
 
-async def test_malformed_messages_go_to_the_dlq_and_the_next_good_one_is_processed(
+async def test_malformed_messages_go_to_the_dlq_with_their_reason_and_the_next_good_one_is_processed(
     counts_table, kafka_bootstrap, test_topic
 ):
     wrong_schema = json.dumps({"id": str(uuid.uuid4()), "type": "billing.invoice-voided.v1"})
     unknown_type = json.loads(voided("x", "y"))
     unknown_type["type"] = "billing.something-new.v9"
-    float_money = json.loads(
-        new_envelope(
-            InvoiceVoided(customer_id="x", invoice_id="z"),
-            source="t",
-            subject="x",
-            tenant_id="t1",
-            sequence=1,
-        ).model_dump_json()
-    )
-    float_money["sequence"] = 1.5
+    misplaced = new_envelope(
+        PaymentReceived(
+            customer_id="x", payment_id="p", amount=Money(amount_minor=100, currency="USD")
+        ),
+        source="t",
+        subject="x",
+        tenant_id="t1",
+        sequence=1,
+    ).model_dump_json()
+    float_sequence = json.loads(voided("x", "z"))
+    float_sequence["sequence"] = 1.5
     bad = [
         b"\xff not json at all",
         wrong_schema.encode(),
         json.dumps(unknown_type).encode(),
-        json.dumps(float_money).encode(),
+        misplaced.encode(),
+        json.dumps(float_sequence).encode(),
         voided("carol", "poison"),
     ]
     # One key, so all land on the same partition, before the good one.
     await publish_raw(kafka_bootstrap, test_topic, [*bad, voided("carol", "inv-ok")], key=b"carol")
-    runner = make_runner(counts_table, kafka_bootstrap, test_topic)
+    runner = make_runner(
+        counts_table,
+        kafka_bootstrap,
+        test_topic,
+        allowed_types={test_topic: {"billing.invoice-voided.v1"}},
+    )
 
     async def carol_seen() -> bool:
         return await counts_table.fetchval("SELECT n FROM counts WHERE customer_id='carol'") == 1
 
     await run_until(runner, carol_seen)
-    dead = await read_all(kafka_bootstrap, f"{test_topic}.dlq", expected=len(bad))
-    assert len(dead) == len(bad)
-    assert [d.value for d in sorted(dead, key=lambda d: d.offset)] == bad  # original bytes
-    reasons = [
-        decode_headers(d.headers)["dlq-reason"] for d in sorted(dead, key=lambda d: d.offset)
-    ]
-    assert "not a JSON event" in reasons[0] or "schema violation" in reasons[0]
-    assert "schema violation" in reasons[1]
-    assert "unknown event type" in reasons[2]
-    assert "schema violation" in reasons[3]
-    assert "can never be voided" in reasons[4]
+    dead = sorted(
+        await read_all(kafka_bootstrap, f"{test_topic}.dlq", expected=len(bad)),
+        key=lambda d: d.offset,
+    )
+    assert [d.value for d in dead] == bad  # original bytes, in order
+    reasons = [decode_headers(d.headers)["dlq-reason"] for d in dead]
+    assert reasons[0].startswith("not JSON: ")
+    assert reasons[1].startswith("schema violation: ") and "sequence" in reasons[1]
+    assert reasons[2] == "unknown event type 'billing.something-new.v9'"
+    assert reasons[3] == f"event type 'billing.payment-received.v1' does not belong on {test_topic}"
+    assert reasons[4].startswith("schema violation: ") and "fractional part" in reasons[4]
+    assert reasons[5] == "invoice 'poison' can never be voided"
     for record in dead:
         headers = decode_headers(record.headers)
         assert headers["dlq-source-topic"] == test_topic
         assert headers["dlq-consumer"] == runner.name
+        assert headers["dlq-attempts"] == "1"
+    counted = REGISTRY.get_sample_value(
+        "platform_dead_letters_total", {"consumer": runner.name, "topic": test_topic}
+    )
+    assert counted == len(bad)
 
 
 async def test_an_event_that_keeps_failing_is_retried_then_dead_lettered_with_attempts(

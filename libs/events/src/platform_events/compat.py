@@ -1,7 +1,8 @@
 """Does a new JSON Schema of an event still accept everything an existing consumer relies on?
 
 Breaking (needs a new `.vN` type instead): a field removed, a field's type changed, a new required
-field, a nested model changed in one of those ways. Descriptions, titles and defaults may change.
+field, a required field made optional (consumers rely on it being there), a nested model changed in
+one of those ways. Descriptions, titles and defaults may change; a new optional field is fine.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def _compare_object(prefix: str, old: dict[str, Any], new: dict[str, Any]) -> li
             problems.append(f"{prefix}{field_name}: field removed")
         elif _shape(old_schema) != _shape(new_props[field_name]):
             problems.append(f"{prefix}{field_name}: type changed")
-    for field_name in set(new.get("required", [])) - set(old.get("required", [])):
+    old_required, new_required = set(old.get("required", [])), set(new.get("required", []))
+    for field_name in sorted(new_required - old_required):
         problems.append(f"{prefix}{field_name}: new required field")
+    for field_name in sorted(old_required - new_required):
+        if field_name in new_props:
+            problems.append(f"{prefix}{field_name}: no longer required")
     if old.get("enum") is not None and old.get("enum") != new.get("enum"):
         problems.append(f"{prefix}enum values changed")
     return problems

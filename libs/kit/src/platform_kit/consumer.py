@@ -4,11 +4,15 @@ For each poll: decode -> apply in one database transaction (with the inbox) -> d
 never succeed -> commit the offsets. Offsets are committed only after the database commit, so a
 crash anywhere means redelivery, and the inbox makes redelivery harmless.
 
-- Undecodable messages (not JSON, wrong schema, a type this topic does not carry) and
+- Undecodable messages (not JSON, wrong schema, a type unknown or not carried by this topic) and
   PermanentError go to `<topic>.dlq` at once, with the original bytes and headers.
-- Database outages retry forever with capped backoff: the partition waits, nothing is dropped.
+- A database outage (outage.py) is waited out with capped backoff, using none of the event's
+  attempts: the partition waits, nothing is dropped.
 - Any other error isolates the failing event and retries it with backoff up to `max_attempts`,
   then dead-letters it, and the partition moves on.
+- Progress is committed as it is made (per partition, up to the first unresolved record), and a
+  poll's work stops at half of `max_poll_interval_ms`: what is left is read again by the next
+  poll, so slow or failing work can never get the consumer evicted and replay what it resolved.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from platform_events import UnknownEventType, parse_event
@@ -37,22 +42,30 @@ from platform_kit.inbox import (
 from platform_kit.kafka import idempotent_producer
 from platform_kit.logs import correlation_id_var
 from platform_kit.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_IN, HANDLER_LATENCY
+from platform_kit.outage import is_outage
+from platform_kit.progress import PollProgress
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is unreachable", not "this event is bad".
-_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError,
-)
+RecordKey = tuple[str, int, int]
 
 
 class UndecodableMessage(Exception):
     pass
+
+
+class _PollCutShort(Exception):
+    """Stop working on this poll (time budget spent, stopping, partitions lost): commit what is
+    resolved and let the next poll read the rest again."""
+
+
+@dataclass(frozen=True)
+class _Deadlines:
+    work: float  # loop time after which no new attempt or backoff starts
+    hard: float  # loop time at which an attempt in flight is cancelled
+
+    def left(self) -> float:
+        return self.work - asyncio.get_running_loop().time()
 
 
 def _allowed_types(topics: Iterable[str]) -> dict[str, set[str]]:
@@ -62,6 +75,10 @@ def _allowed_types(topics: Iterable[str]) -> dict[str, set[str]]:
         for topic in topics
         if topic in specs
     }
+
+
+def _key(record: ConsumerRecord) -> RecordKey:
+    return (record.topic, record.partition, record.offset)
 
 
 class ConsumerRunner:
@@ -78,6 +95,9 @@ class ConsumerRunner:
         max_attempts: int = 5,
         retry_base_seconds: float = 0.2,
         dlq_producer: AIOKafkaProducer | None = None,
+        max_poll_interval_ms: int = 300_000,
+        allowed_types: dict[str, set[str]] | None = None,
+        lag_interval_seconds: float = 5.0,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -90,14 +110,22 @@ class ConsumerRunner:
         self.max_records = max_records
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
-        self._allowed = _allowed_types(topics)
+        self.max_poll_interval_ms = max_poll_interval_ms
+        self.lag_interval_seconds = lag_interval_seconds
+        self._allowed = allowed_types if allowed_types is not None else _allowed_types(topics)
         self._dlq_producer = dlq_producer
         self._owns_dlq_producer = dlq_producer is None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.consumer: AIOKafkaConsumer | None = None
+        # Attempts used by events not resolved yet; survives a poll cut short. An entry with 0
+        # means "its batch failed once": apply one by one until it is resolved.
+        self._attempts: dict[RecordKey, int] = {}
+        self._progress: PollProgress | None = None
+        self._lag_series: set[TopicPartition] = set()
         self.applied = 0
         self.dead_lettered = 0
+        self.outage_retries = 0
         self.started = asyncio.Event()
 
     def start(self) -> None:
@@ -111,111 +139,169 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             client_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            max_poll_interval_ms=300_000,
+            max_poll_interval_ms=self.max_poll_interval_ms,
         )
+        consumer.subscribe(self.topics, listener=_ForgetRevoked(self))
         dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
         self.consumer = consumer
         await consumer.start()
         if self._owns_dlq_producer:
             await dlq.start()
+        lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
         self.started.set()
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                if not batches:
-                    continue
-                try:
-                    await self._process(consumer, dlq, batches)
-                except Exception:
-                    # Nothing of this batch is committed to Kafka: rewind and read it again.
-                    # The inbox makes the events already applied harmless the second time.
-                    log.exception("batch not completed; rewinding %d partitions", len(batches))
-                    for tp, records in batches.items():
-                        with contextlib.suppress(Exception):
-                            consumer.seek(tp, records[0].offset)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), 1.0)
+                if batches:
+                    await self._poll_cycle(consumer, dlq, batches)
         finally:
+            lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag
+            for tp in self._lag_series:  # a stopped consumer reports no lag
+                with contextlib.suppress(KeyError):
+                    CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
+            self._lag_series.clear()
             await consumer.stop()
             if self._owns_dlq_producer:
                 await dlq.stop()
+
+    async def _poll_cycle(
+        self,
+        consumer: AIOKafkaConsumer,
+        dlq: AIOKafkaProducer,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+    ) -> None:
+        now = asyncio.get_running_loop().time()
+        interval = self.max_poll_interval_ms / 1000
+        deadlines = _Deadlines(work=now + interval * 0.5, hard=now + interval * 0.8)
+        progress = self._progress = PollProgress(batches)
+        self._forget_attempts_before(batches)
+        try:
+            await self._process(consumer, dlq, batches, progress, deadlines)
+        except _PollCutShort as why:
+            log.warning("poll cut short (%s); the unresolved records will be read again", why)
+        except Exception:
+            log.exception("poll not completed; the unresolved records will be read again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 1.0)
+        finally:
+            await self._commit(consumer, progress)
+            for tp, offset in progress.unresolved().items():
+                with contextlib.suppress(Exception):  # not ours any more after a rebalance
+                    consumer.seek(tp, offset)
+            self._progress = None
+        HANDLER_LATENCY.labels(self.name).observe(asyncio.get_running_loop().time() - now)
+
+    def _forget_attempts_before(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Attempts of records this partition has moved past (resolved by another member)."""
+        firsts = {(tp.topic, tp.partition): records[0].offset for tp, records in batches.items()}
+        for key in list(self._attempts):
+            first = firsts.get(key[:2])
+            if first is not None and key[2] < first:
+                del self._attempts[key]
 
     async def _process(
         self,
         consumer: AIOKafkaConsumer,
         dlq: AIOKafkaProducer,
         batches: dict[TopicPartition, list[ConsumerRecord]],
+        progress: PollProgress,
+        deadlines: _Deadlines,
     ) -> None:
-        started = time.perf_counter()
         events: list[InboundEvent] = []
-        dead: list[tuple[ConsumerRecord, BaseException, int]] = []
         for records in batches.values():
             for record in records:
                 try:
                     events.append(self._decode(record))
                 except UndecodableMessage as exc:
-                    dead.append((record, exc, 1))
-        failures = await self._apply_with_retries(events) if events else []
-        dead += [(f.event.record, f.error, f.attempts) for f in failures]
-        for record, error, attempts in dead:
-            await self._dead_letter(dlq, record, error, attempts)
-        # Everything in the batch is now either committed in the database or in the DLQ.
-        await consumer.commit(
-            {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
-        )
-        for tp, records in batches.items():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                CONSUMER_LAG.labels(self.name, tp.topic).set(
-                    max(0, highwater - records[-1].offset - 1)
-                )
-        HANDLER_LATENCY.labels(self.name).observe(time.perf_counter() - started)
+                    await self._dead_letter(dlq, record, exc, 1)
+                    progress.resolve(record)
+        if not events:
+            return
+        if not any(_key(e.record) in self._attempts for e in events):
+            try:
+                failures = await self._apply(events, deadlines)
+            except _PollCutShort:
+                raise
+            except Exception:
+                log.warning("batch failed; isolating the failing event", exc_info=True)
+                for event in events:
+                    self._attempts.setdefault(_key(event.record), 0)
+            else:
+                for failure in failures:
+                    await self._dead_letter(dlq, failure.event.record, failure.error, 1)
+                for event in events:
+                    progress.resolve(event.record)
+                return
+        await self._apply_one_by_one(consumer, dlq, events, progress, deadlines)
 
-    def _decode(self, record: ConsumerRecord) -> InboundEvent:
-        if record.value is None:
-            raise UndecodableMessage("empty message (tombstone) where an event was expected")
-        try:
-            envelope, data = parse_event(record.value)
-        except ValidationError as exc:
-            raise UndecodableMessage(f"schema violation: {exc}") from exc
-        except UnknownEventType as exc:
-            raise UndecodableMessage(str(exc)) from exc
-        except ValueError as exc:  # not JSON at all
-            raise UndecodableMessage(f"not a JSON event: {exc}") from exc
-        allowed = self._allowed.get(record.topic)
-        if allowed is not None and envelope.type not in allowed:
-            raise UndecodableMessage(
-                f"event type {envelope.type!r} does not belong on {record.topic}"
-            )
-        return InboundEvent(envelope, data, record)
-
-    async def _apply_with_retries(self, events: list[InboundEvent]) -> list[Failure]:
-        try:
-            return await self._apply_retrying_outages(events)
-        except Exception:
-            log.warning("batch failed; isolating the failing event", exc_info=True)
-        # Slow path: one event per transaction, each with its own retry budget.
-        failures: list[Failure] = []
+    async def _apply_one_by_one(
+        self,
+        consumer: AIOKafkaConsumer,
+        dlq: AIOKafkaProducer,
+        events: list[InboundEvent],
+        progress: PollProgress,
+        deadlines: _Deadlines,
+    ) -> None:
+        """Slow path: one event per transaction, each with its own retry budget, committing as it
+        goes so that a poll cut short never repeats what was resolved."""
+        last_commit = time.monotonic()
         for event in events:
-            for attempt in range(1, self.max_attempts + 1):
+            key = _key(event.record)
+            failure: Failure | None = None
+            while True:
+                if self._stopping.is_set():
+                    raise _PollCutShort("stopping")
+                if deadlines.left() <= 0:
+                    raise _PollCutShort("half of max_poll_interval_ms spent")
+                attempt = self._attempts.get(key, 0) + 1
                 try:
-                    failures += await self._apply_retrying_outages([event])
-                    break
+                    failures = await self._apply([event], deadlines)
+                except _PollCutShort:
+                    raise
                 except Exception as exc:
-                    if attempt == self.max_attempts:
-                        failures.append(Failure(event, exc, attempt))
-                    else:
-                        await asyncio.sleep(self.retry_base_seconds * 2 ** (attempt - 1))
-        return failures
+                    self._attempts[key] = attempt
+                    if attempt < self.max_attempts:
+                        log.warning("event %s failed (attempt %d)", key, attempt, exc_info=True)
+                        backoff = self.retry_base_seconds * 2 ** (attempt - 1)
+                        if backoff > deadlines.left():
+                            raise _PollCutShort("no time left for the next retry") from exc
+                        await asyncio.sleep(backoff)
+                        continue
+                    failure = Failure(event, exc, attempt)
+                else:
+                    failure = failures[0] if failures else None
+                break
+            if failure is not None:
+                await self._dead_letter(dlq, event.record, failure.error, failure.attempts)
+            self._attempts.pop(key, None)
+            progress.resolve(event.record)
+            if failure is not None or time.monotonic() - last_commit > 1.0:
+                if not await self._commit(consumer, progress):
+                    raise _PollCutShort("offsets could not be committed (partitions lost?)")
+                last_commit = time.monotonic()
 
-    async def _apply_retrying_outages(self, events: list[InboundEvent]) -> list[Failure]:
+    async def _apply(self, events: list[InboundEvent], deadlines: _Deadlines) -> list[Failure]:
+        """Apply in one transaction; an attempt still running at the hard deadline is cancelled
+        (rolled back) and fails with TimeoutError, so the poll interval is never exceeded."""
+        try:
+            async with asyncio.timeout_at(deadlines.hard):
+                return await self._apply_retrying_outages(events, deadlines)
+        except TimeoutError as exc:
+            if asyncio.get_running_loop().time() >= deadlines.hard:
+                raise TimeoutError("applying took longer than the poll interval allows") from exc
+            raise
+
+    async def _apply_retrying_outages(
+        self, events: list[InboundEvent], deadlines: _Deadlines
+    ) -> list[Failure]:
         backoff = 0.2
         while True:
             try:
@@ -227,16 +313,51 @@ class ConsumerRunner:
                         correlation_id_var.reset(token)
                 self._count(events, failures)
                 return failures
-            except _OUTAGE_ERRORS:
-                if self._stopping.is_set():
-                    raise
-                log.warning("database unreachable; retrying in %.1fs", backoff, exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
             except PermanentError as exc:
                 if len(events) == 1:
                     return [Failure(events[0], exc, 1)]
                 raise
+            except Exception as exc:
+                if not await is_outage(exc, self.pool):
+                    raise
+                if self._stopping.is_set():
+                    raise _PollCutShort("stopping during a database outage") from exc
+                if backoff > deadlines.left():
+                    raise _PollCutShort("database unreachable for this whole poll") from exc
+                self.outage_retries += 1
+                log.warning("database unreachable; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, progress: PollProgress) -> bool:
+        due = progress.uncommitted()
+        if not due:
+            return True
+        try:
+            await consumer.commit(due)
+        except Exception:
+            log.warning("offset commit failed; those records will be read again", exc_info=True)
+            return False
+        progress.mark_committed(due)
+        return True
+
+    def _decode(self, record: ConsumerRecord) -> InboundEvent:
+        if record.value is None:
+            raise UndecodableMessage("empty message (tombstone) where an event was expected")
+        try:
+            envelope, data = parse_event(record.value)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise UndecodableMessage(f"not JSON: {exc.errors()[0]['msg']}") from exc
+            raise UndecodableMessage(f"schema violation: {exc}") from exc
+        except UnknownEventType as exc:
+            raise UndecodableMessage(str(exc)) from exc
+        allowed = self._allowed.get(record.topic)
+        if allowed is not None and envelope.type not in allowed:
+            raise UndecodableMessage(
+                f"event type {envelope.type!r} does not belong on {record.topic}"
+            )
+        return InboundEvent(envelope, data, record)
 
     def _count(self, events: list[InboundEvent], failures: list[Failure]) -> None:
         failed = {id(f.event) for f in failures}
@@ -268,6 +389,59 @@ class ConsumerRunner:
         log.error(
             "dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, error
         )
+
+    # consumer lag ------------------------------------------------------------------------------
+    async def _report_lag_forever(self, consumer: AIOKafkaConsumer) -> None:
+        """Lag per partition, measured against the broker every few seconds, also while the
+        consumer is stuck on a batch (a stall shows as growing lag, not as a frozen gauge)."""
+        while True:
+            await asyncio.sleep(self.lag_interval_seconds)
+            try:
+                async with asyncio.timeout(10):
+                    await self._report_lag(consumer)
+            except Exception:
+                log.debug("consumer lag not measured this time", exc_info=True)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        assigned = set(consumer.assignment())
+        for tp in self._lag_series - assigned:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
+        self._lag_series &= assigned
+        if not assigned:
+            return
+        ends = await consumer.end_offsets(sorted(assigned))
+        for tp in assigned:
+            try:  # a partition just assigned may not have a position yet: measure it next time
+                done = await asyncio.wait_for(self._next_to_process(consumer, tp), 1.0)
+            except Exception:
+                continue
+            CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, ends[tp] - done))
+            self._lag_series.add(tp)
+
+    async def _next_to_process(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+        """The first record not resolved yet: inside the poll being worked on, or else the
+        consumer's position (which also steps over transaction markers)."""
+        progress = self._progress
+        if progress is not None and tp in progress.unresolved():
+            return progress.next_offset(tp)
+        return int(await consumer.position(tp))
+
+    def _forget(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            for key in [k for k in self._attempts if k[:2] == (tp.topic, tp.partition)]:
+                del self._attempts[key]
+
+
+class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.runner._forget(revoked)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        pass
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:

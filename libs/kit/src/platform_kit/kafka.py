@@ -20,6 +20,18 @@ def idempotent_producer(bootstrap: str, client_id: str, **overrides: object) -> 
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 
+def transactional_producer(bootstrap: str, transactional_id: str) -> AIOKafkaProducer:
+    """An idempotent producer whose sends are committed or aborted together. Starting one aborts
+    whatever an earlier producer with the same id left open. The timeout bounds how long an
+    abandoned transaction can hold back read-committed consumers."""
+    return idempotent_producer(
+        bootstrap,
+        transactional_id,
+        transactional_id=transactional_id,
+        transaction_timeout_ms=15_000,
+    )
+
+
 def encode_headers(headers: dict[str, str]) -> list[tuple[str, bytes]]:
     return [(k, v.encode()) for k, v in headers.items()]
 

@@ -26,7 +26,9 @@ HANDLER_LATENCY = Histogram(
     "platform_consumer_batch_seconds", "Time to apply one consumed batch", ["consumer"]
 )
 CONSUMER_LAG = Gauge(
-    "platform_consumer_lag", "Records behind the partition's high watermark", ["consumer", "topic"]
+    "platform_consumer_lag",
+    "Records of the partition not processed yet (end offset minus the next offset to process)",
+    ["consumer", "topic", "partition"],
 )
 DEAD_LETTERS = Counter(
     "platform_dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "topic"]

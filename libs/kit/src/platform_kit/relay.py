@@ -1,11 +1,16 @@
 """The outbox relay: publishes outbox rows to Kafka in order per key, then deletes them.
 
 - Wakes on LISTEN/NOTIFY (the insert trigger), with a slow poll as a safety net.
-- Owns buckets of keys through session advisory locks held on its one connection. Two relays can
-  run at once: a bucket has one owner, so one key's rows are never published by two relays, and a
-  relay that dies releases its buckets with its connection.
-- Sends a whole batch with an idempotent producer and awaits every ack before deleting the rows.
-  A crash between ack and delete re-sends those rows with the same event id (at-least-once).
+- Shares the buckets of keys fairly with the other relays of its schema (buckets.py): a bucket has
+  one owner at a time, so one key's rows are published in order, and a relay that dies releases
+  its buckets with its connection.
+- Publishes each batch in one Kafka transaction (idempotent, acks=all) and deletes the rows only
+  after the commit. If any send fails, the whole transaction is aborted and the producer dropped
+  before anything else is sent: consumers read committed, so an earlier record that failed can
+  never be overtaken by a later one of the same key that got through (r2, r1, r2). A crash
+  between commit and delete re-sends those rows with the same event id (at-least-once).
+- The transactional id is stable per slot, so a restarted relay aborts its dead predecessor's
+  open transaction at once; when a relay disappears, a survivor does the same for its slot.
 """
 
 from __future__ import annotations
@@ -14,20 +19,21 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from platform_kit.kafka import encode_headers, idempotent_producer
+from platform_kit.buckets import BucketShare
+from platform_kit.kafka import encode_headers, transactional_producer
 from platform_kit.metrics import (
     EVENTS_OUT,
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_LATENCY,
 )
-from platform_kit.outbox import BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 1000,
         idle_poll_seconds: float = 1.0,
-        producer: AIOKafkaProducer | None = None,
+        rebalance_seconds: float = 1.0,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -50,8 +56,7 @@ class OutboxRelay:
         self.service = service
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
-        self._producer = producer
-        self._owns_producer = producer is None
+        self.rebalance_seconds = rebalance_seconds
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -88,23 +93,36 @@ class OutboxRelay:
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, 10.0)
 
+    @property
+    def application_name(self) -> str:
+        """How this relay's database session shows in pg_stat_activity."""
+        return f"outbox-relay {self.schema} pid={os.getpid()}"[:63]
+
+    def transactional_id(self, slot: int) -> str:
+        return f"outbox-relay.{self.service}.{self.schema}.{slot}"
+
     async def _run_once_connected(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self.dsn, server_settings={"search_path": self.schema}
+            self.dsn,
+            server_settings={"search_path": self.schema, "application_name": self.application_name},
         )
-        producer = self._producer or idempotent_producer(self.bootstrap, f"{self.service}-relay")
+        share = BucketShare(self.schema)
+        producer: AIOKafkaProducer | None = None
         try:
-            if self._owns_producer:
-                await producer.start()
+            slot = await share.join(conn)
+            producer = transactional_producer(self.bootstrap, self.transactional_id(slot))
+            await producer.start()
             await conn.add_listener(self.channel, self._on_notify)
-            last_claim = float("-inf")
+            last_rebalance = float("-inf")
             while not self._stopping.is_set():
-                # Re-try free buckets now and then: that is how a standby takes over a dead relay.
-                if time.monotonic() - last_claim > 2.0:
-                    await self._claim_buckets(conn)
-                    last_claim = time.monotonic()
+                # Between batches only: a bucket never changes hands in the middle of one.
+                if time.monotonic() - last_rebalance > self.rebalance_seconds:
+                    for departed in await share.rebalance(conn):
+                        await self._abort_transactions_of(conn, share, departed)
+                    self.owned_buckets = set(share.owned)
+                    last_rebalance = time.monotonic()
                 if not self.owned_buckets:
-                    await self._sleep_until_woken(self.idle_poll_seconds)
+                    await self._sleep_until_woken(self.rebalance_seconds)
                     continue
                 self._wakeup.clear()
                 sent = await self.publish_batch(conn, producer)
@@ -116,9 +134,25 @@ class OutboxRelay:
             self.owned_buckets.clear()
             with contextlib.suppress(Exception):
                 await conn.close()  # releases the advisory locks
-            if self._owns_producer:
+            if producer is not None:
                 with contextlib.suppress(Exception):
                     await producer.stop()
+
+    async def _abort_transactions_of(
+        self, conn: asyncpg.Connection, share: BucketShare, slot: int
+    ) -> None:
+        """A relay left: abort the transaction it may have left open (read-committed consumers
+        would wait for it until it times out) by starting a producer with its transactional id."""
+        if not await share.hold_slot(conn, slot):
+            return  # a new relay took the slot, and its own producer did that already
+        try:
+            fencer = transactional_producer(self.bootstrap, self.transactional_id(slot))
+            await fencer.start()
+            await fencer.stop()
+        except Exception:
+            log.warning("could not abort the transactions of relay slot %d", slot, exc_info=True)
+        finally:
+            await share.release_slot(conn, slot)
 
     def _on_notify(self, *_: Any) -> None:
         self._wakeup.set()
@@ -126,16 +160,6 @@ class OutboxRelay:
     async def _sleep_until_woken(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
-
-    async def _claim_buckets(self, conn: asyncpg.Connection) -> None:
-        for bucket in range(BUCKETS):
-            if bucket in self.owned_buckets:
-                continue
-            got = await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1), $2)", f"outbox:{self.schema}", bucket
-            )
-            if got:
-                self.owned_buckets.add(bucket)
 
     # the work ----------------------------------------------------------------------------------
     async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
@@ -148,19 +172,21 @@ class OutboxRelay:
         )
         if not rows:
             return 0
-        # send() calls in id order; aiokafka keeps one in-flight batch per partition, so the
-        # per-key order of the outbox is the order on the partition.
+        # send() calls in id order, so the per-key order of the outbox is the order on the
+        # partition. Any failure aborts the transaction (the context manager) and escapes, so the
+        # producer is dropped and the batch is sent again, whole, by a fresh one.
         headers = [json.loads(row["headers"]) for row in rows]
-        futures = [
-            await producer.send(
-                row["topic"],
-                value=bytes(row["payload"]),
-                key=row["key"].encode(),
-                headers=encode_headers(row_headers),
-            )
-            for row, row_headers in zip(rows, headers, strict=True)
-        ]
-        await asyncio.gather(*futures)
+        async with producer.transaction():
+            futures = [
+                await producer.send(
+                    row["topic"],
+                    value=bytes(row["payload"]),
+                    key=row["key"].encode(),
+                    headers=encode_headers(row_headers),
+                )
+                for row, row_headers in zip(rows, headers, strict=True)
+            ]
+            await asyncio.gather(*futures)
         acked = time.time()
         await conn.execute(
             "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
