@@ -20,6 +20,7 @@ import asyncpg
 from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.puller import Puller
 from qb_sync.pull.state import due_realms
+from qb_sync.qbo.errors import ReauthRequired
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ class PullWorker:
                     await self.puller.run_realm(tenant_id, realm_id)
                 except asyncio.CancelledError:
                     raise
+                except ReauthRequired as exc:  # expected; the realm waits for the user
+                    log.warning(
+                        "pull stopped until reconnected: %s", exc, extra={"realm_id": realm_id}
+                    )
+                    await self._record_failure(tenant_id, realm_id, exc)
                 except Exception as exc:
                     log.exception("pull pass failed", extra={"realm_id": realm_id})
                     await self._record_failure(tenant_id, realm_id, exc)
