@@ -125,11 +125,15 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+_TOPIC_OF_TYPE: dict[str, TopicSpec] = {}
+for _spec in TOPICS:  # the first topic that declares a type carries it
+    for _model in _spec.event_types:
+        _TOPIC_OF_TYPE.setdefault(_model.event_type, _spec)
+
+
 def topic_for_event(event_type: str) -> TopicSpec:
-    for spec in TOPICS:
-        if any(model.event_type == event_type for model in spec.event_types):
-            return spec
-    raise KeyError(event_type)
+    """The topic the registry declares for an event type (KeyError for an unknown type)."""
+    return _TOPIC_OF_TYPE[event_type]
 
 
 def all_topic_names(with_dead_letters: bool = True) -> list[str]:
