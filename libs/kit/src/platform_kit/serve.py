@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 from fastapi import FastAPI
 
@@ -9,8 +11,19 @@ from platform_kit.logs import configure_logging
 from platform_kit.settings import ServiceSettings
 
 
+def tune_garbage_collector() -> None:
+    """Freeze the start-up objects (FastAPI, pydantic schemas, imports) and collect young objects
+    less often. Full collections over them paused the customer service ~40 ms (its create p99 at
+    200 req/s); in billing's consumer the default thresholds cost ~30% of the CPU per event, as
+    every poll allocates thousands of short-lived objects (bench/billing_ingest.py)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def serve(service: str, app: FastAPI, settings: ServiceSettings) -> None:
     configure_logging(service, settings.log_level)
+    tune_garbage_collector()
     uvicorn.run(
         app,
         host=settings.http_host,
