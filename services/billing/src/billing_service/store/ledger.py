@@ -34,6 +34,35 @@ from platform_kit.inbox import new_event_ids
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
 
 SOURCE = "billing"
+
+LEDGER_COLUMNS = (
+    "entry_id",
+    "tenant_id",
+    "customer_id",
+    "currency",
+    "entry_type",
+    "amount_minor",
+    "reference_id",
+    "idempotency_key",
+    "content_hash",
+    "reverses_entry_id",
+    "order_id",
+    "due_date",
+    "method",
+    "reason",
+    "note",
+    "source_event_id",
+    "effective_at",
+)
+ALLOCATION_COLUMNS = (
+    "entry_id",
+    "tenant_id",
+    "customer_id",
+    "currency",
+    "order_id",
+    "entry_type",
+    "amount_minor",
+)
 log = logging.getLogger(__name__)
 
 # What a fact waits for when its customer is not known yet (else: the natural key it corrects).
@@ -256,8 +285,8 @@ async def _insert_entries(
 ) -> list[OutgoingEvent]:
     if not facts:
         return []
-    cols: dict[str, list[object]] = defaultdict(list)
-    alloc: dict[str, list[object]] = defaultdict(list)
+    entries: list[tuple[object, ...]] = []
+    allocations: list[tuple[object, ...]] = []
     deltas: dict[AccountKey, Totals] = defaultdict(Totals)
     last_entry: dict[AccountKey, uuid.UUID] = {}
     for fact in facts:
@@ -268,54 +297,46 @@ async def _insert_entries(
         account = (fact.tenant_id, fact.customer_id, currency)
         deltas[account] = deltas[account].add(fact.entry_type, amount)
         last_entry[account] = fact.entry_id
-        for name, value in (
-            ("entry_id", fact.entry_id),
-            ("tenant_id", fact.tenant_id),
-            ("customer_id", fact.customer_id),
-            ("currency", currency),
-            ("entry_type", fact.entry_type.value),
-            ("amount_minor", amount),
-            ("reference_id", fact.reference_id),
-            ("idempotency_key", fact.idempotency_key),
-            ("content_hash", fact.content_hash),
-            ("reverses_entry_id", original.entry_id if original else None),
-            ("order_id", fact.order_id or (original.order_id if original else None)),
-            ("due_date", fact.due_date),
-            ("method", fact.method),
-            ("reason", fact.reason),
-            ("note", fact.note),
-            ("source_event_id", fact.event_id),
-            ("effective_at", fact.occurred_at),
-        ):
-            cols[name].append(value)
+        entry_type = fact.entry_type.value
+        entries.append(
+            (
+                fact.entry_id,
+                fact.tenant_id,
+                fact.customer_id,
+                currency,
+                entry_type,
+                amount,
+                fact.reference_id,
+                fact.idempotency_key,
+                fact.content_hash,
+                original.entry_id if original else None,
+                fact.order_id or (original.order_id if original else None),
+                fact.due_date,
+                fact.method,
+                fact.reason,
+                fact.note,
+                fact.event_id,
+                fact.occurred_at,
+            )
+        )
         for order_id, order_amount in signed_allocations(fact, original):
-            for name, value in (
-                ("entry_id", fact.entry_id),
-                ("tenant_id", fact.tenant_id),
-                ("customer_id", fact.customer_id),
-                ("currency", currency),
-                ("order_id", order_id),
-                ("entry_type", fact.entry_type.value),
-                ("amount_minor", order_amount),
-            ):
-                alloc[name].append(value)
-    await conn.execute(
-        """INSERT INTO ledger_entries (entry_id, tenant_id, customer_id, currency, entry_type,
-               amount_minor, reference_id, idempotency_key, content_hash, reverses_entry_id,
-               order_id, due_date, method, reason, note, source_event_id, effective_at)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-               $6::bigint[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[],
-               $12::date[], $13::text[], $14::text[], $15::text[], $16::uuid[],
-               $17::timestamptz[])""",
-        *cols.values(),
-    )
-    if alloc:
-        await conn.execute(
-            """INSERT INTO order_allocations (entry_id, tenant_id, customer_id, currency,
-                   order_id, entry_type, amount_minor)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                   $6::text[], $7::bigint[])""",
-            *alloc.values(),
+            allocations.append(
+                (
+                    fact.entry_id,
+                    fact.tenant_id,
+                    fact.customer_id,
+                    currency,
+                    order_id,
+                    entry_type,
+                    order_amount,
+                )
+            )
+    # COPY rather than INSERT ... unnest: a fraction of the client's encoding work and of the
+    # server's (bench/billing_ingest.py). Duplicates never get here: write_facts dropped them.
+    await conn.copy_records_to_table("ledger_entries", records=entries, columns=LEDGER_COLUMNS)
+    if allocations:
+        await conn.copy_records_to_table(
+            "order_allocations", records=allocations, columns=ALLOCATION_COLUMNS
         )
     rows = await _upsert_balances(conn, deltas, last_entry)
     correlation = {(f.tenant_id, f.customer_id): f.correlation_id for f in facts}
