@@ -23,6 +23,10 @@ def consumers(settings: Settings):  # type: ignore[no-untyped-def]
     def factory(rt: ServiceRuntime) -> list[ConsumerRunner]:
         if not settings.run_consumers:
             return []
+        # Several members of one group in this process: while one waits for PostgreSQL, another
+        # runs its Python work (bench/billing_ingest.py). Kafka gives each member whole partitions,
+        # and one customer's events share a partition, so members never touch one customer at once
+        # (the per-customer locks of store/locks.py make that safe regardless).
         return [
             ConsumerRunner(
                 name=settings.consumer_name,
@@ -32,6 +36,7 @@ def consumers(settings: Settings):  # type: ignore[no-untyped-def]
                 handler=ApplyBillingEvents(),
                 max_records=settings.consumer_max_records,
             )
+            for _ in range(settings.consumer_members)
         ]
 
     return factory

@@ -12,6 +12,8 @@ class Settings(ServiceSettings):
     consumer_name: str = "billing"
     # One database transaction per poll: bigger polls amortise the commit (bench/billing_ingest.py).
     consumer_max_records: int = 2000
+    # Consumer group members per process (see app.py).
+    consumer_members: int = 2
     run_consumers: bool = True
     # Overdue depends on the calendar, not only on events: re-check every account this often.
     overdue_sweep_seconds: float = 300.0
