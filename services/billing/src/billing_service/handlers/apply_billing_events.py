@@ -31,8 +31,8 @@ from billing_service.store.locks import lock_customers
 from billing_service.store.pending import (
     Parked,
     dead_letter_through_outbox,
+    handled_or_parked,
     park,
-    pending_ids,
     take_waiting_for_customers,
     take_waiting_for_keys,
 )
@@ -230,16 +230,7 @@ async def _unseen(
     conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
 ) -> list[InboundEvent]:
     """Drop events already handled (in the inbox, or parked), and repeats of an id in the poll."""
-    ids = [e.envelope.id for e in events]
-    seen = {
-        r["event_id"]
-        for r in await conn.fetch(
-            "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
-            consumer,
-            ids,
-        )
-    }
-    seen |= await pending_ids(conn, ids)
+    seen = await handled_or_parked(conn, consumer, [e.envelope.id for e in events])
     fresh: list[InboundEvent] = []
     for event in events:
         if event.envelope.id not in seen:

@@ -105,12 +105,21 @@ async def take_waiting_for_keys(
     return _in_order(rows)
 
 
-async def pending_ids(conn: asyncpg.Connection, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+async def handled_or_parked(
+    conn: asyncpg.Connection, consumer: str, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The ids this consumer applied already (inbox) or holds parked, in one round trip.
+
+    Shaped as a join on the ids (one index probe each) rather than `= ANY($n)`: a plan cached
+    while a fresh table was small kept scanning it whole as it grew (8 ms per poll at 40k rows)."""
     rows = await conn.fetch(
-        "SELECT event_id FROM pending_transactions WHERE event_id = ANY($1::uuid[])",
+        """SELECT u.id FROM unnest($2::uuid[]) AS u(id)
+           WHERE EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = $1 AND i.event_id = u.id)
+              OR EXISTS (SELECT 1 FROM pending_transactions p WHERE p.event_id = u.id)""",
+        consumer,
         list(event_ids),
     )
-    return {r["event_id"] for r in rows}
+    return {r["id"] for r in rows}
 
 
 def _in_order(rows: list[asyncpg.Record]) -> list[Parked]:
