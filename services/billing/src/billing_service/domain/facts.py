@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cached_property
 from typing import Any
 
 from billing_service.domain.entries import EntryType
@@ -17,7 +16,14 @@ from platform_events.contracts import billing
 ENTRY_NAMESPACE = uuid.UUID("5b0a4c8e-8a51-4d6e-9a57-3f1c0b1f2d10")
 
 
-@dataclass(frozen=True)
+# The natural key of what a correction corrects: a void its invoice, a reversal its payment.
+_CORRECTS: dict[EntryType, EntryType] = {
+    EntryType.INVOICE_VOID: EntryType.INVOICE,
+    EntryType.PAYMENT_REVERSAL: EntryType.PAYMENT,
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Fact:
     event_id: uuid.UUID
     event_type: str
@@ -36,23 +42,20 @@ class Fact:
     reason: str | None = None
     note: str | None = None
     correlation_id: str | None = None
+    # Derived in __post_init__, once: the consumer reads each several times per fact.
+    idempotency_key: str = field(init=False)
+    reverses_key: str | None = field(init=False)  # the natural key of what this corrects
+    entry_id: uuid.UUID = field(init=False)
 
-    @cached_property
-    def idempotency_key(self) -> str:
-        return f"{self.entry_type.value}:{self.reference_id}"
-
-    @property
-    def reverses_key(self) -> str | None:
-        """The natural key of the entry this fact corrects, if it is a correction."""
-        if self.entry_type is EntryType.INVOICE_VOID:
-            return f"{EntryType.INVOICE.value}:{self.reference_id}"
-        if self.entry_type is EntryType.PAYMENT_REVERSAL:
-            return f"{EntryType.PAYMENT.value}:{self.reference_id}"
-        return None
-
-    @cached_property
-    def entry_id(self) -> uuid.UUID:
-        return uuid.uuid5(ENTRY_NAMESPACE, f"{self.tenant_id}\n{self.idempotency_key}")
+    def __post_init__(self) -> None:
+        key = f"{self.entry_type.value}:{self.reference_id}"
+        corrects = _CORRECTS.get(self.entry_type)
+        reverses = f"{corrects.value}:{self.reference_id}" if corrects else None
+        object.__setattr__(self, "idempotency_key", key)
+        object.__setattr__(self, "reverses_key", reverses)
+        object.__setattr__(
+            self, "entry_id", uuid.uuid5(ENTRY_NAMESPACE, f"{self.tenant_id}\n{key}")
+        )
 
 
 def content_hash(data: EventData) -> str:

@@ -255,7 +255,9 @@ async def _load_by_key(
 
 async def _refused_before(conn: asyncpg.Connection, facts: list[Fact]) -> set[uuid.UUID]:
     rows = await conn.fetch(
-        "SELECT event_id FROM rejections WHERE event_id = ANY($1::uuid[])",
+        # A join on the ids, not `= ANY`: see store/pending.py handled_or_parked.
+        """SELECT r.event_id FROM unnest($1::uuid[]) AS u(id)
+           JOIN rejections r ON r.event_id = u.id""",
         [f.event_id for f in facts],
     )
     return {r["event_id"] for r in rows}
@@ -267,7 +269,8 @@ async def _load_allocations(
     if not entry_ids:
         return {}
     rows = await conn.fetch(
-        "SELECT entry_id, order_id, amount_minor FROM order_allocations WHERE entry_id = ANY($1)",
+        """SELECT a.entry_id, a.order_id, a.amount_minor FROM unnest($1::uuid[]) AS u(id)
+           JOIN order_allocations a ON a.entry_id = u.id""",
         entry_ids,
     )
     found: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
