@@ -178,7 +178,7 @@ class Browser:
         self, app: FastAPI, emulator: EmulatorServer, tenant_id: str, api: httpx.AsyncClient
     ):
         self.app, self.emulator, self.tenant_id, self.api = app, emulator, tenant_id, api
-        self.realm_id = str(8_000_000_000 + uuid.uuid4().int % 1_000_000_000)
+        self.realm_id = str(4_000_000_000 + uuid.uuid4().int % 1_000_000_000)
         self.anonymous = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://qb-sync.test"
         )
