@@ -3,9 +3,10 @@ services; print where everything listens and a ready token; Ctrl-C stops all of 
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
 QBO_EMULATOR_PORT. Against the emulator, tenant `demo` is connected to one QuickBooks company
-(`QBO_DEMO_REALM`) through qb-sync's connect API, so qb-sync holds tokens the emulator issued
-(and refreshes them at its token endpoint) from the start: the emulator accepts no other bearer
-for that company.
+(`QBO_DEMO_REALM`) the way a user connects real QuickBooks: qb-sync's authorization URL, the
+emulator's consent page (Connect is automatic there), the redirect to qb-sync's callback and its
+code exchange. So qb-sync holds tokens the emulator issued (and refreshes them at its token
+endpoint) from the start: the emulator accepts no other bearer for that company.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,8 @@ def _port(name: str, default: int) -> int:
 def processes(base_env: dict[str, str]) -> list[Process]:
     emulator_port = _port("QBO_EMULATOR_PORT", 8004)
     emulator_url = f"http://127.0.0.1:{emulator_port}"
+    qb_sync_port = _port("QB_SYNC_PORT", 8003)
+    callback = f"http://127.0.0.1:{qb_sync_port}/quickbooks/connections/callback"
     real_qbo = bool(os.environ.get("QBO_CLIENT_ID") and os.environ.get("QBO_CLIENT_SECRET"))
     procs = []
     if not real_qbo:
@@ -68,14 +72,25 @@ def processes(base_env: dict[str, str]) -> list[Process]:
                     str(emulator_port),
                     "--snapshot",
                     str(ROOT / ".state" / "qbo-emulator.json"),
+                    # As at Intuit, the consent page redirects only to registered URIs.
+                    "--settings",
+                    json.dumps({"redirect_uris": [callback]}),
                 ],
             )
         )
-    qb_env = {} if real_qbo else {"QBO_ENVIRONMENT": "emulator", "QBO_BASE_URL": emulator_url}
+    qb_env = (
+        {}
+        if real_qbo
+        else {
+            "QBO_ENVIRONMENT": "emulator",
+            "QBO_BASE_URL": emulator_url,
+            "QBO_REDIRECT_URI": callback,
+        }
+    )
     procs += [
         Process("customer", "customer_service", _port("CUSTOMER_PORT", 8001), "/readyz"),
         Process("billing", "billing_service", _port("BILLING_PORT", 8002), "/readyz"),
-        Process("qb-sync", "qb_sync", _port("QB_SYNC_PORT", 8003), "/readyz", env=qb_env),
+        Process("qb-sync", "qb_sync", qb_sync_port, "/readyz", env=qb_env),
     ]
     for proc in procs:
         proc.env = {**base_env, **proc.env, "HTTP_PORT": str(proc.port)}
@@ -104,15 +119,20 @@ def wait_http(proc: Process, timeout: float = 90) -> None:
 
 
 def connect_demo_company(qb_sync: Process, token: str, realm_id: str) -> None:
-    """What a user does once: connect the tenant's QuickBooks company (here, the emulator's)."""
+    """What a user does once, as their browser would: open qb-sync's authorization URL, pick the
+    company on the emulator's consent page (Connect is automatic there) and follow its redirect
+    to qb-sync's callback, which exchanges the code exactly as for real QuickBooks."""
     request = urllib.request.Request(
-        qb_sync.url + "/quickbooks/connections",
-        data=json.dumps({"realm_id": realm_id}).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        qb_sync.url + "/quickbooks/connections/authorize",
+        headers={"Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # raises unless 2xx
-        response.read()
+        authorization_url = json.loads(response.read())["authorization_url"]
+    consent_page = authorization_url + "&" + urllib.parse.urlencode({"realm_id": realm_id})
+    with urllib.request.urlopen(consent_page, timeout=60) as response:  # follows the redirect
+        connected = json.loads(response.read())
+    if connected != {"realm_id": realm_id, "status": "connected"}:
+        raise StartFailed(f"the callback answered {connected}")
 
 
 def stop_all(procs: list[Process], started_stack: bool) -> None:

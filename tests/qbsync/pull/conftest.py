@@ -99,10 +99,9 @@ class PullTenant:
         )
         return [json.loads(r["payload"]) for r in rows]
 
-    async def connect(self, **tokens: Any) -> httpx.Response:
-        reply = await self.client.post(
-            "/quickbooks/connections", json={"realm_id": self.realm_id, **tokens}
-        )
+    async def connect(self) -> httpx.Response:
+        """Connect the company through the emulator's consent page and the code exchange."""
+        reply = await self.client.post("/quickbooks/connections", json={"realm_id": self.realm_id})
         assert reply.status_code == 201, reply.text
         return reply
 

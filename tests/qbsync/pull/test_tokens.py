@@ -36,20 +36,22 @@ def assert_no_plaintext(row: dict, *secrets: str) -> None:
         assert secret.encode() not in raw
 
 
+async def stored_tokens(tenant: PullTenant) -> tuple[str, str]:
+    """The (access, refresh) pair qb-sync holds for the company, decrypted."""
+    row = await stored_row(tenant)
+    cipher = tenant.app.state.pull.cipher
+    return cipher.decrypt(row["access_token_enc"]), cipher.decrypt(row["refresh_token_enc"])
+
+
 async def connect_with_issued_tokens(
     emu: EmulatorServer, tenant: PullTenant, count: int
 ) -> tuple[str, str]:
-    tokens = emu.add_realm(tenant.realm_id)  # this realm now accepts only issued tokens
-    emu.seed(
-        tenant.realm_id,
-        "customers",
-        [{"DisplayName": f"Token {tenant.realm_id} #{i}"} for i in range(count)],
+    emu.seed_realm(
+        tenant.realm_id, customers=[f"Token {tenant.realm_id} #{i}" for i in range(count)]
     )
-    await tenant.connect(
-        access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_in=3600
-    )
+    await tenant.connect()  # consent + code exchange: the realm now accepts only issued tokens
     await tenant.wait_import_done()
-    return tokens.access_token, tokens.refresh_token
+    return await stored_tokens(tenant)
 
 
 async def test_token_expiry_mid_run_refreshes_once_and_persists_the_rotated_token_encrypted(
@@ -150,20 +152,15 @@ async def test_a_token_close_to_expiry_is_refreshed_before_use(
 async def test_tokens_expiring_in_the_middle_of_an_import_cost_one_refresh_and_no_customer(
     emulator: EmulatorServer, pull_tenant: PullTenant
 ) -> None:
-    tokens = emulator.add_realm(pull_tenant.realm_id)
-    emulator.seed(
-        pull_tenant.realm_id,
-        "customers",
-        [{"DisplayName": f"Mid {pull_tenant.realm_id} #{i}"} for i in range(2_000)],
+    emulator.seed_realm(
+        pull_tenant.realm_id, customers=[f"Mid {pull_tenant.realm_id} #{i}" for i in range(2_000)]
     )
     # Slow pages, so the expiry surely lands between two page reads.
     emulator.add_fault(
         "latency", realm=pull_tenant.realm_id, path="^/query", seconds=1.5, times=None
     )
     calls_before = token_calls(emulator)
-    await pull_tenant.connect(
-        access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_in=3600
-    )
+    await pull_tenant.connect()
 
     async def first_page_committed() -> bool:
         status = await pull_tenant.pull_status()

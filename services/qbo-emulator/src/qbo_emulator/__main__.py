@@ -1,7 +1,7 @@
 """`python -m qbo_emulator --host 127.0.0.1 --port 8000 [--snapshot FILE] [--settings JSON]
 [--permissive-auth] [--auto-create-realms] [--service-time-ms N]`.
 
-Strict by default, like QuickBooks: only tokens issued by the emulator (POST /_admin/realms)
+Strict by default, like QuickBooks: only tokens issued by the emulator (code exchange or admin)
 are accepted. The two auth flags are opt-ins for runs that do not care about OAuth.
 """
 

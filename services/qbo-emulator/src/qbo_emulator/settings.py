@@ -14,6 +14,16 @@ class Settings:
     access_token_ttl: int = 3600  # seconds; QBO issues 1-hour access tokens
     refresh_token_ttl: int = 8726400  # 101 days, as x_refresh_token_expires_in
     refresh_grace_seconds: int = 0  # a rotated-out refresh token still works this long
+    # Authorization codes are single use and short lived. Intuit's code lifetime is not in our
+    # stored sources (n/v); 300 s is the common value (RFC 6749 4.1.2 advises at most 10 min).
+    authorization_code_ttl: int = 300
+    # Redirect URIs the consent page sends users back to. Intuit accepts only the URIs registered
+    # on the app's Keys tab; None accepts any absolute http(s) URL (for local runs that do not
+    # register one). A list makes the check strict, as in QuickBooks.
+    redirect_uris: list[str] | None = None
+    # The company the consent page connects when the request names none (`realm_id` query
+    # parameter); None creates a new company for each such authorization.
+    default_realm_id: str | None = None
     # Company clock: MetaData times carry this offset (QBO samples show -07:00, not UTC).
     tz_offset_minutes: int = -420
     clock_offset_seconds: float = 0.0  # moves "now" for tests (CDC windows, token expiry)

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -122,6 +123,28 @@ def make_quickbooks(
 
 
 PERMISSIVE_ACCESS_TOKEN = "emulator-any-token"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def consent(authorization_url: str, *, realm_id: str | None = None, deny: bool = False) -> str:
+    """Open the emulator's consent page as the user's browser would and press Connect (or
+    Cancel, `deny`), for company `realm_id` (None: the emulator's default). Returns where the page
+    redirects to: the app's redirect_uri with `code`, `state`, `realmId` (or `error`). Raises
+    RuntimeError with the page's answer when it does not redirect (bad client_id/redirect_uri)."""
+    extra = {k: v for k, v in {"realm_id": realm_id, "consent": deny and "deny"}.items() if v}
+    url = authorization_url + ("&" + urllib.parse.urlencode(extra) if extra else "")
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url, timeout=30) as reply:
+            raise RuntimeError(f"consent page did not redirect: {reply.status} {reply.read()!r}")
+    except urllib.error.HTTPError as exc:
+        if exc.code in (302, 303) and exc.headers.get("Location"):
+            return str(exc.headers["Location"])
+        raise RuntimeError(f"consent page answered {exc.code}: {exc.read().decode()}") from exc
 
 
 def auth_client(

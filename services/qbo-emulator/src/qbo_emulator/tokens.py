@@ -1,4 +1,10 @@
-"""OAuth token registry: expiring access tokens and rotating refresh tokens, per realm."""
+"""OAuth token registry, per realm: single-use authorization codes, expiring access tokens and
+rotating refresh tokens.
+
+Every pair belongs to a grant (one authorization, or one admin issue); rotation keeps the grant.
+A code exchanged twice revokes its grant's tokens (RFC 6749 section 10.5; Intuit does the same:
+"a second call with the same oauth code ... would invalidate the token for that auth code",
+intuit/oauth-jsclient#173)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ class RefreshToken:
     expires_at: float
     replaced_at: float | None = None  # set when rotated out: the token is stale from then on
     revoked: bool = False
+    grant_id: str = ""
 
 
 @dataclass
@@ -23,6 +30,28 @@ class AccessToken:
     realm_id: str
     expires_at: float
     revoked: bool = False
+    grant_id: str = ""
+
+
+@dataclass
+class AuthorizationCode:
+    realm_id: str
+    redirect_uri: str
+    expires_at: float
+    grant_id: str
+    used: bool = False
+
+
+# error_description of invalid_grant for a code; Intuit's own wording is n/v.
+CODE_UNKNOWN = "Incorrect or invalid authorization code"
+CODE_USED = "Authorization code has already been used"
+CODE_EXPIRED = "Authorization code has expired"
+CODE_REDIRECT_MISMATCH = "redirect_uri does not match the one of the authorization request"
+CODE_KEPT_SECONDS = 3600  # a used or expired code is remembered this long, then forgotten
+
+
+class CodeRefused(Exception):
+    """The authorization code cannot be exchanged (invalid_grant); the message says why."""
 
 
 class TokenRegistry:
@@ -31,14 +60,20 @@ class TokenRegistry:
         self.clock = clock
         self.access: dict[str, AccessToken] = {}
         self.refresh: dict[str, RefreshToken] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
 
-    def issue(self, realm_id: str) -> dict[str, Any]:
-        """A new pair, shaped like Intuit's token response."""
+    def issue(self, realm_id: str, grant_id: str | None = None) -> dict[str, Any]:
+        """A new pair, shaped like Intuit's token response (a new grant unless given one)."""
         now = self.clock.epoch()
+        grant_id = grant_id or secrets.token_hex(8)
         access = "eyJemu." + secrets.token_urlsafe(24)
         refresh = "AB1emu" + secrets.token_urlsafe(24)
-        self.access[access] = AccessToken(realm_id, now + self.settings.access_token_ttl)
-        self.refresh[refresh] = RefreshToken(realm_id, now + self.settings.refresh_token_ttl)
+        self.access[access] = AccessToken(
+            realm_id, now + self.settings.access_token_ttl, grant_id=grant_id
+        )
+        self.refresh[refresh] = RefreshToken(
+            realm_id, now + self.settings.refresh_token_ttl, grant_id=grant_id
+        )
         return {
             "access_token": access,
             "refresh_token": refresh,
@@ -60,7 +95,38 @@ class TokenRegistry:
             return None
         if entry.replaced_at is None:
             entry.replaced_at = now
-        return self.issue(entry.realm_id)
+        return self.issue(entry.realm_id, entry.grant_id)
+
+    def issue_code(self, realm_id: str, redirect_uri: str) -> str:
+        """The code the consent page sends back: single use, `authorization_code_ttl` long."""
+        now = self.clock.epoch()
+        for code, entry in list(self.codes.items()):
+            if entry.expires_at < now - CODE_KEPT_SECONDS:
+                del self.codes[code]
+        code = "AB11emu" + secrets.token_urlsafe(24)
+        self.codes[code] = AuthorizationCode(
+            realm_id,
+            redirect_uri,
+            now + self.settings.authorization_code_ttl,
+            grant_id=secrets.token_hex(8),
+        )
+        return code
+
+    def exchange(self, code: str, redirect_uri: str) -> tuple[str, dict[str, Any]]:
+        """authorization_code grant: (realm id, token response); `CodeRefused` means
+        invalid_grant. A second exchange of a code also revokes the tokens the first one gave."""
+        entry = self.codes.get(code)
+        if entry is None:
+            raise CodeRefused(CODE_UNKNOWN)
+        if entry.used:
+            self.revoke(grant_id=entry.grant_id)
+            raise CodeRefused(CODE_USED)
+        if entry.expires_at <= self.clock.epoch():
+            raise CodeRefused(CODE_EXPIRED)
+        if redirect_uri != entry.redirect_uri:
+            raise CodeRefused(CODE_REDIRECT_MISMATCH)
+        entry.used = True
+        return entry.realm_id, self.issue(entry.realm_id, entry.grant_id)
 
     def check(self, access_token: str) -> tuple[str | None, str]:
         """(realm the token is for, or None, and the reason when it is refused)."""
@@ -84,7 +150,10 @@ class TokenRegistry:
                 count += 1
         return count
 
-    def revoke(self, token: str | None = None, realm_id: str | None = None) -> int:
+    def revoke(
+        self, token: str | None = None, realm_id: str | None = None, grant_id: str | None = None
+    ) -> int:
+        """Revoke every token of the realm `token` belongs to, of `realm_id`, or of one grant."""
         count = 0
         targets: set[str] = set()
         if token is not None:
@@ -95,7 +164,10 @@ class TokenRegistry:
             targets.add(realm_id)
         for table in (self.access, self.refresh):
             for entry in table.values():
-                if entry.realm_id in targets and not entry.revoked:
+                hit = entry.realm_id in targets or (
+                    grant_id is not None and entry.grant_id == grant_id
+                )
+                if hit and not entry.revoked:
                     entry.revoked = True
                     count += 1
         return count
@@ -104,12 +176,15 @@ class TokenRegistry:
         return {
             "access": {k: asdict(v) for k, v in self.access.items()},
             "refresh": {k: asdict(v) for k, v in self.refresh.items()},
+            "codes": {k: asdict(v) for k, v in self.codes.items()},
         }
 
     def load(self, data: dict[str, Any]) -> None:
         self.access = {k: AccessToken(**v) for k, v in data.get("access", {}).items()}
         self.refresh = {k: RefreshToken(**v) for k, v in data.get("refresh", {}).items()}
+        self.codes = {k: AuthorizationCode(**v) for k, v in data.get("codes", {}).items()}
 
     def clear(self) -> None:
         self.access.clear()
         self.refresh.clear()
+        self.codes.clear()

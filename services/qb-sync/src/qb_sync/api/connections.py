@@ -1,12 +1,14 @@
 """Connect flow and connection list.
 
-- Real QuickBooks: `GET /quickbooks/connections/authorize` gives Intuit's authorization URL (with a
-  CSRF state tied to the tenant); Intuit redirects the user to `GET .../callback?code&state&realmId`,
-  which exchanges the code for tokens and connects the realm.
-- Emulator (the default environment): `POST /quickbooks/connections {realm_id}` connects directly:
-  the emulator authorizes the company and issues a token pair (`IntuitOAuth.emulator_consent`),
-  refreshed later through its token endpoint like Intuit's. Tokens may be passed instead (ones
-  the emulator issued, e.g. by a test).
+One flow for real QuickBooks and the emulator (they differ only in the discovery document):
+`GET /quickbooks/connections/authorize` gives the authorization URL (with a one-time CSRF state
+tied to the tenant); the consent page redirects the user's browser to
+`GET .../callback?code&state&realmId`, which spends the state, exchanges the code for tokens and
+connects the realm.
+
+Emulator convenience: `POST /quickbooks/connections {realm_id}` runs that same flow server-side,
+qb-sync playing the browser on the emulator's consent page (`IntuitOAuth.emulator_consent`) and
+then completing it exactly as the callback does.
 Connecting queues a full import; the request never waits for it.
 """
 
@@ -14,12 +16,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from platform_kit.auth import Principal
 from platform_kit.http import ApiError
@@ -37,8 +39,10 @@ from qb_sync.connections.store import (
 from qb_sync.pull.state import request_import
 from qb_sync.settings import Settings
 
+REALM_PATTERN = r"^\w+$"
 RealmId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\w+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=REALM_PATTERN),
 ]
 STATE_TTL = timedelta(hours=1)
 
@@ -47,9 +51,6 @@ class ConnectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     realm_id: RealmId
-    access_token: str | None = Field(default=None, min_length=1)
-    refresh_token: str | None = Field(default=None, min_length=1)
-    expires_in: int | None = Field(default=None, ge=1, description="access token lifetime, s")
 
 
 class ConnectionOut(BaseModel):
@@ -102,6 +103,46 @@ def connection_routes(
     admin = Depends(runtime.auth.require("admin"))
     reader = Depends(runtime.auth.require("read"))
 
+    async def start_authorization(tenant_id: str) -> tuple[str, str]:
+        """(authorization URL, its one-time state), the state stored for the tenant."""
+        state = secrets.token_urlsafe(24)
+        await runtime.db.execute(
+            "INSERT INTO qb_oauth_states (state, tenant_id) VALUES ($1, $2)", state, tenant_id
+        )
+        return await oauth.authorization_url(state), state
+
+    async def spend_state(state: str) -> str | None:
+        """The tenant that started this authorization; None if unknown, expired or used."""
+        tenant_id = await runtime.db.fetchval(
+            """DELETE FROM qb_oauth_states WHERE state = $1 AND created_at > now() - $2::interval
+               RETURNING tenant_id""",
+            state,
+            STATE_TTL,
+        )
+        return None if tenant_id is None else str(tenant_id)
+
+    async def finish_authorization(state: str, code: str, realm_id: str) -> str:
+        """The callback's work: spend the state, exchange the code, store the tokens and queue
+        the import. Returns the tenant. Nothing is exchanged without a valid state."""
+        tenant_id = await spend_state(state)
+        if tenant_id is None:
+            raise ApiError(
+                400,
+                "bad_state",
+                "unknown, expired or already used authorization state: start again at "
+                "GET /quickbooks/connections/authorize",
+            )
+        try:
+            grant = await oauth.exchange_code(code, realm_id)
+        except InvalidGrant as exc:
+            raise ApiError(400, "invalid_grant", f"authorization code refused: {exc}") from exc
+        except OAuthUnavailable as exc:
+            raise ApiError(502, "oauth_unavailable", str(exc)) from exc
+        async with runtime.db.acquire() as conn, conn.transaction():
+            await connect(conn, cipher, tenant_id, realm_id, grant)
+        wake_puller()
+        return tenant_id
+
     @router.post("/quickbooks/connections", status_code=201)
     async def connect_emulator(body: ConnectIn, principal: Principal = admin) -> ConnectionOut:
         if settings.qbo_environment != "emulator":
@@ -110,25 +151,22 @@ def connection_routes(
                 "authorization_required",
                 "real QuickBooks connects through GET /quickbooks/connections/authorize",
             )
-        if body.access_token is None:
-            try:
-                grant = await oauth.emulator_consent(body.realm_id)
-            except OAuthUnavailable as exc:
-                raise ApiError(502, "oauth_unavailable", str(exc)) from exc
-        else:
-            expires = (
-                datetime.now(UTC) + timedelta(seconds=body.expires_in) if body.expires_in else None
-            )
-            grant = Grant(
-                access_token=body.access_token,
-                refresh_token=body.refresh_token,
-                access_expires_at=expires,
-                refresh_expires_at=None,
-            )
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await connect(conn, cipher, principal.tenant_id, body.realm_id, grant)
-            row = await get_connection(conn, cipher, principal.tenant_id, body.realm_id)
-        wake_puller()
+        url, state = await start_authorization(principal.tenant_id)
+        try:
+            sent_back = await oauth.emulator_consent(url, body.realm_id)
+        except OAuthUnavailable as exc:
+            await spend_state(state)
+            raise ApiError(502, "oauth_unavailable", str(exc)) from exc
+        if (
+            sent_back.get("state") != state
+            or sent_back.get("realmId") != body.realm_id
+            or not sent_back.get("code")
+        ):
+            await spend_state(state)
+            refusal = sent_back.get("error_description") or sent_back.get("error") or "no code"
+            raise ApiError(502, "authorization_refused", f"the consent page answered: {refusal}")
+        await finish_authorization(state, sent_back["code"], body.realm_id)
+        row = await get_connection(runtime.db, cipher, principal.tenant_id, body.realm_id)
         assert row is not None
         return connection_out(row)
 
@@ -139,38 +177,25 @@ def connection_routes(
 
     @router.get("/quickbooks/connections/authorize")
     async def authorize(principal: Principal = admin) -> dict[str, str]:
-        state = secrets.token_urlsafe(24)
-        await runtime.db.execute(
-            "INSERT INTO qb_oauth_states (state, tenant_id) VALUES ($1, $2)",
-            state,
-            principal.tenant_id,
-        )
-        return {"authorization_url": await oauth.authorization_url(state), "state": state}
+        url, state = await start_authorization(principal.tenant_id)
+        return {"authorization_url": url, "state": state}
 
     @router.get("/quickbooks/connections/callback")
     async def callback(
-        code: Annotated[str, Query(min_length=1)],
         state: Annotated[str, Query(min_length=1)],
-        realm_id: Annotated[str, Query(alias="realmId", min_length=1, max_length=64)],
+        code: Annotated[str | None, Query(min_length=1)] = None,
+        realm_id: Annotated[
+            str | None, Query(alias="realmId", min_length=1, max_length=64, pattern=REALM_PATTERN)
+        ] = None,
+        error: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict[str, Any]:
-        # No bearer here: Intuit redirects the user's browser. The one-time state is the proof.
-        tenant_id = await runtime.db.fetchval(
-            """DELETE FROM qb_oauth_states WHERE state = $1 AND created_at > now() - $2::interval
-               RETURNING tenant_id""",
-            state,
-            STATE_TTL,
-        )
-        if tenant_id is None:
-            raise ApiError(400, "bad_state", "unknown or expired authorization state")
-        try:
-            grant = await oauth.exchange_code(code, realm_id)
-        except InvalidGrant as exc:
-            raise ApiError(400, "invalid_grant", f"authorization code refused: {exc}") from exc
-        except OAuthUnavailable as exc:
-            raise ApiError(502, "oauth_unavailable", str(exc)) from exc
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await connect(conn, cipher, tenant_id, realm_id, grant)
-        wake_puller()
+        # No bearer here: the consent page redirects the user's browser. The state is the proof.
+        if error is not None:  # the user pressed Cancel, or the request was refused
+            await spend_state(state)
+            raise ApiError(400, "authorization_refused", f"QuickBooks answered {error}")
+        if code is None or realm_id is None:
+            raise ApiError(400, "invalid_callback", "the callback needs code, state and realmId")
+        await finish_authorization(state, code, realm_id)
         return {"realm_id": realm_id, "status": "connected"}
 
     @router.delete("/quickbooks/connections/{realm_id}")

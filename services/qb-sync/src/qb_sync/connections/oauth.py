@@ -5,11 +5,10 @@ it keeps the tokens it receives as attributes. So every operation builds its own
 are rare: about one per realm per hour) and runs in a worker thread, never on the event loop, with
 a timeout on every HTTP call (intuit-oauth passes none).
 
-In emulator mode the discovery document is the emulator's, so refreshes hit the emulator's token
-endpoint exactly as they would hit Intuit's. The emulator has no consent screen: connecting asks
-its control API to authorize the company and issue a token pair (`emulator_consent`, what the
-user's "Connect" at Intuit plus the code exchange amount to), so the platform only ever holds
-tokens the emulator issued and refreshes them through the token endpoint, never a placeholder.
+In emulator mode the discovery document is the emulator's, so the authorization URL, the code
+exchange and refreshes go to the emulator exactly as they would go to Intuit. Only
+`emulator_consent` is emulator-specific: it plays the user's browser on the emulator's consent
+page (which connects at once) and returns what the page redirects to qb-sync's callback with.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from intuitlib.client import AuthClient
@@ -84,27 +84,34 @@ class IntuitOAuth:
 
         return await self._call(run)
 
-    async def emulator_consent(self, realm_id: str) -> Grant:
-        """Emulator only: the company authorizes this app and a fresh token pair is issued."""
+    async def emulator_consent(self, authorization_url: str, realm_id: str) -> dict[str, str]:
+        """Emulator only: open the consent page at `authorization_url` as the user's browser
+        would, connecting company `realm_id`, and return the query of its redirect to our
+        callback (`code`, `state`, `realmId`, or `error`)."""
         if self.settings.qbo_environment != "emulator":
-            raise RuntimeError("only the emulator grants tokens without the user's consent")
-        url = self.settings.qbo_base_url.rstrip("/") + "/_admin/realms"
+            raise RuntimeError("only the emulator's consent page connects without a user")
+        url = authorization_url + "&" + urlencode({"realm_id": realm_id})
+        callback = urlsplit(self.settings.qbo_redirect_uri)
 
-        def run() -> Grant:
-            reply = requests.post(url, json={"realm_id": realm_id}, timeout=HTTP_TIMEOUT)
-            if reply.status_code != 200:
-                raise OAuthUnavailable(f"the emulator answered {reply.status_code}: {reply.text}")
-            issued = reply.json()
-            now = datetime.now(UTC)
-            return Grant(
-                access_token=issued["access_token"],
-                refresh_token=issued["refresh_token"],
-                access_expires_at=now + timedelta(seconds=int(issued["expires_in"])),
-                refresh_expires_at=now
-                + timedelta(seconds=int(issued["x_refresh_token_expires_in"])),
-            )
+        def run() -> dict[str, str]:
+            reply = requests.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+            target = urlsplit(reply.headers.get("location", ""))
+            if reply.status_code not in (302, 303) or not target.netloc:
+                raise OAuthUnavailable(
+                    f"the consent page answered {reply.status_code}: {reply.text[:300]}"
+                )
+            if (target.scheme, target.netloc, target.path) != (
+                callback.scheme,
+                callback.netloc,
+                callback.path,
+            ):
+                raise OAuthUnavailable("the consent page redirected somewhere else than ours")
+            return dict(parse_qsl(target.query))
 
-        return await self._call(run)
+        try:
+            return await asyncio.to_thread(run)
+        except OSError as exc:  # requests' ConnectionError/Timeout are OSErrors
+            raise OAuthUnavailable(str(exc)) from exc
 
     async def refresh(self, refresh_token: str) -> Grant:
         def run() -> Grant:
