@@ -25,6 +25,12 @@ EVENTS_IN = Counter(
 HANDLER_LATENCY = Histogram(
     "platform_consumer_batch_seconds", "Time to apply one consumed batch", ["consumer"]
 )
+BATCH_RECORDS = Histogram(
+    "platform_consumer_batch_records",
+    "Records in one consumed batch (a poll): small batches under a backlog cost throughput",
+    ["consumer"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
 CONSUMER_LAG = Gauge(
     "platform_consumer_lag",
     "Records of the partition not processed yet (end offset minus the next offset to process)",
