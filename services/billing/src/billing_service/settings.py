@@ -11,7 +11,7 @@ class Settings(ServiceSettings):
     customer_topic: str = "customer.events"
     consumer_name: str = "billing"
     # One database transaction per poll: bigger polls amortise the commit (bench/billing_ingest.py).
-    consumer_max_records: int = 2000
+    consumer_max_records: int = 5000
     # Consumer group members per process (see app.py).
     consumer_members: int = 2
     run_consumers: bool = True

@@ -23,7 +23,7 @@ def customer_lock_key(tenant_id: str, customer_id: str) -> int:
 
 async def lock_customers(conn: asyncpg.Connection, customers: Iterable[tuple[str, str]]) -> None:
     """Block until this transaction holds every named customer's lock (held until commit)."""
-    keys = sorted({customer_lock_key(t, c) for t, c in customers})
+    keys = sorted({customer_lock_key(t, c) for t, c in set(customers)})  # hash each one once
     if keys:
         # unnest yields the array in order, so the locks are taken in ascending key order.
         await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", keys)
