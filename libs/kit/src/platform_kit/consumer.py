@@ -283,8 +283,7 @@ class ConsumerRunner:
             else:
                 for failure in failures:
                     await self._dead_letter(dlq, failure.event.record, failure.error, 1)
-                for event in events:
-                    progress.resolve(event.record)
+                progress.resolve_all([event.record for event in events])
                 return
         await self._apply_one_by_one(consumer, dlq, events, progress, deadlines)
 

@@ -25,6 +25,19 @@ class PollProgress:
             index += 1
         self._next[tp] = index
 
+    def resolve_all(self, records: list[ConsumerRecord]) -> None:
+        """resolve() for many records, advancing each partition once."""
+        touched = set()
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._resolved[tp].add(record.offset)
+            touched.add(tp)
+        for tp in touched:
+            offsets, index, resolved = self._offsets[tp], self._next[tp], self._resolved[tp]
+            while index < len(offsets) and offsets[index] in resolved:
+                index += 1
+            self._next[tp] = index
+
     def next_offset(self, tp: TopicPartition) -> int:
         """The first offset of the partition still to be resolved (or past the poll's last)."""
         offsets, index = self._offsets[tp], self._next[tp]

@@ -42,10 +42,13 @@ class CustomerFacts:
         """
         if not self.history:
             return self
-        at = bisect.bisect_right(self.history, when, key=_effective_at)
-        # Among versions effective by `when`, the highest version wins (equal times included).
-        seen = self.history[:at] or self.history[:1]
-        chosen = max(seen, key=_version)
+        if len(self.history) == 1:  # the usual case: one version known
+            chosen = self.history[0]
+        else:
+            at = bisect.bisect_right(self.history, when, key=_effective_at)
+            # Among versions effective by `when`, the highest wins (equal times included).
+            seen = self.history[:at] or self.history[:1]
+            chosen = max(seen, key=_version)
         if chosen.currency == self.currency and chosen.active == self.active:
             return self  # the usual case, and a copy per transaction adds up in the consumer
         return replace(self, currency=chosen.currency, active=chosen.active)
