@@ -170,9 +170,17 @@ class ConsumerRunner:
         consumer.subscribe(self.topics, listener=_ForgetRevoked(self))
         dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
         self.consumer = consumer
-        await consumer.start()
-        if self._owns_dlq_producer:
-            await dlq.start()
+        try:
+            await consumer.start()
+            if self._owns_dlq_producer:
+                await dlq.start()
+            await self._consume(consumer, dlq)
+        finally:  # also when cancelled while starting: no group member is left behind
+            await consumer.stop()
+            if self._owns_dlq_producer:
+                await dlq.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
         lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
         self.started.set()
         try:
@@ -192,9 +200,6 @@ class ConsumerRunner:
                 with contextlib.suppress(KeyError):
                     CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
             self._lag_series.clear()
-            await consumer.stop()
-            if self._owns_dlq_producer:
-                await dlq.stop()
 
     async def _fill(
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
