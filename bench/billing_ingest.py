@@ -292,10 +292,18 @@ class Minter:
 
 
 async def stream(
-    bootstrap: str, topic: str, w: Workload, chunk: int = 1000, on_sent: Any = None
+    bootstrap: str,
+    topic: str,
+    w: Workload,
+    chunk: int = 1000,
+    on_sent: Any = None,
+    rate: float | None = None,
 ) -> float:
     """Send the workload (each event minted just before sending, so its time is the send time),
-    with its re-sends; returns the time the first event was sent."""
+    with its re-sends, as fast as possible or at `rate` items/s (in chunks of 1/50 s); returns
+    the time the first event was sent."""
+    if rate:
+        chunk = max(1, int(rate / 50))
     minter = Minter(w.tenant)
     items = [
         (
@@ -335,6 +343,8 @@ async def stream(
             await asyncio.gather(*futures)
             if on_sent:
                 await on_sent(start + chunk)
+            if rate:  # the next chunk's scheduled time, whether or not this one was late
+                await asyncio.sleep(max(0.0, first + (start + chunk) / rate - time.perf_counter()))
     finally:
         await producer.stop()
     return first
@@ -542,7 +552,12 @@ async def wait_for_group(bootstrap: str, group: str, members: int, timeout: floa
 
 
 async def set_based(
-    bootstrap: str, dsn: str, n: int, customers: int, instances: int = 1
+    bootstrap: str,
+    dsn: str,
+    n: int,
+    customers: int,
+    instances: int = 1,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     box = Sandbox.new("batch")
     await box.create_topics(bootstrap)
@@ -561,7 +576,7 @@ async def set_based(
             bootstrap, box.consumer, instances * BillingSettings().consumer_members
         )
         await watcher.start()
-        first = await stream(bootstrap, box.tx_topic, w)
+        first = await stream(bootstrap, box.tx_topic, w, rate=rate)
         sent_done = time.perf_counter()
         await watcher.wait_for(w.unique)
         elapsed = watcher.last_visible - watcher.first_sent
@@ -644,6 +659,10 @@ async def main() -> None:
     parser.add_argument(
         "--instances", type=int, default=1, help="billing processes in the consumer group"
     )
+    parser.add_argument(
+        "--rate", type=float, default=5000, help="items/s of the paced phase (lag under load)"
+    )
+    parser.add_argument("--seconds", type=float, default=10, help="length of the paced phase")
     args = parser.parse_args()
     bootstrap, dsn = load_env()
 
@@ -655,6 +674,15 @@ async def main() -> None:
         f"producer finished after {batch['producer_s']:.1f}s"
     )
     print(f"  exactly-once check: {'ok' if not batch['problems'] else batch['problems'][:5]}")
+    paced = await set_based(
+        bootstrap, dsn, int(args.rate * args.seconds), args.customers, args.instances, args.rate
+    )
+    print(
+        f"paced at {args.rate:,.0f} facts/s for {args.seconds:.0f}s: lag p50 "
+        f"{paced['lag_p50_ms']:.0f} ms, p99 {paced['lag_p99_ms']:.0f} ms "
+        f"(send -> commit, {paced['events_sent']:,} events)"
+    )
+    print(f"  exactly-once check: {'ok' if not paced['problems'] else paced['problems'][:5]}")
     one = await simple(bootstrap, dsn, args.simple_events, args.customers)
     print(
         f"simple consumer (1 transaction + 1 commit per event): {one['events_per_s']:,.0f} events/s over {one['events']:,} events"
