@@ -57,7 +57,8 @@ def stack_env() -> Iterator[dict[str, str]]:
     stack = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
     subprocess.run([*stack, "start"], check=True)
     env = {}
-    for line in (ROOT / ".state" / "stack.env").read_text().splitlines():
+    state = Path(os.environ.get("STACK_STATE_DIR", ROOT / ".state"))
+    for line in (state / "stack.env").read_text().splitlines():
         key, _, value = line.partition("=")
         env[key] = value
     os.environ.update(env)

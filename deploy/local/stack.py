@@ -171,7 +171,7 @@ def _pg_dir() -> Path:
         link.mkdir(parents=True)
         shutil.chown(link, "postgres", "postgres")
         return link
-    digest = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(str(STATE).encode()).hexdigest()[:10]  # one per state folder
     target = Path("/var/tmp") / f"customer-platform-{digest}" / "pg"
     target.mkdir(parents=True, exist_ok=True)
     shutil.chown(target, "postgres", "postgres")

@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
-KAFKA_PID = ROOT / ".state" / "kafka" / "kafka.pid"
+# `./dev test` runs the tests on a stack of their own (STACK_STATE_DIR, see `dev`).
+KAFKA_PID = Path(os.environ.get("STACK_STATE_DIR", ROOT / ".state")) / "kafka" / "kafka.pid"
 
 pytestmark = pytest.mark.integration
 
