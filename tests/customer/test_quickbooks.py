@@ -159,10 +159,15 @@ async def test_mapping_form_saves_every_row_by_the_import_rules(
     events = await outbox_events(customer_db, existing["customer_id"])
     assert events[-1]["type"] == "customer.mapping-saved.v1"
     assert events[-1]["data"]["choice"] == "link_existing"
+    assert events[-1]["data"]["customer_active"] is True
     assert [e["type"] for e in await outbox_events(customer_db, created["11"])] == [
         "customer.created.v1",
         "customer.mapping-saved.v1",
     ]
+    # Every event about a customer carries its active flag: the one imported inactive too.
+    depot_mapping = (await outbox_events(customer_db, created["12"]))[-1]
+    assert depot_mapping["type"] == "customer.mapping-saved.v1"
+    assert depot_mapping["data"]["customer_active"] is False
 
     # Saving the same choices again changes nothing and emits nothing.
     again = await tenant.client.put(
@@ -306,6 +311,35 @@ async def test_link_by_exact_display_name_only(kafka_bootstrap, tenant: Tenant, 
     assert already.status_code == 409
     links = (await tenant.client.get(f"/customers/{first['customer_id']}/quickbooks")).json()
     assert [(x["qb_customer_id"], x["choice"]) for x in links] == [("1", "link_existing")]
+
+
+async def test_mapping_events_about_an_inactive_customer_say_so(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    await filled_directory(
+        kafka_bootstrap, tenant, customer_db, realm, [qb_customer(realm, "1", "Dormant Co")]
+    )
+    linked, pushed = [
+        (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+        for _ in range(2)
+    ]
+    for cid in (linked, pushed):
+        inactive = await tenant.client.post(f"/customers/{cid}/inactivate", json={"reason": "x"})
+        assert inactive.status_code == 200, inactive.text
+    link = await tenant.client.post(
+        f"/customers/{linked}/quickbooks/link",
+        json={"realm_id": realm, "display_name": "Dormant Co"},
+    )
+    assert link.status_code == 200, link.text
+    push = await tenant.client.post(
+        f"/customers/{pushed}/quickbooks/push", json={"realm_id": realm}
+    )
+    assert push.status_code == 202, push.text
+    for cid, choice in ((linked, "link_existing"), (pushed, "push_to_quickbooks")):
+        event = (await outbox_events(customer_db, cid))[-1]
+        assert (event["type"], event["data"]["choice"]) == ("customer.mapping-saved.v1", choice)
+        assert event["data"]["customer_active"] is False
 
 
 async def test_push_request_then_link_reported_by_qb_sync(

@@ -100,3 +100,7 @@ class MappingSaved(EventData):
     previous_choice: MappingChoice | None = None
     customer_id: str | None = None
     qb_display_name: str | None = None
+    customer_active: bool | None = Field(
+        default=None,
+        description="The customer's active flag when the row is about one (None: about none)",
+    )

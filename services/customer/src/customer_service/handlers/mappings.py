@@ -64,6 +64,7 @@ def mapping_saved_event(
     previous_choice: str | None,
     customer_id: str | None,
     version: int,
+    customer_active: bool | None = None,
 ) -> Envelope:
     # Keyed by the customer when there is one, so it stays in order with that customer's events.
     qb_id = qb.qb_customer_id if qb else None
@@ -76,6 +77,7 @@ def mapping_saved_event(
             previous_choice=previous_choice,  # type: ignore[arg-type]
             customer_id=customer_id,
             qb_display_name=qb.display_name if qb else None,
+            customer_active=customer_active if customer_id else None,
         ),
         tenant_id=tenant_id,
         subject=subject,
@@ -112,7 +114,7 @@ async def _save(
     _check_rows_name_known_customers(requested, directory)
     current = await current_mappings(conn, tenant_id, realm_id)
     changes = rows_to_apply(list(directory), current, requested, default_choice)
-    versions = await _check_link_targets(conn, tenant_id, realm_id, changes)
+    touched = await _check_link_targets(conn, tenant_id, realm_id, changes)
     created = await _create_customers(conn, tenant_id, changes, directory, current)
     targets = {
         c.qb_customer_id: created[c.qb_customer_id].customer_id
@@ -136,10 +138,12 @@ async def _save(
     unowned = iter(await next_unowned_sequences(conn, sum(1 for c in about.values() if not c)))
     for change in changes:
         customer_id = about[change.qb_customer_id]
+        active: bool | None = None
         if change.qb_customer_id in created:
             version = created[change.qb_customer_id].version
+            active = created[change.qb_customer_id].active
         elif customer_id:
-            version = versions[customer_id]
+            version, active = touched[customer_id]
         else:
             version = next(unowned)
         events.append(
@@ -151,6 +155,7 @@ async def _save(
                 change.previous.choice if change.previous else None,
                 customer_id,
                 version,
+                active,
             )
         )
     await outbox.record_events(conn, events)
@@ -176,9 +181,9 @@ def _check_rows_name_known_customers(
 
 async def _check_link_targets(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, changes: list[RowChange]
-) -> dict[str, int]:
+) -> dict[str, tuple[int, bool]]:
     """Linked customers must exist in this tenant and end up with one QuickBooks customer each.
-    Returns the current version of every customer the changes touch."""
+    Returns the current (version, active) of every customer the changes touch."""
     links = [c for c in changes if c.choice == "link_existing" and c.customer_id]
     touched = {c.customer_id for c in links} | {
         c.previous.customer_id for c in changes if c.previous and c.previous.customer_id
@@ -190,14 +195,15 @@ async def _check_link_targets(
         except (ValueError, TypeError):
             pass
     rows = await conn.fetch(
-        "SELECT customer_id, version FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2)",
+        """SELECT customer_id, version, active FROM customers
+            WHERE tenant_id = $1 AND customer_id = ANY($2)""",
         tenant_id,
         ids,
     )
-    versions = {str(r["customer_id"]): r["version"] for r in rows}
+    versions = {str(r["customer_id"]): (r["version"], r["active"]) for r in rows}
     changing = {c.qb_customer_id for c in changes}
     # Links that stay as they are after this save.
-    kept = {
+    kept: dict[str, str | None] = {
         cid: qb_id
         for cid, qb_id in (await mapped_customers(conn, tenant_id, realm_id)).items()
         if qb_id is None or qb_id not in changing

@@ -39,7 +39,14 @@ async def request_push_to_quickbooks(
             conn,
             [
                 mapping_saved_event(
-                    tenant_id, realm_id, None, PUSH, None, customer_id, customer.version
+                    tenant_id,
+                    realm_id,
+                    None,
+                    PUSH,
+                    None,
+                    customer_id,
+                    customer.version,
+                    customer.active,
                 )
             ],
         )
@@ -92,6 +99,7 @@ async def link_by_display_name(
                     previous.choice if previous else None,
                     customer_id,
                     customer.version,
+                    customer.active,
                 )
             ],
         )
