@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
+from qb_sync.push.state import customers_changed, request_push, save_snapshots
+from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 
 
@@ -59,3 +63,49 @@ async def test_names_with_quotes_backslashes_and_colons_are_found_and_created_on
     # `:` is not allowed in a QuickBooks name: replaced by a space, never rejected.
     assert world.qb_customers()[row["qb_customer_id"]]["DisplayName"] == "Smith's Bakery\\"
     assert len(world.qb_named(tricky)) == 1
+
+
+async def test_a_push_that_came_before_the_customer_waits_longer_each_time_and_goes_once_it_comes(
+    world: PushWorld,
+) -> None:
+    """The mapping (customer.mappings) and the customer (customer.events) are on two topics: a
+    push can arrive first. It waits, polling ever less often (2 s, 4 s, ... at most a minute),
+    and goes as soon as the customer's data arrives, whatever the wait had grown to."""
+    cid = str(uuid.uuid4())
+    async with world.db.acquire() as conn:
+        await request_push(conn, world.tenant_id, world.realm_id, cid, str(uuid.uuid4()))
+
+    async def waits() -> list[float]:
+        row = await world.db.fetchrow(
+            """SELECT last_error_code, EXTRACT(EPOCH FROM due_at - updated_at)::float8 AS wait
+                 FROM push_mappings WHERE tenant_id = $1 AND customer_id = $2""",
+            world.tenant_id,
+            cid,
+        )
+        if row["last_error_code"] == "customer_data" and row["wait"] > 0:
+            seen.append(round(row["wait"]))
+        return seen
+
+    seen: list[float] = []
+
+    async def grown() -> bool:
+        await waits()
+        return bool(seen) and max(seen) >= 8
+
+    await wait_for(grown, 20)
+    assert sorted(set(seen))[:3] == [2, 4, 8]
+    assert world.qb_named("Arrived Late Ltd") == []
+
+    snapshot = {
+        "customer_id": cid,
+        "version": 1,
+        "company_name": "Arrived Late Ltd",
+        "active": True,
+        "currency": "USD",
+    }
+    async with world.db.acquire() as conn, conn.transaction():
+        for changed in await save_snapshots(conn, [(world.tenant_id, snapshot)]):
+            await customers_changed(conn, [changed])
+    # Within 5 s: not after the 8-16 s the wait had grown to.
+    row = await world.wait_status(cid, "synced", timeout=5)
+    assert [c["Id"] for c in world.qb_named("Arrived Late Ltd")] == [row["qb_customer_id"]]

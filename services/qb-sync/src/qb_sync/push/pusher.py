@@ -49,8 +49,10 @@ from qb_sync.push import fields
 from qb_sync.push.lease import PushLease
 from qb_sync.push.reports import report
 from qb_sync.push.state import (
+    MAX_CUSTOMER_WAIT_SECONDS,
     PARENT_NOT_SYNCED,
     REQUEST_ID_NAMESPACE,
+    WAITING_FOR_CUSTOMER,
     LeaseLost,
     Mapping,
     ensure_parent_pending,
@@ -150,7 +152,14 @@ class Pusher:
     async def _push(self, row: Mapping, lease: PushLease) -> Outcome:
         snapshot = await load_snapshot(self.pool, row.tenant_id, row.customer_id)
         if snapshot is None:
-            return Outcome("wait", message="waiting for the customer's data", delay=2.0)
+            # The mapping came before the customer's events (another topic): the snapshot wakes
+            # the row when it arrives, so the waits in between may grow (see `finish`).
+            return Outcome(
+                "wait",
+                code=WAITING_FOR_CUSTOMER,
+                message="waiting for the customer's data",
+                delay=2.0,
+            )
         parent_qb_id, waiting = await self._parent(row, snapshot)
         if waiting is not None:
             return waiting
@@ -646,16 +655,26 @@ class Pusher:
                     )
                 )
         elif o.kind == "wait":
+            # Waiting for the customer's data again doubles the delay (a customer whose events
+            # never come costs a poll a minute, not one every two seconds): the snapshot wakes
+            # the row when it comes, or marks it dirty when it came during this push.
+            for_customer = o.code == WAITING_FOR_CUSTOMER
             await conn.execute(
-                """UPDATE push_mappings SET due_at = now() + make_interval(secs => $4),
+                """UPDATE push_mappings SET due_at = now() + make_interval(secs =>
+                          CASE WHEN $7 AND last_error_code = $5 AND due_at > updated_at
+                               THEN LEAST($8, GREATEST($4,
+                                    2 * EXTRACT(EPOCH FROM due_at - updated_at)::float8))
+                               ELSE $4 END),
                           last_error_code = $5, last_error_message = $6,
                           lease_until = NULL, lease_owner = NULL, lease_token = NULL,
                           updated_at = now()
                     WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
                 *key,
-                o.delay,
+                0.0 if for_customer and dirty else o.delay,
                 o.code or "waiting",
                 o.message,
+                for_customer and not dirty,
+                MAX_CUSTOMER_WAIT_SECONDS,
             )
         elif o.kind == "retry" and attempts + 1 < self.settings.push_max_attempts:
             delay = max(o.delay, self._backoff(attempts + 1))

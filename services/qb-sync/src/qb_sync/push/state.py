@@ -316,11 +316,22 @@ async def customer_changed(conn: asyncpg.Connection, tenant_id: str, snapshot: J
         snapshot["customer_id"],
         digest,
     )
-    # A create in flight must look again at the data once it is done.
+    # A create in flight, or a push that found no data, must look again once it is done.
     await conn.execute(
         """UPDATE push_mappings SET dirty = true
-            WHERE tenant_id = $1 AND customer_id = $2 AND qb_customer_id IS NULL
+            WHERE tenant_id = $1 AND customer_id = $2
+              AND (qb_customer_id IS NULL OR last_error_code = 'customer_data')
               AND lease_until > now()""",
+        tenant_id,
+        snapshot["customer_id"],
+    )
+    # Rows that waited for this customer's data go now (their waits back off, see
+    # `Pusher._write`). After the statement above: a push finishing meanwhile is seen here.
+    await conn.execute(
+        """UPDATE push_mappings SET due_at = now(), updated_at = now()
+            WHERE tenant_id = $1 AND customer_id = $2 AND status = 'pending'
+              AND last_error_code = 'customer_data'
+              AND (lease_until IS NULL OR lease_until < now())""",
         tenant_id,
         snapshot["customer_id"],
     )
@@ -343,6 +354,9 @@ async def ensure_parent_pending(
 
 
 PARENT_NOT_SYNCED = "parent_not_synced"
+# A row whose customer qb-sync has not seen yet: woken by the snapshot, polled at most this often.
+WAITING_FOR_CUSTOMER = "customer_data"
+MAX_CUSTOMER_WAIT_SECONDS = 60.0
 
 
 async def wake_children(
