@@ -3,11 +3,11 @@
     uv run python bench/qb_push.py [--customers 1000]
 
 Needs the stack (reads .state/stack.env or KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). The
-emulator runs as its own process with its default limits (500 requests/min, 10/s, 10 in flight
-per company); the customer service and qb-sync run in this process with their default settings
-(qb-sync paces itself at 470/min, 8/s, 4 in flight), qb-sync limited to this run's tenant. The
-company is connected through qb-sync's connect API, so every call carries a token the emulator
-issued (the company accepts no other).
+emulator runs as its own process with its defaults (strict auth, 200 ms per request, 500
+requests/min, 10/s, 10 in flight per company); the customer service and qb-sync run in this
+process with their default settings (qb-sync paces itself at 470/min, 8/s, 4 in flight), qb-sync
+limited to this run's tenant. The company is connected through qb-sync's connect API, so every
+call carries a token the emulator issued (the company accepts no other).
 
 The customers are created and their push requested through the customer service API (pushing
 starts meanwhile); the clock starts at the first QuickBooks call and stops when every mapping is
@@ -57,7 +57,8 @@ async def run(customers: int) -> None:
     bootstrap, dsn = load_env()
     tenant = f"qbbench-{uuid.uuid4().hex[:8]}"
     realm = str(8_000_000_000 + uuid.uuid4().int % 1_000_000_000)
-    with EmulatorServer(subprocess_mode=True) as emulator:
+    # Strict auth and the server's default service time (200 ms a request), as QuickBooks is.
+    with EmulatorServer(subprocess_mode=True, permissive=False, service_time_ms=None) as emulator:
         sync = create_app(
             Settings(
                 database_url=dsn,
