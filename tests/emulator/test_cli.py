@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -54,3 +59,42 @@ def test_cli_flags_opt_into_permissive_auth_and_set_the_service_time() -> None:
             qb=quickbooks_client(server.base_url, "4620816365000000204", access_token="any")
         )
         assert server.state("4620816365000000204")[created.Id]["DisplayName"] == "First Call Co"
+
+
+def test_an_emulator_the_harness_started_stops_when_the_harness_is_killed() -> None:
+    """A benchmark or test run killed without cleaning up (SIGKILL) leaves no emulator behind."""
+    harness = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from qbo_emulator.testing import EmulatorServer\n"
+            "emu = EmulatorServer(subprocess_mode=True).start()\n"
+            "print(emu._process.pid, emu.base_url, flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert harness.stdout is not None
+    pid_text, base_url = harness.stdout.readline().split()
+    with urllib.request.urlopen(base_url + "/healthz", timeout=5) as reply:
+        assert reply.status == 200
+    harness.send_signal(signal.SIGKILL)
+    harness.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    try:
+        while _alive(int(pid_text)):
+            assert time.monotonic() < deadline, "the emulator outlived its harness"
+            time.sleep(0.2)
+    finally:
+        if _alive(int(pid_text)):
+            os.kill(int(pid_text), signal.SIGKILL)  # a failed run leaves nothing either
+    with pytest.raises(OSError):
+        urllib.request.urlopen(base_url + "/healthz", timeout=2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited, its new parent just has not reaped it yet

@@ -10,12 +10,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import uvicorn
 
 from qbo_emulator.app import create_app
 from qbo_emulator.settings import Settings
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A harness killed without cleaning up (SIGKILL, SIGTERM) must not leave us running: once
+    we are re-parented, stop like on Ctrl-C."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,7 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help=f"time each admitted /v3 request takes (default {Settings.service_time_ms})",
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one ends (harness use)",
+    )
     args = parser.parse_args(argv)
+    if args.exit_with_parent:
+        _exit_with_parent(os.getppid())
     settings = Settings()
     if args.settings:
         settings.update(json.loads(args.settings))

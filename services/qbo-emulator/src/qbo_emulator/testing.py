@@ -284,7 +284,7 @@ class EmulatorServer:
             command += ["--snapshot", str(self.snapshot)]
         if self.settings:
             command += ["--settings", json.dumps(self.settings)]
-        command += self.args
+        command += ["--exit-with-parent", *self.args]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
