@@ -456,3 +456,54 @@ async def test_the_sweep_works_in_chunks_and_visits_only_accounts_that_can_chang
         ("c4", False, 0),
     ]
     assert await billing.pool.fetch(candidates, tenant, day + timedelta(days=365)) == []
+
+
+async def test_one_payment_id_for_two_customers_at_once_is_a_conflict_not_a_server_error(
+    billing: BillingUnderTest,
+) -> None:
+    """The payment id is unique per tenant, but each writer locks only its own customer: a
+    request for c1 that overlaps a writer of the same payment id for c2 must get the answer a
+    later request gets (409, nothing recorded), not a unique-key error from the database."""
+    tenant = new_tenant()
+    await given_customers(billing, tenant, customer_created("c1"), customer_created("c2"))
+    writer = await asyncpg.connect(billing.settings.database_url)
+    try:
+        await writer.execute(f'SET search_path TO "{billing.settings.billing_schema}"')
+        tx = writer.transaction()
+        await tx.start()
+        theirs = fact_from_event(
+            payment("c2", "shared-key", 1_000),
+            event_id=uuid.uuid4(),
+            tenant_id=tenant,
+            occurred_at=datetime.now(UTC),
+        )
+        await write_facts(writer, billing.settings.consumer_name, [theirs], today=date.today())
+        request = asyncio.create_task(
+            billing.client.post(
+                "/v1/customers/c1/payments",
+                json={"amount_minor": 1_000, "currency": "USD"},
+                headers={**await billing.token(tenant), "idempotency-key": "shared-key"},
+            )
+        )
+
+        async def request_waits_for_the_writer() -> bool:
+            return bool(
+                await billing.pool.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'
+                         AND query LIKE 'COPY%'"""
+                )
+            )
+
+        await wait_for(request_waits_for_the_writer)
+        await tx.commit()
+        answer = await request
+    finally:
+        await writer.close()
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "idempotency_conflict"
+    assert answer.json()["error"]["existing_entry_id"] == str(theirs.entry_id)
+    rows = await billing.pool.fetch(
+        "SELECT customer_id, total_paid_minor FROM balances WHERE tenant_id = $1", tenant
+    )
+    assert [tuple(r) for r in rows] == [("c2", 1_000)]

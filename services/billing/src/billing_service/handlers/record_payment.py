@@ -15,6 +15,9 @@ from platform_events.contracts.billing import PaymentReceived
 from platform_kit.logs import correlation_id_var
 from platform_kit.outbox import add_to_outbox, outgoing
 
+# A unique-key race is only lost to a writer that has committed, so a second try sees its entry.
+_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class PaymentResult:
@@ -37,7 +40,9 @@ async def record_payment(
     The recorded fact is also published on the transactions topic (through the outbox); its
     event id is already in this consumer's inbox, so billing skips its own echo. write_facts
     takes the customer's lock first, so two concurrent requests with one payment id (a client
-    retrying after a timeout) run one after the other: the second sees the first's entry.
+    retrying after a timeout) run one after the other: the second sees the first's entry. The
+    payment id is unique per tenant, not per customer: a request that loses the unique-key race
+    to a writer of the same id for another customer tries again and gets the conflict answer.
     """
     envelope = new_envelope(
         payment,
@@ -55,22 +60,32 @@ async def record_payment(
         correlation_id=envelope.correlation_id,
     )
     async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            outcome = await write_facts(conn, consumer, [fact], today=datetime.now(UTC).date())
-            if outcome.rejected:
-                await tx.rollback()  # the caller gets the reason now; nothing to dead-letter
-                return PaymentResult("rejected", None, envelope.id, outcome.rejected[0].reason)
-            if outcome.waiting:  # the API checked the customer, but never park a caller's payment
+        for attempt in range(_ATTEMPTS):
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                outcome = await write_facts(conn, consumer, [fact], today=datetime.now(UTC).date())
+                if outcome.rejected:
+                    await tx.rollback()  # the caller gets the reason now; nothing to dead-letter
+                    return PaymentResult("rejected", None, envelope.id, outcome.rejected[0].reason)
+                if outcome.waiting:  # the API checked the customer; never park a caller's payment
+                    await tx.rollback()
+                    return PaymentResult("unknown_customer", None, envelope.id)
+                if outcome.applied:
+                    await add_to_outbox(conn, [outgoing(envelope, topic=transactions_topic)])
+            except asyncpg.UniqueViolationError:
+                # The payment id is unique per tenant, the lock is per customer: a writer of the
+                # same id for another customer committed first. Try again to see its entry (a
+                # conflict, or a duplicate) as any later request would.
                 await tx.rollback()
-                return PaymentResult("unknown_customer", None, envelope.id)
-            if outcome.applied:
-                await add_to_outbox(conn, [outgoing(envelope, topic=transactions_topic)])
-        except BaseException:
-            await tx.rollback()
-            raise
-        await tx.commit()
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                continue
+            except BaseException:
+                await tx.rollback()
+                raise
+            await tx.commit()
+            break
     if outcome.applied:
         return PaymentResult("recorded", fact.entry_id, envelope.id)
     existing = outcome.existing_entry.get(fact.idempotency_key)
