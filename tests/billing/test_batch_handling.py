@@ -238,6 +238,27 @@ async def test_poll_boundaries_do_not_change_the_outcome(
     assert [(split, *expected) for split, _, _ in outcomes] == outcomes
 
 
+async def test_an_event_time_without_an_offset_is_read_as_utc_like_the_ledger_stores_it(
+    db: asyncpg.Pool,
+) -> None:
+    """An envelope time without a UTC offset was stored as UTC while the customer had one
+    version, but once it had two the rules crashed comparing it (TypeError, dead-lettered with
+    no reason a person can act on, and every replay failing the same way). It is judged as UTC,
+    as it is stored: before the inactivation it applies, after it it is refused with the reason."""
+    tenant = new_tenant()
+    await polls(db, [envelope(customer_created("c1"), tenant, time=at(0))])
+    assert await polls(db, [inactivation(tenant, at(15))]) == []
+    before = envelope(invoice("c1", "i1", 4_000), tenant, time=at(10).replace(tzinfo=None))
+    after = envelope(invoice("c1", "i2", 2_000), tenant, time=at(20).replace(tzinfo=None))
+    assert await polls(db, [before], [after]) == ["customer is inactive: new invoices are refused"]
+    assert await balance(db, tenant) == 4_000
+    stored = await db.fetchval(
+        "SELECT effective_at FROM ledger_entries WHERE tenant_id = $1", tenant
+    )
+    assert stored == at(10)
+    assert await differences(db) == []
+
+
 async def test_an_event_that_fails_unexpectedly_fails_alone(db: asyncpg.Pool) -> None:
     """Fault injection: the database refuses one entry. Its poll still applies the rest, with
     the customer fact first, and only that event is handed back for the DLQ."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from billing_service.domain.entries import EntryType
@@ -82,6 +82,10 @@ def fact_from_event(
     occurred_at: datetime,
     correlation_id: str | None = None,
 ) -> Fact:
+    if occurred_at.tzinfo is None:
+        # A time without an offset is UTC, as the ledger stores it (asyncpg writes a naive time
+        # as UTC); the rules compare it with customer versions, which always carry one.
+        occurred_at = occurred_at.replace(tzinfo=UTC)
     # Any: the shared keyword arguments differ in type per field.
     common: dict[str, Any] = {
         "event_id": event_id,
