@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -507,3 +508,17 @@ async def test_one_payment_id_for_two_customers_at_once_is_a_conflict_not_a_serv
         "SELECT customer_id, total_paid_minor FROM balances WHERE tenant_id = $1", tenant
     )
     assert [tuple(r) for r in rows] == [("c2", 1_000)]
+
+
+async def test_a_forged_cursor_out_of_range_is_a_bad_cursor_not_a_server_error(
+    billing: BillingUnderTest,
+) -> None:
+    tenant = new_tenant()
+    await given_customers(billing, tenant, customer_created("c1"))
+    headers = await billing.token(tenant, "read")
+    forged = base64.urlsafe_b64encode(f"seq:{2**63}".encode()).decode()
+    answer = await billing.client.get(
+        "/v1/customers/c1/transactions", params={"cursor": forged}, headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["fields"][0]["field"] == "cursor"

@@ -28,9 +28,10 @@ def _encode_cursor(seq: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "seq":
+        seq = int(value)
+        if kind != "seq" or not 0 <= seq < 2**63:  # the ledger's seq is a positive bigint
             raise ValueError(kind)
-        return int(value)
+        return seq
     except ValueError:
         raise ApiError(
             422, "validation_failed", "bad cursor", [field_error("cursor", "not a cursor")]
