@@ -14,6 +14,7 @@ import pytest
 from billing_service.domain.facts import fact_from_event
 from billing_service.handlers.sweep_flags import sweep_once
 from billing_service.store.ledger import write_facts
+from billing_service.store.recompute import differences
 from platform_events.contracts import billing as ev
 from platform_events.contracts.customer import CustomerUpdated
 from platform_kit.kafka import decode_headers
@@ -522,3 +523,46 @@ async def test_a_forged_cursor_out_of_range_is_a_bad_cursor_not_a_server_error(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["fields"][0]["field"] == "cursor"
+
+
+async def test_a_reversal_waiting_for_its_payment_applies_when_the_api_records_the_payment(
+    billing: BillingUnderTest,
+) -> None:
+    """A chargeback can reach billing before the desk records the payment it reverses: it waits
+    for the payment. When that payment comes through the API (not as an event), the reversal
+    must apply with it, not wait for ever while the account shows the payment as received."""
+    tenant = new_tenant()
+    await given_customers(billing, tenant, customer_created("c1"))
+    await given_entries(billing, tenant, [invoice("c1", "i1", 2_000, order_id="o1")])
+    chargeback = envelope(
+        ev.PaymentReversed(customer_id="c1", payment_id="pay-cb", reason="chargeback"), tenant
+    )
+    await publish(billing.bootstrap, billing.tx_topic, [chargeback])
+    headers = {**await billing.token(tenant), "idempotency-key": "pay-cb"}
+
+    async def pending() -> list[str]:
+        page = (await billing.client.get("/v1/pending", headers=headers)).json()["items"]
+        return [i["event_id"] for i in page]
+
+    assert await wait_for(pending) == [str(chargeback.id)]
+    body = {
+        "amount_minor": 2_000,
+        "currency": "USD",
+        "allocations": [{"order_id": "o1", "amount_minor": 2_000}],
+    }
+    answer = await billing.client.post("/v1/customers/c1/payments", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    account = answer.json()["accounts"][0]
+    assert (account["current_balance_minor"], account["total_paid_minor"]) == (2_000, 0)
+    assert await pending() == []
+    orders = (await billing.client.get("/v1/customers/c1/orders", headers=headers)).json()
+    assert orders["items"] == [
+        {
+            "currency": "USD",
+            "order_id": "o1",
+            "order_total_minor": 2_000,
+            "paid_minor": 0,
+            "remaining_minor": 2_000,
+        }
+    ]
+    assert await differences(billing.pool) == []

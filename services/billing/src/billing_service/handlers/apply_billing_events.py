@@ -216,6 +216,15 @@ class _Poll:
         return [(f.tenant_id, f.idempotency_key) for f in outcome.applied if not f.reverses_key]
 
 
+async def apply_corrections_waiting_for(
+    conn: asyncpg.Connection, consumer: str, keys: Sequence[tuple[str, str]]
+) -> None:
+    """Corrections parked for these (tenant, natural key) entries, which a writer other than
+    the consumer (the record-payment API) has just put in the ledger, applied in its transaction
+    as a poll applies them: in arrival order, a refused one dead-lettered through the outbox."""
+    await _Poll(conn, consumer)._write_some(await take_waiting_for_keys(conn, keys))
+
+
 def _seq(item: Parked) -> int | None:
     return item.seq if item.seq >= 0 else None
 

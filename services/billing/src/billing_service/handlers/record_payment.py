@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from billing_service.domain.facts import fact_from_event
+from billing_service.handlers.apply_billing_events import apply_corrections_waiting_for
 from billing_service.store.ledger import SOURCE, write_facts
 from platform_events import new_envelope
 from platform_events.contracts.billing import PaymentReceived
@@ -73,6 +74,11 @@ async def record_payment(
                     return PaymentResult("unknown_customer", None, envelope.id)
                 if outcome.applied:
                     await add_to_outbox(conn, [outgoing(envelope, topic=transactions_topic)])
+                    # A reversal that came before this payment waits for it: its echo on the
+                    # topic is skipped (already in the inbox), so no poll would ever drain it.
+                    await apply_corrections_waiting_for(
+                        conn, consumer, [(tenant_id, fact.idempotency_key)]
+                    )
             except asyncpg.UniqueViolationError:
                 # The payment id is unique per tenant, the lock is per customer: a writer of the
                 # same id for another customer committed first. Try again to see its entry (a
