@@ -213,11 +213,13 @@ async def directory_names(conn: asyncpg.Connection, tenant_id: str, realm_id: st
 
 async def find_by_display_name(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, display_name: str
-) -> asyncpg.Record | None:
-    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte."""
-    return await conn.fetchrow(
+) -> list[asyncpg.Record]:
+    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte.
+    Every match: QuickBooks keeps names unique, but the directory may briefly hold two rows of a
+    name (renames mirrored out of order, each customer on its own key)."""
+    return await conn.fetch(
         """SELECT * FROM qb_directory WHERE tenant_id = $1 AND realm_id = $2
-              AND display_name = $3 AND merged_into IS NULL""",
+              AND display_name = $3 AND merged_into IS NULL ORDER BY qb_customer_id""",
         tenant_id,
         realm_id,
         display_name,
