@@ -119,3 +119,63 @@ async def test_link_by_name_refuses_when_two_quickbooks_customers_hold_the_name(
     )
     assert linked.status_code == 409, linked.text
     assert await _links(customer_db, tenant, realm) == []
+
+
+async def test_a_merge_moves_links_not_a_dont_import_choice(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    """QuickBooks merged 1 (set to "don't import") into 2, and 3 (linked) into 4 (set to "don't
+    import", no customer). The "don't import" of 1 was about 1: 2 must still be offered by the
+    form's default, so "create here" for every row without a choice imports it. The link of 3
+    follows it to 4, as qb-sync's remap does, replacing a choice that linked no customer."""
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    names = {"1": "Dup Shop", "2": "Real Shop", "3": "Old Yard", "4": "New Yard"}
+    await filled_directory(
+        kafka_bootstrap,
+        tenant,
+        customer_db,
+        realm,
+        [qb_customer(realm, qb_id, name) for qb_id, name in names.items()],
+    )
+    linked = (await tenant.client.post("/customers", json=minimal_customer())).json()
+    form = f"/quickbooks/companies/{realm}/mappings"
+    saved = await tenant.client.put(
+        form,
+        json={
+            "rows": [
+                {"qb_customer_id": "1", "choice": "dont_import"},
+                {"qb_customer_id": "3", "choice": "link_existing",
+                 "customer_id": linked["customer_id"]},
+                {"qb_customer_id": "4", "choice": "dont_import"},
+            ]
+        },
+    )  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    await mirror(
+        kafka_bootstrap,
+        tenant,
+        [
+            qb_customer(realm, "1", "Dup Shop", 1, active=False, merged_into_qb_customer_id="2"),
+            qb_customer(realm, "3", "Old Yard", 1, active=False, merged_into_qb_customer_id="4"),
+        ],
+    )
+    await wait_for(
+        customer_db,
+        "SELECT count(*) FROM qb_directory WHERE tenant_id = $1 AND merged_into IS NOT NULL",
+        tenant.tenant_id,
+        expected=2,
+    )
+    rows = {r["qb_customer_id"]: r for r in (await tenant.client.get(form)).json()}
+    assert set(rows) == {"2", "4"}
+    assert (rows["2"]["choice"], rows["2"]["is_default"]) == ("dont_import", True)
+    assert (rows["4"]["choice"], rows["4"]["customer_id"]) == (
+        "link_existing",
+        linked["customer_id"],
+    )
+    imported = await tenant.client.put(form, json={"default_choice": "create_here"})
+    assert imported.status_code == 200, imported.text
+    assert set(imported.json()["created_customers"]) == {"2"}
+    assert await _links(customer_db, tenant, realm) == [
+        ("2", imported.json()["created_customers"]["2"]),
+        ("4", linked["customer_id"]),
+    ]

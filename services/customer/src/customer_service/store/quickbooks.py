@@ -304,16 +304,33 @@ async def record_sync_failure(conn: asyncpg.Connection, tenant_id: str, data: An
 
 async def move_link_after_merge(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:
     """QuickBooks merged this customer into another: its link follows, unless the survivor is
-    already linked (then the merged one's mapping is left for a person to resolve)."""
-    survivor_mapped = await conn.fetchval(
+    already linked (then the merged one's mapping is left for a person to resolve). Only a link
+    moves: a choice that names no customer ("don't import") was about the merged-away customer,
+    and the survivor's own such choice gives way to the link, as qb-sync's remap does."""
+    if not await conn.fetchval(
         """SELECT true FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2
-              AND qb_customer_id = $3""",
+              AND qb_customer_id = $3 AND customer_id IS NOT NULL""",
+        tenant_id,
+        data.realm_id,
+        data.qb_customer_id,
+    ):
+        return
+    survivor_linked = await conn.fetchval(
+        """SELECT true FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2
+              AND qb_customer_id = $3 AND customer_id IS NOT NULL""",
         tenant_id,
         data.realm_id,
         data.merged_into_qb_customer_id,
     )
-    if survivor_mapped:
+    if survivor_linked:
         return
+    await conn.execute(
+        """DELETE FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3
+              AND customer_id IS NULL""",
+        tenant_id,
+        data.realm_id,
+        data.merged_into_qb_customer_id,
+    )
     await conn.execute(
         """UPDATE qb_mappings SET qb_customer_id = $4, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3""",
