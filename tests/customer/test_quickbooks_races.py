@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.customer.conftest import Tenant, minimal_customer
+from tests.customer.conftest import Tenant, minimal_customer, outbox_events
 from tests.customer.test_quickbooks import filled_directory, mirror, qb_customer, wait_for
 
 
@@ -179,3 +179,38 @@ async def test_a_merge_moves_links_not_a_dont_import_choice(
         ("2", imported.json()["created_customers"]["2"]),
         ("4", linked["customer_id"]),
     ]
+
+
+async def test_mapping_changes_of_a_company_carry_increasing_mapping_sequences(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    """A QuickBooks customer relinked from one customer to another gets two MappingSaved on two
+    keys; qb-sync tells the newer by mapping_sequence, whatever order they arrive in."""
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    await filled_directory(
+        kafka_bootstrap,
+        tenant,
+        customer_db,
+        realm,
+        [qb_customer(realm, "1", "Hop Co"), qb_customer(realm, "2", "Skip Co")],
+    )
+    first, second = [
+        (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+        for _ in range(2)
+    ]
+    form = f"/quickbooks/companies/{realm}/mappings"
+    linked = await tenant.client.post(
+        f"/customers/{first}/quickbooks/link", json={"realm_id": realm, "display_name": "Hop Co"}
+    )
+    assert linked.status_code == 200, linked.text
+    moved = await tenant.client.put(
+        form,
+        json={"rows": [{"qb_customer_id": "1", "choice": "link_existing", "customer_id": second},
+                       {"qb_customer_id": "2", "choice": "dont_import"}]},
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    [to_first] = [e for e in await outbox_events(customer_db, first) if "choice" in e["data"]]
+    [to_second] = [e for e in await outbox_events(customer_db, second) if "choice" in e["data"]]
+    [skipped] = await outbox_events(customer_db, f"qb:{realm}:2")
+    assert to_first["data"]["mapping_sequence"] < to_second["data"]["mapping_sequence"]
+    assert skipped["data"]["mapping_sequence"] is not None

@@ -20,6 +20,7 @@ from customer_service.store.quickbooks import (
     insert_push_request,
     lock_mappings,
     mapped_customers,
+    next_unowned_sequences,
     quickbooks_customer_of,
     write_mappings,
 )
@@ -96,6 +97,7 @@ async def link_by_display_name(
         await write_mappings(
             conn, tenant_id, realm_id, [(qb.qb_customer_id, "link_existing", customer_id)]
         )
+        [mapping_sequence] = await next_unowned_sequences(conn, 1)
         await outbox.record_events(
             conn,
             [
@@ -108,6 +110,7 @@ async def link_by_display_name(
                     customer_id,
                     customer.version,
                     customer.active,
+                    mapping_sequence,
                 )
             ],
         )

@@ -165,7 +165,8 @@ async def write_mappings(
 
 
 async def next_unowned_sequences(conn: asyncpg.Connection, count: int) -> list[int]:
-    """Sequences for MappingSaved events about no customer, increasing across every subject."""
+    """Numbers increasing across every subject: the sequences of MappingSaved events about no
+    customer, and every MappingSaved's `mapping_sequence`."""
     if count == 0:
         return []
     rows = await conn.fetch(
