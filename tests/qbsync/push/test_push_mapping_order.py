@@ -1,8 +1,10 @@
 """Mapping changes about one QuickBooks customer travel on the keys of different customers, so
-qb-sync may apply them in another order than the customer service made them."""
+qb-sync may apply them in another order than the customer service made them; and pushes of names
+QuickBooks takes as one."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from platform_events.contracts.customer import MappingSaved
@@ -128,3 +130,21 @@ async def test_an_older_link_arriving_after_a_newer_unlink_stays_unlinked(
     await _applied(world, late)
     stale = await world.row(first)
     assert stale is None or stale["qb_customer_id"] != qb_id
+
+
+async def test_names_quickbooks_takes_as_one_pushed_at_once_make_one_quickbooks_customer(
+    world: PushWorld,
+) -> None:
+    """Case, outer spaces and a colon (which becomes a space) make one name to QuickBooks."""
+    names = ["Harbor: East", "harbor east", " HARBOR EAST "]
+    ids = [(await world.create_customer(company_name=n))["customer_id"] for n in names]
+    await asyncio.gather(*(world.push(cid) for cid in ids))
+
+    async def settled(cid: str) -> dict | None:
+        row = await world.row(cid)
+        return row if row and row["status"] in ("synced", "needs_link") else None
+
+    rows = [await wait_for(lambda cid=cid: settled(cid), 30) for cid in ids]
+    assert sorted(r["status"] for r in rows) == ["needs_link", "needs_link", "synced"]
+    assert len(world.qb_customers()) == 1
+    assert sum(world.qb_log().creates_by_name.values()) == 1
