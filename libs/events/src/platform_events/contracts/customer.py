@@ -104,3 +104,9 @@ class MappingSaved(EventData):
         default=None,
         description="The customer's active flag when the row is about one (None: about none)",
     )
+    mapping_sequence: int | None = Field(
+        default=None,
+        description="Grows with every mapping change of the tenant's QuickBooks company: of two "
+        "changes about one QuickBooks customer (keyed by different customers, so they may arrive "
+        "in either order) the higher is the newer. None from producers before this field",
+    )

@@ -65,6 +65,7 @@ def mapping_saved_event(
     customer_id: str | None,
     version: int,
     customer_active: bool | None = None,
+    mapping_sequence: int | None = None,
 ) -> Envelope:
     # Keyed by the customer when there is one, so it stays in order with that customer's events.
     qb_id = qb.qb_customer_id if qb else None
@@ -78,6 +79,7 @@ def mapping_saved_event(
             customer_id=customer_id,
             qb_display_name=qb.display_name if qb else None,
             customer_active=customer_active if customer_id else None,
+            mapping_sequence=mapping_sequence,
         ),
         tenant_id=tenant_id,
         subject=subject,
@@ -136,7 +138,9 @@ async def _save(
     }
     # Rows about no customer are keyed qb:<realm>:<id>; a global sequence keeps each increasing.
     unowned = iter(await next_unowned_sequences(conn, sum(1 for c in about.values() if not c)))
-    for change in changes:
+    # Under the company's lock: a later change of the company always gets a higher number.
+    mapping_sequences = await next_unowned_sequences(conn, len(changes))
+    for change, mapping_sequence in zip(changes, mapping_sequences, strict=True):
         customer_id = about[change.qb_customer_id]
         active: bool | None = None
         if change.qb_customer_id in created:
@@ -156,6 +160,7 @@ async def _save(
                 customer_id,
                 version,
                 active,
+                mapping_sequence,
             )
         )
     await outbox.record_events(conn, events)

@@ -20,6 +20,7 @@ from customer_service.store.quickbooks import (
     insert_push_request,
     lock_mappings,
     mapped_customers,
+    next_unowned_sequences,
     quickbooks_customer_of,
     write_mappings,
 )
@@ -62,8 +63,16 @@ async def link_by_display_name(
         customer = await load_customer(conn, tenant_id, customer_id, for_update=True)
         if customer is None:
             raise NotFound(f"customer {customer_id} not found")
-        row = await find_by_display_name(conn, tenant_id, realm_id, display_name)
-        if row is None:
+        matches = await find_by_display_name(conn, tenant_id, realm_id, display_name)
+        if len(matches) > 1:
+            # Only while a rename is on its way here: linking either would be a guess.
+            raise Conflict(
+                f"QuickBooks customers {', '.join(r['qb_customer_id'] for r in matches)} "
+                "both show this display name until their latest changes arrive; try again "
+                "shortly or link from the mapping form",
+                qb_customer_ids=[r["qb_customer_id"] for r in matches],
+            )
+        if not matches:
             names = await directory_names(conn, tenant_id, realm_id)
             closest = difflib.get_close_matches(display_name, names, n=5, cutoff=0.5)
             raise ValidationFailed(
@@ -77,7 +86,7 @@ async def link_by_display_name(
                 "no QuickBooks customer has exactly this display name (spaces and case count)",
                 closest_names=closest,
             )
-        qb = quickbooks_customer_of(row)
+        qb = quickbooks_customer_of(matches[0])
         await _refuse_if_mapped(conn, tenant_id, realm_id, customer_id)
         previous = (await current_mappings(conn, tenant_id, realm_id)).get(qb.qb_customer_id)
         if previous is not None and previous.customer_id is not None:
@@ -88,6 +97,7 @@ async def link_by_display_name(
         await write_mappings(
             conn, tenant_id, realm_id, [(qb.qb_customer_id, "link_existing", customer_id)]
         )
+        [mapping_sequence] = await next_unowned_sequences(conn, 1)
         await outbox.record_events(
             conn,
             [
@@ -100,6 +110,7 @@ async def link_by_display_name(
                     customer_id,
                     customer.version,
                     customer.active,
+                    mapping_sequence,
                 )
             ],
         )

@@ -165,7 +165,8 @@ async def write_mappings(
 
 
 async def next_unowned_sequences(conn: asyncpg.Connection, count: int) -> list[int]:
-    """Sequences for MappingSaved events about no customer, increasing across every subject."""
+    """Numbers increasing across every subject: the sequences of MappingSaved events about no
+    customer, and every MappingSaved's `mapping_sequence`."""
     if count == 0:
         return []
     rows = await conn.fetch(
@@ -213,11 +214,13 @@ async def directory_names(conn: asyncpg.Connection, tenant_id: str, realm_id: st
 
 async def find_by_display_name(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, display_name: str
-) -> asyncpg.Record | None:
-    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte."""
-    return await conn.fetchrow(
+) -> list[asyncpg.Record]:
+    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte.
+    Every match: QuickBooks keeps names unique, but the directory may briefly hold two rows of a
+    name (renames mirrored out of order, each customer on its own key)."""
+    return await conn.fetch(
         """SELECT * FROM qb_directory WHERE tenant_id = $1 AND realm_id = $2
-              AND display_name = $3 AND merged_into IS NULL""",
+              AND display_name = $3 AND merged_into IS NULL ORDER BY qb_customer_id""",
         tenant_id,
         realm_id,
         display_name,
@@ -302,16 +305,33 @@ async def record_sync_failure(conn: asyncpg.Connection, tenant_id: str, data: An
 
 async def move_link_after_merge(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:
     """QuickBooks merged this customer into another: its link follows, unless the survivor is
-    already linked (then the merged one's mapping is left for a person to resolve)."""
-    survivor_mapped = await conn.fetchval(
+    already linked (then the merged one's mapping is left for a person to resolve). Only a link
+    moves: a choice that names no customer ("don't import") was about the merged-away customer,
+    and the survivor's own such choice gives way to the link, as qb-sync's remap does."""
+    if not await conn.fetchval(
         """SELECT true FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2
-              AND qb_customer_id = $3""",
+              AND qb_customer_id = $3 AND customer_id IS NOT NULL""",
+        tenant_id,
+        data.realm_id,
+        data.qb_customer_id,
+    ):
+        return
+    survivor_linked = await conn.fetchval(
+        """SELECT true FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2
+              AND qb_customer_id = $3 AND customer_id IS NOT NULL""",
         tenant_id,
         data.realm_id,
         data.merged_into_qb_customer_id,
     )
-    if survivor_mapped:
+    if survivor_linked:
         return
+    await conn.execute(
+        """DELETE FROM qb_mappings WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3
+              AND customer_id IS NULL""",
+        tenant_id,
+        data.realm_id,
+        data.merged_into_qb_customer_id,
+    )
     await conn.execute(
         """UPDATE qb_mappings SET qb_customer_id = $4, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3""",

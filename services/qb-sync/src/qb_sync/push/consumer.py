@@ -8,6 +8,8 @@ Only intent is recorded here (no QuickBooks call in a consumer transaction):
   event (uuid5 of realm, customer and the event id), stored before any call.
 - MappingSaved create_here / link_existing: record the link as synced (no call).
 - MappingSaved dont_import with a customer: unlink.
+- A link older (mapping_sequence) than a change of its QuickBooks customer applied already
+  arrived late: it only unlinks its customer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from platform_kit.inbox import Failure, InboundEvent, new_event_ids
 from qb_sync.push.state import (
     customer_changed,
     customers_changed,
+    newer_mapping,
     record_link,
     request_push,
     save_snapshot,
@@ -82,8 +85,20 @@ class CustomerEvents:
     ) -> None:
         if data.customer_id is None:
             return  # a "don't import" row that was never linked: nothing of ours
+        # Changes about one QuickBooks customer come keyed by different customers: a link older
+        # than a change applied already was undone by it (the QuickBooks customer went to
+        # another customer, or to "don't import"), so it only unlinks its own customer.
+        late = (
+            data.qb_customer_id is not None
+            and data.mapping_sequence is not None
+            and await newer_mapping(
+                conn, tenant_id, data.realm_id, data.qb_customer_id, data.mapping_sequence
+            )
+        )
         if data.choice == "push_to_quickbooks":
             await request_push(conn, tenant_id, data.realm_id, data.customer_id, event_id)
+        elif data.choice in ("create_here", "link_existing") and data.qb_customer_id and late:
+            await unlink(conn, tenant_id, data.realm_id, data.customer_id)
         elif data.choice in ("create_here", "link_existing") and data.qb_customer_id:
             await record_link(conn, tenant_id, data.realm_id, data.customer_id, data.qb_customer_id)
         elif data.choice == "dont_import":

@@ -213,6 +213,25 @@ async def mirrored_content(
     return int(row["sync_token"]), json.loads(content) if isinstance(content, str) else content
 
 
+async def newer_mapping(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, qb_customer_id: str, sequence: int
+) -> bool:
+    """Record a mapping change of the QuickBooks customer; True when a newer one (a higher
+    MappingSaved.mapping_sequence) was applied already, so this one arrived late."""
+    stored: int = await conn.fetchval(
+        """INSERT INTO push_mapping_sequences (tenant_id, realm_id, qb_customer_id, sequence)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, realm_id, qb_customer_id) DO UPDATE
+              SET sequence = GREATEST(push_mapping_sequences.sequence, EXCLUDED.sequence)
+        RETURNING sequence""",
+        tenant_id,
+        realm_id,
+        qb_customer_id,
+        sequence,
+    )
+    return stored > sequence
+
+
 async def record_link(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, customer_id: str, qb_customer_id: str
 ) -> None:
