@@ -368,6 +368,53 @@ async def test_push_request_then_link_reported_by_qb_sync(
     assert got["linked_to_quickbooks"] is True
 
 
+async def test_a_pushed_customer_mirrored_before_its_link_is_never_offered_to_create_here(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    """qb-sync's mirror of the QuickBooks customer a push created (qb.customers) and its
+    QuickBooksCustomerLinked (qb.sync) are two topics: the mirror may come first. It names the
+    linked customer, so the form shows the link and "create here" for all makes no second
+    platform customer of it."""
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    push = f"/customers/{cid}/quickbooks/push"
+    assert (await tenant.client.post(push, json={"realm_id": realm})).status_code == 202
+    pushed = qb_customer(realm, "88", "Pushed Co", sync_token=0, linked_customer_id=cid)
+    await filled_directory(
+        kafka_bootstrap, tenant, customer_db, realm, [pushed, qb_customer(realm, "89", "Other")]
+    )
+    await wait_for(
+        customer_db,
+        "SELECT customer_id::text FROM qb_mappings WHERE tenant_id = $1 AND qb_customer_id = '88'",
+        tenant.tenant_id,
+        expected=cid,
+    )
+    form = f"/quickbooks/companies/{realm}/mappings"
+    saved = await tenant.client.put(form, json={"default_choice": "create_here"})
+    assert saved.status_code == 200, saved.text
+    assert set(saved.json()["created_customers"]) == {"89"}  # not "88": it is ours already
+    mine = (await tenant.client.get(f"/customers/{cid}/quickbooks")).json()
+    assert [(m["qb_customer_id"], m["status"]) for m in mine] == [("88", "linked")]
+
+    # The link event, arriving after, changes nothing.
+    linked = QuickBooksCustomerLinked(
+        realm_id=realm, customer_id=cid, qb_customer_id="88", sync_token=0, how="created"
+    )
+    [event_id] = await publish_events(
+        kafka_bootstrap, "qb.sync", [(linked, cid)], tenant=tenant.tenant_id
+    )
+    await wait_for(
+        customer_db,
+        "SELECT count(*) FROM inbox WHERE consumer = 'customer' AND event_id = $1",
+        event_id,
+        expected=1,
+    )
+    mine = (await tenant.client.get(f"/customers/{cid}/quickbooks")).json()
+    assert [(m["qb_customer_id"], m["status"]) for m in mine] == [("88", "linked")]
+    listed = (await tenant.client.get("/customers")).json()["items"]
+    assert sum(1 for c in listed if c["company_name"] == "Pushed Co") == 0  # no copy made
+
+
 async def test_overdue_flag_from_billing_drops_stale_events(
     kafka_bootstrap, tenant: Tenant, customer_db
 ):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from qb_sync.push.state import customers_changed, request_push, save_snapshots
+from tests.customer.kafka_tail import TopicTail
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 
@@ -19,13 +21,19 @@ async def test_push_creates_one_quickbooks_customer_and_the_customer_service_sho
         billing_address={"line1": "1 Main St", "city": "Springfield", "country": "US"},
     )
     cid = customer["customer_id"]
-    await world.push(cid)
-
-    row = await world.wait_status(cid, "synced")
-    created = world.qb_named("Globex Corporation")
-    assert len(created) == 1
-    qb = created[0]
-    assert row["qb_customer_id"] == qb["Id"]
+    kafka = world.app.state.runtime.settings.kafka_bootstrap_servers
+    async with TopicTail(kafka, "qb.customers") as mirror:
+        await world.push(cid)
+        row = await world.wait_status(cid, "synced")
+        created = world.qb_named("Globex Corporation")
+        assert len(created) == 1
+        qb = created[0]
+        assert row["qb_customer_id"] == qb["Id"]
+        key = f"{world.realm_id}:{qb['Id']}".encode()
+        [mirrored] = await mirror.collect(lambda r: r.key == key, expected=1)
+    # The mirror of the new QuickBooks customer names its platform customer: a consumer that
+    # sees it before qb.sync's QuickBooksCustomerLinked knows it is not unmapped.
+    assert json.loads(mirrored.value)["data"]["linked_customer_id"] == cid
     assert qb["PrimaryEmailAddr"]["Address"] == "ap@globex.example"
     assert qb["PrimaryPhone"]["FreeFormNumber"] == "+1 555 0100"
     assert qb["BillAddr"]["City"] == "Springfield"

@@ -38,7 +38,9 @@ def _address(obj: Any) -> dict[str, Any] | None:
     return kept or None
 
 
-def mirrored_event(realm_id: str, customer: dict[str, Any]) -> QuickBooksCustomerMirrored:
+def mirrored_event(
+    realm_id: str, customer: dict[str, Any], linked_customer_id: str | None = None
+) -> QuickBooksCustomerMirrored:
     """The mirror event for a QuickBooks Customer JSON object (as QuickBooks returned it)."""
     return QuickBooksCustomerMirrored(
         realm_id=realm_id,
@@ -57,15 +59,22 @@ def mirrored_event(realm_id: str, customer: dict[str, Any]) -> QuickBooksCustome
         billing_address=_address(customer.get("BillAddr")),
         shipping_address=_address(customer.get("ShipAddr")),
         merged_into_qb_customer_id=customer.get("merged_into_qb_customer_id"),
+        linked_customer_id=linked_customer_id,
     )
 
 
 async def publish_mirror(
-    conn: asyncpg.Connection, tenant_id: str, realm_id: str, qbo_customer_json: dict[str, Any]
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    qbo_customer_json: dict[str, Any],
+    *,
+    linked_customer_id: str | None = None,
 ) -> bool:
     """Write QuickBooksCustomerMirrored to the outbox if this SyncToken is newer than the last
-    one published for the customer. Returns whether it was published. Must run in a transaction."""
-    data = mirrored_event(realm_id, qbo_customer_json)
+    one published for the customer. Returns whether it was published. Must run in a transaction.
+    `linked_customer_id`: the push that created or matched it links it to this customer."""
+    data = mirrored_event(realm_id, qbo_customer_json, linked_customer_id)
     newer = await conn.fetchval(
         """INSERT INTO mirror_versions (tenant_id, realm_id, qb_customer_id, sync_token, content)
            VALUES ($1, $2, $3, $4, $5::jsonb)

@@ -31,6 +31,12 @@ class QuickBooksCustomerMirrored(EventData):
     merged_into_qb_customer_id: str | None = Field(
         default=None, description="Set when QuickBooks merged this customer into another"
     )
+    linked_customer_id: str | None = Field(
+        default=None,
+        description="On the version a push created or matched: the platform customer it is "
+        "linked to. QuickBooksCustomerLinked (qb.sync) says so too, but may arrive after this "
+        "mirror, which would otherwise show the new QuickBooks customer as unmapped",
+    )
 
 
 class QuickBooksCustomerLinked(EventData):

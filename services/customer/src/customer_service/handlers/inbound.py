@@ -10,6 +10,7 @@ import asyncpg
 
 from customer_service.store.flags import record_credit_limit, record_overdue
 from customer_service.store.quickbooks import (
+    adopt_link_from_mirror,
     move_link_after_merge,
     record_link,
     record_sync_failure,
@@ -49,6 +50,8 @@ async def when_quickbooks_customer_mirrored(
     stored = await upsert_directory_row(conn, tenant_id, data)
     if stored and data.merged_into_qb_customer_id:
         await move_link_after_merge(conn, tenant_id, data)
+    if data.linked_customer_id:
+        await adopt_link_from_mirror(conn, tenant_id, data)
 
 
 async def when_quickbooks_customer_linked(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -285,6 +286,47 @@ async def record_link(conn: asyncpg.Connection, tenant_id: str, data: Any) -> No
             data.qb_customer_id,
             customer_id,
         )
+
+
+async def adopt_link_from_mirror(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:
+    """A mirror saying qb-sync linked its QuickBooks customer to one of ours (a push created or
+    matched it) counts as that link when the QuickBooks customer has no mapping yet, so the form
+    never offers it to "create here" in the moment before QuickBooksCustomerLinked arrives. A
+    mapping made meanwhile (by a person, or the link itself) is left to that event."""
+    try:
+        customer_id = uuid.UUID(data.linked_customer_id)
+    except ValueError:
+        return
+
+    async def mapped() -> bool:
+        return bool(
+            await conn.fetchval(
+                """SELECT true FROM qb_mappings
+                    WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3""",
+                tenant_id,
+                data.realm_id,
+                data.qb_customer_id,
+            )
+        )
+
+    if await mapped():  # usually: the link came first; no lock needed to know that
+        return
+    # A form save holds this lock from before it reads the form to its commit: it either sees
+    # the link, or has written its choice, which the link then defers to.
+    await lock_mappings(conn, tenant_id, data.realm_id)
+    if await mapped() or not await conn.fetchval(
+        "SELECT true FROM customers WHERE customer_id = $1 AND tenant_id = $2",
+        customer_id,
+        tenant_id,
+    ):
+        return
+    await record_link(
+        conn,
+        tenant_id,
+        SimpleNamespace(
+            realm_id=data.realm_id, customer_id=str(customer_id), qb_customer_id=data.qb_customer_id
+        ),
+    )
 
 
 async def record_sync_failure(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:

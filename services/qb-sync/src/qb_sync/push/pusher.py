@@ -609,7 +609,16 @@ class Pusher:
                 )
                 token = None
         if o.customer is not None:
-            await publish_mirror(conn, row.tenant_id, row.realm_id, o.customer)
+            # The new link rides on the mirror too: its QuickBooksCustomerLinked goes to another
+            # topic, and until it arrives the customer service would show the QuickBooks
+            # customer as unmapped, free for "create here" (a duplicate platform customer).
+            await publish_mirror(
+                conn,
+                row.tenant_id,
+                row.realm_id,
+                o.customer,
+                linked_customer_id=row.customer_id if o.kind == "linked" else None,
+            )
         qb_content = json.dumps(o.qb_content) if o.qb_content is not None else None
         if o.kind in ("linked", "updated", "unchanged"):
             linked = o.kind == "linked"
