@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from platform_events.contracts.quickbooks import QuickBooksCustomerLinked
 from tests.customer.conftest import Tenant, minimal_customer, outbox_events
 from tests.customer.test_quickbooks import filled_directory, mirror, qb_customer, wait_for
+from tests.support.kafka_io import publish_events
 
 
 async def _links(customer_db, tenant: Tenant, realm: str) -> list[tuple[str | None, str | None]]:  # type: ignore[no-untyped-def]
@@ -214,3 +216,47 @@ async def test_mapping_changes_of_a_company_carry_increasing_mapping_sequences(
     [skipped] = await outbox_events(customer_db, f"qb:{realm}:2")
     assert to_first["data"]["mapping_sequence"] < to_second["data"]["mapping_sequence"]
     assert skipped["data"]["mapping_sequence"] is not None
+
+
+async def test_a_link_from_qb_sync_waits_for_a_form_save_in_progress_then_lands(
+    kafka_bootstrap, tenant: Tenant, customer_db
+):
+    """A form save reads the company's mappings and writes what it decided, holding the
+    company's mapping lock from one to the other: a QuickBooksCustomerLinked applied in between
+    would be overwritten by the save's stale read. The consumer waits for the lock instead."""
+    realm = f"realm-{uuid.uuid4().hex[:6]}"
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    push = f"/customers/{cid}/quickbooks/push"
+    assert (await tenant.client.post(push, json={"realm_id": realm})).status_code == 202
+    lock_key = f"qbmap:{tenant.tenant_id}:{realm}"
+    async with customer_db.acquire() as saving:
+        form_save = saving.transaction()
+        await form_save.start()
+        await saving.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key)
+        linked = QuickBooksCustomerLinked(
+            realm_id=realm, customer_id=cid, qb_customer_id="61", sync_token=0, how="created"
+        )
+        await publish_events(kafka_bootstrap, "qb.sync", [(linked, cid)], tenant=tenant.tenant_id)
+        # The consumer is seen queued behind the save's lock (not: applied regardless).
+        await wait_for(
+            customer_db,
+            """SELECT count(*) FROM pg_locks
+                WHERE locktype = 'advisory' AND NOT granted
+                  AND objid::bigint = (hashtext($1)::bigint & 4294967295)""",
+            lock_key,
+            expected=1,
+        )
+        status = await customer_db.fetchval(
+            "SELECT status FROM qb_mappings WHERE tenant_id = $1 AND customer_id = $2",
+            tenant.tenant_id,
+            uuid.UUID(cid),
+        )
+        assert status == "pending"
+        await form_save.commit()
+    await wait_for(
+        customer_db,
+        "SELECT qb_customer_id FROM qb_mappings WHERE tenant_id = $1 AND customer_id = $2",
+        tenant.tenant_id,
+        uuid.UUID(cid),
+        expected="61",
+    )

@@ -11,6 +11,7 @@ import asyncpg
 from customer_service.store.flags import record_credit_limit, record_overdue
 from customer_service.store.quickbooks import (
     adopt_link_from_mirror,
+    lock_mappings,
     move_link_after_merge,
     record_link,
     record_sync_failure,
@@ -49,6 +50,7 @@ async def when_quickbooks_customer_mirrored(
 ) -> None:
     stored = await upsert_directory_row(conn, tenant_id, data)
     if stored and data.merged_into_qb_customer_id:
+        await lock_mappings(conn, tenant_id, data.realm_id)  # see when_quickbooks_customer_linked
         await move_link_after_merge(conn, tenant_id, data)
     if data.linked_customer_id:
         await adopt_link_from_mirror(conn, tenant_id, data)
@@ -68,4 +70,7 @@ async def when_quickbooks_customer_linked(
     )
     if not exists:
         raise PermanentError(f"customer {data.customer_id} is unknown in tenant {tenant_id}")
+    # A form save holds this lock from its read of the mappings to its commit: a link landing
+    # in between would be overwritten by what the save read before it.
+    await lock_mappings(conn, tenant_id, data.realm_id)
     await record_link(conn, tenant_id, data)
