@@ -11,6 +11,7 @@ import asyncpg
 
 from customer_service.domain.importing import QuickBooksCustomer
 from customer_service.domain.mapping import CurrentMapping
+from customer_service.store.profile import customer_exists
 from platform_events.contracts.quickbooks import QuickBooksCustomerMirrored
 
 _DIRECTORY_FIELDS = (
@@ -293,10 +294,6 @@ async def adopt_link_from_mirror(conn: asyncpg.Connection, tenant_id: str, data:
     matched it) counts as that link when the QuickBooks customer has no mapping yet, so the form
     never offers it to "create here" in the moment before QuickBooksCustomerLinked arrives. A
     mapping made meanwhile (by a person, or the link itself) is left to that event."""
-    try:
-        customer_id = uuid.UUID(data.linked_customer_id)
-    except ValueError:
-        return
 
     async def mapped() -> bool:
         return bool(
@@ -314,19 +311,14 @@ async def adopt_link_from_mirror(conn: asyncpg.Connection, tenant_id: str, data:
     # A form save holds this lock from before it reads the form to its commit: it either sees
     # the link, or has written its choice, which the link then defers to.
     await lock_mappings(conn, tenant_id, data.realm_id)
-    if await mapped() or not await conn.fetchval(
-        "SELECT true FROM customers WHERE customer_id = $1 AND tenant_id = $2",
-        customer_id,
-        tenant_id,
-    ):
+    if await mapped() or not await customer_exists(conn, tenant_id, data.linked_customer_id):
         return
-    await record_link(
-        conn,
-        tenant_id,
-        SimpleNamespace(
-            realm_id=data.realm_id, customer_id=str(customer_id), qb_customer_id=data.qb_customer_id
-        ),
+    link = SimpleNamespace(
+        realm_id=data.realm_id,
+        customer_id=data.linked_customer_id,
+        qb_customer_id=data.qb_customer_id,
     )
+    await record_link(conn, tenant_id, link)
 
 
 async def record_sync_failure(conn: asyncpg.Connection, tenant_id: str, data: Any) -> None:

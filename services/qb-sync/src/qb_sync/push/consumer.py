@@ -95,11 +95,10 @@ class CustomerEvents:
                 conn, tenant_id, data.realm_id, data.qb_customer_id, data.mapping_sequence
             )
         )
+        linked_to = data.qb_customer_id if data.choice in ("create_here", "link_existing") else None
         if data.choice == "push_to_quickbooks":
             await request_push(conn, tenant_id, data.realm_id, data.customer_id, event_id)
-        elif data.choice in ("create_here", "link_existing") and data.qb_customer_id and late:
-            await unlink(conn, tenant_id, data.realm_id, data.customer_id)
-        elif data.choice in ("create_here", "link_existing") and data.qb_customer_id:
-            await record_link(conn, tenant_id, data.realm_id, data.customer_id, data.qb_customer_id)
-        elif data.choice == "dont_import":
+        elif linked_to and not late:
+            await record_link(conn, tenant_id, data.realm_id, data.customer_id, linked_to)
+        elif linked_to or data.choice == "dont_import":
             await unlink(conn, tenant_id, data.realm_id, data.customer_id)

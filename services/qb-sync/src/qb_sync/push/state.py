@@ -245,6 +245,10 @@ async def record_link(
     mirrored = await mirrored_content(conn, tenant_id, realm_id, qb_customer_id)
     # The customer service owns the mapping: another row on this QuickBooks customer (linked by
     # name while this choice was on its way) loses it, and the customer service is told.
+    why = (
+        f"QuickBooks customer {qb_customer_id} was linked to customer {customer_id} in the "
+        "mapping form"
+    )
     displaced = await conn.fetch(
         """UPDATE push_mappings SET qb_customer_id = NULL, sync_token = NULL, status = 'needs_link',
                   last_error_code = 'linked_elsewhere', last_error_message = $5,
@@ -257,8 +261,7 @@ async def record_link(
         realm_id,
         qb_customer_id,
         customer_id,
-        f"QuickBooks customer {qb_customer_id} was linked to customer {customer_id} in the "
-        "mapping form",
+        why,
     )
     for row in displaced:
         await report_failed(
@@ -268,8 +271,7 @@ async def record_link(
             row["customer_id"],
             status="needs_link",
             code="linked_elsewhere",
-            message=f"QuickBooks customer {qb_customer_id} was linked to customer {customer_id} "
-            "in the mapping form",
+            message=why,
         )
     await conn.execute(
         """INSERT INTO push_mappings (tenant_id, realm_id, customer_id, qb_customer_id, status,
@@ -339,20 +341,22 @@ async def customer_changed(conn: asyncpg.Connection, tenant_id: str, snapshot: J
     await conn.execute(
         """UPDATE push_mappings SET dirty = true
             WHERE tenant_id = $1 AND customer_id = $2
-              AND (qb_customer_id IS NULL OR last_error_code = 'customer_data')
+              AND (qb_customer_id IS NULL OR last_error_code = $3)
               AND lease_until > now()""",
         tenant_id,
         snapshot["customer_id"],
+        WAITING_FOR_CUSTOMER,
     )
     # Rows that waited for this customer's data go now (their waits back off, see
     # `Pusher._write`). After the statement above: a push finishing meanwhile is seen here.
     await conn.execute(
         """UPDATE push_mappings SET due_at = now(), updated_at = now()
             WHERE tenant_id = $1 AND customer_id = $2 AND status = 'pending'
-              AND last_error_code = 'customer_data'
+              AND last_error_code = $3
               AND (lease_until IS NULL OR lease_until < now())""",
         tenant_id,
         snapshot["customer_id"],
+        WAITING_FOR_CUSTOMER,
     )
 
 
