@@ -80,6 +80,24 @@ async def link(tenant: PullTenant, customer_id: str, qb_id: str) -> None:
     )
 
 
+async def linked_pair(
+    emulator: EmulatorServer, tenant: PullTenant, label: str
+) -> tuple[dict, dict, str]:
+    """Two QuickBooks customers imported into a connected company, the first linked to a new
+    platform customer id: (to be merged away, survivor, that customer id)."""
+    emulator.seed_realm(tenant.realm_id)
+    gone, survivor = emulator.seed(
+        tenant.realm_id,
+        "customers",
+        [{"DisplayName": f"{label} {tenant.realm_id} {n}"} for n in "XY"],
+    )
+    await tenant.connect()
+    await tenant.wait_import_done()
+    customer_id = str(uuid.uuid4())
+    await link(tenant, customer_id, gone["Id"])
+    return gone, survivor, customer_id
+
+
 async def outcomes(tenant: PullTenant, customer_id: str) -> list[dict]:
     rows = await tenant.db.fetch(
         "SELECT payload FROM test_pull_outbox_copy WHERE topic = 'qb.sync' AND key = $1"
@@ -148,16 +166,7 @@ async def test_a_merge_moves_the_link_to_the_survivor_but_never_steals_a_linked_
 async def test_a_merge_seen_only_in_cdc_asks_for_a_link_and_a_later_notification_moves_it(
     emulator: EmulatorServer, pull_tenant: PullTenant
 ) -> None:
-    emulator.seed_realm(pull_tenant.realm_id)
-    gone, survivor = emulator.seed(
-        pull_tenant.realm_id,
-        "customers",
-        [{"DisplayName": f"CDC merge {pull_tenant.realm_id} {n}"} for n in "XY"],
-    )
-    await pull_tenant.connect()
-    await pull_tenant.wait_import_done()
-    linked = str(uuid.uuid4())
-    await link(pull_tenant, linked, gone["Id"])
+    gone, survivor, linked = await linked_pair(emulator, pull_tenant, "CDC merge")
 
     emulator.merge(pull_tenant.realm_id, gone["Id"], survivor["Id"])  # no webhook configured
     await make_cdc_due(pull_tenant)
@@ -202,16 +211,7 @@ async def test_a_merge_seen_only_in_cdc_asks_for_a_link_and_a_later_notification
 async def test_a_merge_takes_the_row_from_a_push_in_flight(
     emulator: EmulatorServer, pull_tenant: PullTenant
 ) -> None:
-    emulator.seed_realm(pull_tenant.realm_id)
-    gone, survivor = emulator.seed(
-        pull_tenant.realm_id,
-        "customers",
-        [{"DisplayName": f"Busy merge {pull_tenant.realm_id} {n}"} for n in "XY"],
-    )
-    await pull_tenant.connect()
-    await pull_tenant.wait_import_done()
-    customer_id = str(uuid.uuid4())
-    await link(pull_tenant, customer_id, gone["Id"])
+    gone, survivor, customer_id = await linked_pair(emulator, pull_tenant, "Busy merge")
     # A push worker holds the row (it is updating the customer about to be merged away).
     await pull_tenant.db.execute(
         """UPDATE push_mappings SET status = 'pending', due_at = now() + interval '1 hour',

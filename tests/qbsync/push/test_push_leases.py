@@ -104,30 +104,26 @@ async def test_an_outcome_under_a_lease_taken_over_is_dropped(
 ) -> None:
     [cid] = await company.rows_to_push("Fenced Co")
     realms = [(company.tenant_id, company.realm_id)]
+
     # Two tasks of one process (one owner name): the first's lease runs out mid-push, the
     # second takes the row.
-    [first] = await lease_due(
-        company.pool,
-        "push-worker",
-        1,
-        60,
-        realms=realms,
-        connected_only=False,
-        tenant_prefix=PREFIX,
-    )
+    def lease() -> Any:
+        return lease_due(
+            company.pool,
+            "push-worker",
+            1,
+            60,
+            realms=realms,
+            connected_only=False,
+            tenant_prefix=PREFIX,
+        )
+
+    [first] = await lease()
     await company.pool.execute(
         "UPDATE push_mappings SET lease_until = now() - interval '1 second' WHERE customer_id = $1",
         cid,
     )
-    [second] = await lease_due(
-        company.pool,
-        "push-worker",
-        1,
-        60,
-        realms=realms,
-        connected_only=False,
-        tenant_prefix=PREFIX,
-    )
+    [second] = await lease()
     assert first.lease_token is not None and second.lease_token != first.lease_token
     pusher = Pusher(
         company.pool, push_app.state.gateway, push_settings(stack_env, push_emulator.base_url)

@@ -50,12 +50,8 @@ async def _applied(world: PushWorld, event_id: uuid.UUID) -> None:
     await wait_for(seen, 30)
 
 
-async def test_an_older_link_arriving_late_does_not_take_the_quickbooks_customer_back(
-    world: PushWorld, kafka_bootstrap: str
-) -> None:
-    """The form linked "Shared Depot Co" to `first`, then to `second` (which unlinked `first`).
-    The second change reached qb-sync first: the first one, arriving late, is stale and must
-    neither take the QuickBooks customer from `second` nor push `first`'s values to it."""
+async def _one_quickbooks_customer_two_owners(world: PushWorld) -> tuple[dict, str, str]:
+    """A QuickBooks customer qb-sync has mirrored, and two platform customers it has seen."""
     seeded = world.emulator.seed_customer(world.realm_id, "Shared Depot Co")
     async with world.db.acquire() as conn, conn.transaction():
         await publish_mirror(conn, world.tenant_id, world.realm_id, seeded)
@@ -63,6 +59,16 @@ async def test_an_older_link_arriving_late_does_not_take_the_quickbooks_customer
     second = (await world.create_customer(company_name="Second Owner"))["customer_id"]
     await world.wait_snapshot(first, company_name="First Owner")
     await world.wait_snapshot(second, company_name="Second Owner")
+    return seeded, first, second
+
+
+async def test_an_older_link_arriving_late_does_not_take_the_quickbooks_customer_back(
+    world: PushWorld, kafka_bootstrap: str
+) -> None:
+    """The form linked "Shared Depot Co" to `first`, then to `second` (which unlinked `first`).
+    The second change reached qb-sync first: the first one, arriving late, is stale and must
+    neither take the QuickBooks customer from `second` nor push `first`'s values to it."""
+    seeded, first, second = await _one_quickbooks_customer_two_owners(world)
 
     def link(customer_id: str, previous: str | None, sequence: int) -> tuple[MappingSaved, str]:
         return _saved(world, seeded["Id"], "link_existing", previous, customer_id, sequence)
@@ -102,13 +108,7 @@ async def test_an_older_link_arriving_after_a_newer_unlink_stays_unlinked(
     """The form linked the QuickBooks customer to `first`, then to `second`, then set it to
     "don't import" (unlinking `second`). `second`'s two changes came first; the late link of
     `first` must not link a QuickBooks customer nobody holds any more."""
-    seeded = world.emulator.seed_customer(world.realm_id, "Shared Depot Co")
-    async with world.db.acquire() as conn, conn.transaction():
-        await publish_mirror(conn, world.tenant_id, world.realm_id, seeded)
-    first = (await world.create_customer(company_name="First Owner"))["customer_id"]
-    second = (await world.create_customer(company_name="Second Owner"))["customer_id"]
-    await world.wait_snapshot(first, company_name="First Owner")
-    await world.wait_snapshot(second, company_name="Second Owner")
+    seeded, first, second = await _one_quickbooks_customer_two_owners(world)
     qb_id = seeded["Id"]
     [_, unlinked] = await publish_events(
         kafka_bootstrap,
