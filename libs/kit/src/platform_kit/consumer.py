@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -31,16 +32,20 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from platform_events import UnknownEventType, parse_event
-from platform_events.topics import TOPICS, dead_letter_topic
+from platform_events.topics import TOPICS, dead_letter_topic, key_mismatch
+from platform_kit.dead_letters import dead_letter_headers, one_line
 from platform_kit.inbox import (
+    APPLIED,
+    DEAD_LETTERED,
     BatchEventHandler,
     EventHandler,
     Failure,
     InboundEvent,
     PerEventBatch,
     PermanentError,
+    collecting_outcomes,
 )
-from platform_kit.kafka import idempotent_producer
+from platform_kit.kafka import encode_headers, idempotent_producer
 from platform_kit.logs import correlation_id_var
 from platform_kit.metrics import (
     BATCH_RECORDS,
@@ -58,7 +63,11 @@ RecordKey = tuple[str, int, int]
 
 
 class UndecodableMessage(Exception):
-    pass
+    """Can never be read as an event of this topic: dead-lettered at once."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.detail = detail
 
 
 class _PollCutShort(Exception):
@@ -355,13 +364,14 @@ class ConsumerRunner:
         backoff = 0.2
         while True:
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    token = correlation_id_var.set(events[0].envelope.correlation_id)
-                    try:
-                        failures = await self.batch_handler.apply_batch(conn, self.name, events)
-                    finally:
-                        correlation_id_var.reset(token)
-                self._count(events, failures)
+                with collecting_outcomes() as outcomes:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        token = correlation_id_var.set(events[0].envelope.correlation_id)
+                        try:
+                            failures = await self.batch_handler.apply_batch(conn, self.name, events)
+                        finally:
+                            correlation_id_var.reset(token)
+                self._count(events, failures, outcomes)
                 return failures
             except PermanentError as exc:
                 if len(events) == 1:
@@ -398,8 +408,8 @@ class ConsumerRunner:
             envelope, data = parse_event(record.value)
         except ValidationError as exc:
             if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise UndecodableMessage(f"not JSON: {exc.errors()[0]['msg']}") from exc
-            raise UndecodableMessage(f"schema violation: {exc}") from exc
+                raise UndecodableMessage(f"not JSON: {exc.errors()[0]['msg']}", str(exc)) from exc
+            raise UndecodableMessage(f"schema violation: {_summary(exc)}", str(exc)) from exc
         except UnknownEventType as exc:
             raise UndecodableMessage(str(exc)) from exc
         allowed = self._allowed.get(record.topic)
@@ -407,37 +417,54 @@ class ConsumerRunner:
             raise UndecodableMessage(
                 f"event type {envelope.type!r} does not belong on {record.topic}"
             )
+        mismatch = key_mismatch(record.topic, record.key, envelope, data)
+        if mismatch:
+            raise UndecodableMessage(mismatch)
         return InboundEvent(envelope, data, record)
 
-    def _count(self, events: list[InboundEvent], failures: list[Failure]) -> None:
+    def _count(
+        self, events: list[InboundEvent], failures: list[Failure], outcomes: dict[Any, str]
+    ) -> None:
+        """After the commit: each event by its outcome (failures are counted as dead letters
+        when they are sent). One labelled increment per (type, outcome), not per event."""
         failed = {id(f.event) for f in failures}
-        processed = Counter(e.envelope.type for e in events if id(e) not in failed)
-        for event_type, n in processed.items():  # one labelled increment per type, not per event
-            EVENTS_IN.labels(self.name, event_type, "processed").inc(n)
-        self.applied += processed.total()
+        counted = Counter(
+            (e.envelope.type, outcomes.get(e.envelope.id, APPLIED))
+            for e in events
+            if id(e) not in failed
+        )
+        for (event_type, outcome), n in counted.items():
+            EVENTS_IN.labels(self.name, event_type, outcome).inc(n)
+        self.applied += sum(n for (_, outcome), n in counted.items() if outcome == APPLIED)
 
     async def _dead_letter(
         self, dlq: AIOKafkaProducer, record: ConsumerRecord, error: BaseException, attempts: int
     ) -> None:
         headers = list(record.headers or ())
-        headers += [
-            ("dlq-reason", str(error)[:4000].encode()),
-            ("dlq-error-type", type(error).__name__.encode()),
-            ("dlq-attempts", str(attempts).encode()),
-            ("dlq-consumer", self.name.encode()),
-            ("dlq-source-topic", record.topic.encode()),
-            ("dlq-source-partition", str(record.partition).encode()),
-            ("dlq-source-offset", str(record.offset).encode()),
-            ("dlq-time", str(int(time.time() * 1000)).encode()),
-        ]
+        headers += encode_headers(
+            dead_letter_headers(
+                reason=str(error),
+                detail=getattr(error, "detail", None),
+                error_type=type(error).__name__,
+                attempts=attempts,
+                consumer=self.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        )
         await dlq.send_and_wait(
             dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
         )
         self.dead_lettered += 1
         DEAD_LETTERS.labels(self.name, record.topic).inc()
-        EVENTS_IN.labels(self.name, _header(record, "ce_type") or "unknown", "dead_lettered").inc()
+        EVENTS_IN.labels(self.name, _header(record, "ce_type") or "unknown", DEAD_LETTERED).inc()
         log.error(
-            "dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, error
+            "dead-lettered %s[%s]@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            one_line(str(error)),
         )
 
     # consumer lag ------------------------------------------------------------------------------
@@ -492,6 +519,14 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         pass
+
+
+def _summary(exc: ValidationError) -> str:
+    """Every error as `field: message`, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors()
+    )
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:

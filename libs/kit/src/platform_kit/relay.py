@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from platform_kit.buckets import BucketShare
 from platform_kit.kafka import encode_headers, transactional_producer
 from platform_kit.metrics import (
+    DEAD_LETTERS,
     EVENTS_OUT,
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
@@ -195,6 +196,10 @@ class OutboxRelay:
         for row, row_headers in zip(rows, headers, strict=True):
             latency.observe(max(0.0, acked - float(row["created"])))
             EVENTS_OUT.labels(self.service, row_headers.get("ce_type", "unknown")).inc()
+            if "dlq-consumer" in row_headers:  # a dead letter a consumer wrote through the outbox
+                DEAD_LETTERS.labels(
+                    row_headers["dlq-consumer"], row_headers.get("dlq-source-topic", row["topic"])
+                ).inc()
         self.published += len(rows)
         return len(rows)
 

@@ -37,7 +37,16 @@ from billing_service.store.pending import (
     take_waiting_for_keys,
 )
 from platform_events.contracts import billing, customer
-from platform_kit.inbox import Failure, InboundEvent, PermanentError, new_event_ids
+from platform_kit.inbox import (
+    CONFLICT,
+    DUPLICATE,
+    PARKED,
+    Failure,
+    InboundEvent,
+    PermanentError,
+    new_event_ids,
+    note_outcome,
+)
 from platform_kit.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
@@ -193,6 +202,9 @@ class _Poll:
             for p in items
         ]
         outcome = await write_facts(self.conn, self.consumer, facts, today=self.today, locked=True)
+        note_outcome((f.event_id for f in outcome.duplicates), DUPLICATE)
+        note_outcome((f.event_id for f in outcome.conflicts), CONFLICT)
+        note_outcome((w.fact.event_id for w in outcome.waiting), PARKED)
         if outcome.waiting:
             await park(
                 self.conn,
@@ -240,6 +252,7 @@ async def _unseen(
 ) -> list[InboundEvent]:
     """Drop events already handled (in the inbox, or parked), and repeats of an id in the poll."""
     seen = await handled_or_parked(conn, consumer, [e.envelope.id for e in events])
+    note_outcome(seen, DUPLICATE)
     fresh: list[InboundEvent] = []
     for event in events:
         if event.envelope.id not in seen:

@@ -292,6 +292,7 @@ async def _insert_entries(
     allocations: list[tuple[object, ...]] = []
     deltas: dict[AccountKey, Totals] = defaultdict(Totals)
     last_entry: dict[AccountKey, uuid.UUID] = {}
+    last_event: dict[AccountKey, str] = {}  # the cause of each account's balance-changed
     for fact in facts:
         original = originals.get(fact.event_id)
         currency = original.currency if original else fact.currency
@@ -300,6 +301,7 @@ async def _insert_entries(
         account = (fact.tenant_id, fact.customer_id, currency)
         deltas[account] = deltas[account].add(fact.entry_type, amount)
         last_entry[account] = fact.entry_id
+        last_event[account] = str(fact.event_id)
         entry_type = fact.entry_type.value
         entries.append(
             (
@@ -344,7 +346,12 @@ async def _insert_entries(
     rows = await _upsert_balances(conn, deltas, last_entry)
     correlation = {(f.tenant_id, f.customer_id): f.correlation_id for f in facts}
     events = [
-        _balance_changed(r, correlation.get((r["tenant_id"], r["customer_id"]))) for r in rows
+        _balance_changed(
+            r,
+            correlation.get((r["tenant_id"], r["customer_id"])),
+            last_event.get((r["tenant_id"], r["customer_id"], r["currency"])),
+        )
+        for r in rows
     ]
     events += await refresh_flags(conn, sorted(deltas), today)
     return events
@@ -389,7 +396,9 @@ async def _upsert_balances(
     )
 
 
-def _balance_changed(row: asyncpg.Record, correlation_id: str | None) -> OutgoingEvent:
+def _balance_changed(
+    row: asyncpg.Record, correlation_id: str | None, causation_id: str | None
+) -> OutgoingEvent:
     data = BalanceChanged(
         customer_id=row["customer_id"],
         currency=row["currency"],
@@ -409,6 +418,7 @@ def _balance_changed(row: asyncpg.Record, correlation_id: str | None) -> Outgoin
             tenant_id=row["tenant_id"],
             sequence=row["entry_count"],
             correlation_id=correlation_id,
+            causation_id=causation_id,
         )
     )
 
