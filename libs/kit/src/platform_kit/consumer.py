@@ -29,6 +29,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka.annotations import Consumer, KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage
 from pydantic import ValidationError
 
 from platform_events import UnknownEventType, parse_event
@@ -45,7 +48,7 @@ from platform_kit.inbox import (
     PermanentError,
     collecting_outcomes,
 )
-from platform_kit.kafka import encode_headers, idempotent_producer
+from platform_kit.kafka import encode_headers, idempotent_producer, kafka_broker
 from platform_kit.logs import correlation_id_var
 from platform_kit.metrics import (
     BATCH_RECORDS,
@@ -60,6 +63,9 @@ from platform_kit.progress import PollProgress
 log = logging.getLogger(__name__)
 
 RecordKey = tuple[str, int, int]
+# FastStream's batch subscriber sleeps this long after an empty poll, on top of the poll's own
+# wait: small, so an idle consumer sees a new record within ~50 ms.
+BATCH_TIMEOUT_MS = 50
 
 
 class UndecodableMessage(Exception):
@@ -82,6 +88,11 @@ class _Deadlines:
 
     def left(self) -> float:
         return self.work - asyncio.get_running_loop().time()
+
+
+async def _no_body(_: Any) -> None:
+    """The handler reads the records themselves (`msg.raw_message`)."""
+    return None
 
 
 def _allowed_types(topics: Iterable[str]) -> dict[str, set[str]]:
@@ -156,6 +167,34 @@ class ConsumerRunner:
         self.dead_lettered = 0
         self.outage_retries = 0
         self.started = asyncio.Event()
+        self._dlq: AIOKafkaProducer
+        self.broker = kafka_broker(bootstrap, name)
+        self.subscriber = self.broker.subscriber(
+            *topics,
+            group_id=self.group_id,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=BATCH_TIMEOUT_MS,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_interval_ms=max_poll_interval_ms,
+            listener=_ForgetRevoked(self),
+            parser=self._parse,
+            decoder=_no_body,
+        )
+        self.subscriber(self._handle)
+
+    async def _parse(self, records: tuple[ConsumerRecord, ...]) -> KafkaAckableMessage:
+        """Raw: nothing decoded here (a bad header or body must reach `_decode` and be
+        dead-lettered, not fail the batch inside FastStream)."""
+        first, last = records[0], records[-1]
+        return KafkaAckableMessage(
+            raw_message=records,
+            body=b"",
+            message_id=f"{first.topic}-{first.partition}-{first.offset}-{last.offset}",
+            consumer=self.subscriber.consumer,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"consumer-{self.name}")
@@ -167,48 +206,59 @@ class ConsumerRunner:
                 await asyncio.wait_for(self._task, 30)
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            client_id=self.name,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_interval_ms=self.max_poll_interval_ms,
-        )
-        consumer.subscribe(self.topics, listener=_ForgetRevoked(self))
-        dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
-        self.consumer = consumer
+        """Start the FastStream broker (its subscriber owns the aiokafka consumer), then wait
+        until stopped; the poll cycle itself runs in `_handle`, one call per batch."""
+        self._dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
+        lag: asyncio.Task[None] | None = None
         try:
-            await consumer.start()
             if self._owns_dlq_producer:
-                await dlq.start()
-            await self._consume(consumer, dlq)
+                await self._dlq.start()
+            await self.broker.start()
+            consumer = self.subscriber.consumer
+            assert consumer is not None
+            self.consumer = consumer
+            lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
+            self.started.set()
+            await self._stopping.wait()
         finally:  # also when cancelled while starting: no group member is left behind
-            await consumer.stop()
-            if self._owns_dlq_producer:
-                await dlq.stop()
-
-    async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
-        lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
-        self.started.set()
-        try:
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                if batches:
-                    await self._fill(consumer, batches)
-                    BATCH_RECORDS.labels(self.name).observe(
-                        sum(len(records) for records in batches.values())
-                    )
-                    await self._poll_cycle(consumer, dlq, batches)
-        finally:
-            lag.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag
+            self._stopping.set()  # a batch in flight cuts short: the broker waits for it
+            if lag is not None:
+                lag.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lag
             for tp in self._lag_series:  # a stopped consumer reports no lag
                 with contextlib.suppress(KeyError):
                     CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
             self._lag_series.clear()
+            await self.broker.stop()
+            if self._owns_dlq_producer:
+                await self._dlq.stop()
+
+    async def _handle(self, msg: KafkaMessage, consumer: Consumer) -> None:
+        """One FastStream batch = one poll cycle of the kit. Offsets are committed explicitly by
+        the cycle (per partition, up to the first unresolved record), never by FastStream
+        (AckPolicy.MANUAL, and `ack()` is never called: it would commit everything handed out).
+        Anything escaping here seeks the batch back (`nack()`): otherwise the next commit would
+        move past records never handled."""
+        try:
+            records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
+            if self._stopping.is_set():
+                raise _PollCutShort("stopping")
+            batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+            for record in records:
+                batches.setdefault(TopicPartition(record.topic, record.partition), []).append(
+                    record
+                )
+            await self._fill(consumer, batches)
+            BATCH_RECORDS.labels(self.name).observe(
+                sum(len(records) for records in batches.values())
+            )
+            await self._poll_cycle(consumer, self._dlq, batches)
+        except _PollCutShort:
+            await msg.nack()
+        except Exception:
+            log.exception("batch handler failed; its records will be read again")
+            await msg.nack()
 
     async def _fill(
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
