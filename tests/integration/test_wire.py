@@ -18,6 +18,8 @@ from cloudevents.core.formats.json import JSONFormat
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from billing_service.domain.facts import fact_from_event
+from billing_service.domain.rules import CustomerFacts, rejection_reason
 from platform_events import Envelope, EventData, new_envelope, parse_event
 from platform_events.asyncapi import asyncapi_document
 from platform_events.contracts import billing, customer, quickbooks
@@ -190,6 +192,17 @@ def test_the_document_refuses_what_consumers_refuse(document):
             payload.validate(wrong)
         with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
             parse_event(json.dumps(wrong))
+    for amount in (0, -100):  # the model reads them; billing's rules refuse them
+        wrong = json.loads(json.dumps(body))
+        wrong["data"]["amount"]["amount_minor"] = amount
+        with pytest.raises(jsonschema.ValidationError, match="less than or equal to the minimum"):
+            payload.validate(wrong)
+        _, data = parse_event(json.dumps(wrong))
+        fact = fact_from_event(
+            data, event_id=payment.id, tenant_id="t1", occurred_at=payment.time, correlation_id=None
+        )
+        customer = CustomerFacts(tenant_id="t1", customer_id="c", currency="USD", active=True)
+        assert rejection_reason(fact, customer) == f"payment amount must be positive, got {amount}"
     headers = strict_validator(document, "/components/messages/billing.payment-received.v1/headers")
     with pytest.raises(jsonschema.ValidationError, match="ce_specversion"):
         headers.validate({"ce_type": "billing.payment-received.v1", "ce_id": str(payment.id)})

@@ -38,6 +38,28 @@ DEAD_LETTER_HEADERS: dict[str, str] = {
 }
 
 
+# What the consumers refuse beyond the event models (billing's rules, domain/rules.py): said in
+# the document too, so a message it accepts is never refused. The models stay as published.
+POSITIVE_AMOUNT = {
+    "properties": {
+        "amount": {
+            "properties": {
+                "amount_minor": {
+                    "exclusiveMinimum": 0,
+                    "description": "Billing refuses zero and negative amounts for this type",
+                }
+            }
+        }
+    }
+}
+CONSUMER_RULES: dict[str, dict[str, Any]] = {
+    "billing.invoice-issued.v1": POSITIVE_AMOUNT,
+    "billing.payment-received.v1": POSITIVE_AMOUNT,
+    "billing.refund-issued.v1": POSITIVE_AMOUNT,
+    "billing.credit-applied.v1": POSITIVE_AMOUNT,
+}
+
+
 def _schemas() -> tuple[dict[str, Any], dict[type[BaseModel], str]]:
     models: list[type[BaseModel]] = [Envelope, *EVENT_TYPES.values()]
     keys, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
@@ -83,7 +105,12 @@ def _message(spec: TopicSpec, event_type: str, model_name: str) -> dict[str, Any
             "allOf": [{"$ref": REF.format(model="Envelope")}],
             "properties": {
                 "type": {"const": event_type},
-                "data": {"$ref": REF.format(model=model_name)},
+                "data": {
+                    "allOf": [
+                        {"$ref": REF.format(model=model_name)},
+                        *([CONSUMER_RULES[event_type]] if event_type in CONSUMER_RULES else []),
+                    ]
+                },
             },
         },
         "bindings": _key_binding(spec),

@@ -94,7 +94,7 @@ def render_html(document: dict[str, Any]) -> str:
         data = payload.get("properties", {}).get("data")
         out.append("</table>")
         if data is not None:
-            schema = _resolve(document, data)
+            schema = [_resolve(document, part) for part in data.get("allOf", [data])]
             out.append(
                 "<p>payload: the <a href='#schema-Envelope'>envelope</a>, whose <code>data</code> "
                 f"is:</p><pre>{escape(json.dumps(schema, indent=2))}</pre>"
