@@ -179,3 +179,40 @@ async def test_a_dead_letter_gives_its_reason_on_one_line_and_the_details_apart(
         "unable to parse string as an integer"
     )
     assert "\n" in letter["dlq-detail"] and "validation error" in letter["dlq-detail"]
+
+
+async def test_every_event_of_a_customer_on_billing_balances_has_a_higher_sequence(
+    billing: BillingUnderTest,
+) -> None:
+    """Balance changes, flags and rejections share the key, so "drop what is older than the last
+    seen" must work across them: a rejection used to carry sequence 0."""
+    tenant = new_tenant()
+    await publish(
+        billing.bootstrap, billing.customer_topic, [envelope(customer_created("s-1"), tenant)]
+    )
+    tail = TopicTail(billing.bootstrap, "billing.balances")
+    await tail.start()
+    try:
+        sent = [
+            envelope(payment("s-1", "pay-1", 300), tenant),
+            envelope(payment("s-1", "pay-eur", 300, currency="EUR"), tenant),  # refused
+            envelope(payment("s-1", "pay-2", 200), tenant),
+        ]
+
+        def ours(r) -> bool:  # type: ignore[no-untyped-def]
+            return decode_headers(r.headers).get("tenant_id") == tenant
+
+        found = []
+        for one in sent:  # each answered before the next is sent
+            await publish(billing.bootstrap, billing.tx_topic, [one])
+            found += await tail.collect(ours, 1)
+    finally:
+        await tail.stop()
+    events = [json.loads(r.value) for r in found]
+    assert sorted(e["type"] for e in events) == [
+        "billing.balance-changed.v1",
+        "billing.balance-changed.v1",
+        "billing.transaction-rejected.v1",
+    ]
+    sequences = [e["sequence"] for e in events]
+    assert sequences == sorted(sequences) and len(set(sequences)) == 3, events

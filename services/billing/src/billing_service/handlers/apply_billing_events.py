@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from billing_service.domain.facts import fact_from_event
+from billing_service.store.balance_sequences import numbered
 from billing_service.store.customers import accounts_of, upsert_customers
 from billing_service.store.flags import refresh_flags
 from billing_service.store.ledger import write_facts
@@ -168,7 +169,8 @@ class _Poll:
         await self._write([Parked(e, -1) for e in events if type(e.data) in TRANSACTIONS])
         if changed:  # a new credit limit is a change to evaluate, like a new balance
             accounts = await accounts_of(conn, sorted({(t, c) for t, c, _ in changed}))
-            await add_to_outbox(conn, await refresh_flags(conn, accounts, self.today))
+            flags = await refresh_flags(conn, accounts, self.today)
+            await add_to_outbox(conn, await numbered(conn, flags))
         return self.failures
 
     async def _write(self, items: Sequence[Parked]) -> None:

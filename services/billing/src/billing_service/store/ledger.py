@@ -24,6 +24,7 @@ from billing_service.domain.rules import (
     signed_allocations,
     signed_amount,
 )
+from billing_service.store.balance_sequences import numbered
 from billing_service.store.customers import AccountKey, load_customers
 from billing_service.store.flags import refresh_flags
 from billing_service.store.locks import lock_customers
@@ -197,7 +198,7 @@ async def write_facts(
     handled = outcome.applied + outcome.duplicates + outcome.conflicts
     if handled:
         await new_event_ids(conn, consumer, [f.event_id for f in handled])
-    await add_to_outbox(conn, events)
+    await add_to_outbox(conn, await numbered(conn, events))
     return outcome
 
 
@@ -531,7 +532,7 @@ async def _record_rejections(
                 source=SOURCE,
                 subject=r.fact.customer_id,
                 tenant_id=r.fact.tenant_id,
-                sequence=0,
+                sequence=0,  # numbered per customer (balance_sequences.py)
                 correlation_id=r.fact.correlation_id,
                 causation_id=str(r.fact.event_id),
             )
