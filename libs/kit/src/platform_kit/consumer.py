@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from platform_events import UnknownEventType, parse_event
 from platform_events.topics import TOPICS, dead_letter_topic, key_mismatch
+from platform_kit.broker import kafka_broker
 from platform_kit.dead_letters import dead_letter_headers, one_line
 from platform_kit.inbox import (
     APPLIED,
@@ -48,7 +49,7 @@ from platform_kit.inbox import (
     PermanentError,
     collecting_outcomes,
 )
-from platform_kit.kafka import encode_headers, idempotent_producer, kafka_broker
+from platform_kit.kafka import encode_headers, idempotent_producer
 from platform_kit.logs import correlation_id_var
 from platform_kit.metrics import (
     BATCH_RECORDS,

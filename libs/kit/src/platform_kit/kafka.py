@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker
 
 
 def idempotent_producer(bootstrap: str, client_id: str, **overrides: object) -> AIOKafkaProducer:
@@ -43,16 +40,3 @@ def decode_headers(
     headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
 ) -> dict[str, str]:
     return {k: v.decode(errors="replace") for k, v in headers}
-
-
-def kafka_broker(bootstrap: str, client_id: str) -> KafkaBroker:
-    """The FastStream broker that hosts a consumer: topics are never auto-created (the registry
-    creates them, platform_kit.topics), per-message logs stay at DEBUG, and stopping waits for
-    the batch in flight (which cuts itself short) instead of cancelling it."""
-    return KafkaBroker(
-        bootstrap,
-        client_id=client_id,
-        allow_auto_create_topics=False,
-        log_level=logging.DEBUG,
-        graceful_timeout=30.0,
-    )
