@@ -12,8 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".sql", ".tmpl", ".properties", ".yml", ".yaml", ".sh"}
-# A path from the repository root, as code comments write it.
-ROOTED = re.compile(r"(docs/[\w./-]+?\.md)(#[\w-]+)?")
+# A path from the repository root, as code comments write it (not a path inside another URL).
+ROOTED = re.compile(
+    r"(?<![\w./:-])(docs/(?:(?:reference|decisions)/[\w.-]+|architecture)\.md)(#[\w-]+)?"
+)
 # A relative Markdown link, as the docs write it.
 RELATIVE = re.compile(r"\]\(((?!https?:)[\w./-]+?\.md)(#[\w-]+)?\)")
 
