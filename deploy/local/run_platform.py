@@ -72,7 +72,7 @@ def processes(base_env: dict[str, str]) -> list[Process]:
                     "--port",
                     str(emulator_port),
                     "--snapshot",
-                    str(ROOT / ".state" / "qbo-emulator.json"),
+                    str(stack.STATE / "qbo-emulator.json"),
                     # As at Intuit, the consent page redirects only to registered URIs.
                     "--settings",
                     json.dumps({"redirect_uris": [callback]}),

@@ -150,11 +150,16 @@ const pages = {
         c.lines.map((l) => ({ group: c.title.replace(/^Consumer lag: /, ""), name: l.name,
           lag: l.points.length ? l.points[l.points.length - 1][1] : 0 })));
       rows.sort((a, b) => b.lag - a.lag || a.group.localeCompare(b.group));
-      lagNow.replaceChildren(table([
+      const columns = [
         { title: "Consumer group", cell: (r) => r.group },
         { title: "Topic[partition]", cell: (r) => r.name },
         { title: "Lag (records)", num: true, cell: (r) => r.lag },
-      ], rows, { label: "Consumer lag now", empty: "No consumer reports lag yet." }));
+      ];
+      const behind = rows.filter((r) => r.lag > 0), caughtUp = rows.filter((r) => r.lag <= 0);
+      lagNow.replaceChildren(
+        table(columns, behind, { label: "Consumer lag now", empty: "Every reporting partition is caught up." }),
+        caughtUp.length ? h("details", {}, h("summary", {}, `Partitions with no lag (${caughtUp.length})`),
+          table(columns, caughtUp, { label: "Partitions with no lag" })) : "");
     };
     await draw();
     return draw;
@@ -189,7 +194,8 @@ const pages = {
     const drawLetters = async () => {
       const topic = state.topic;
       const data = await api("GET", `/api/dead-letters/${encodeURIComponent(topic)}`);
-      letters.replaceChildren(h("h3", { id: "letters-title", tabindex: "-1" }, `${topic}: newest ${data.messages.length}`),
+      const title = h("h3", { id: "letters-title", tabindex: "-1" }, `${topic}: newest ${data.messages.length}`);
+      letters.replaceChildren(title,
         ...data.messages.map((m) => h("article", { class: "letter", "data-event-id": m.event_id || "", "aria-label": `letter ${m.dlq_partition}:${m.dlq_offset}` },
           h("h4", {}, `${m.event_type || "unknown type"} · partition ${m.dlq_partition} offset ${m.dlq_offset}`, m.replayed ? h("span", { class: "badge ok" }, " replayed") : ""),
           h("dl", { class: "fields" },
@@ -206,7 +212,7 @@ const pages = {
           h("details", { open: true }, h("summary", {}, `Original bytes (${m.value_format})`), h("pre", { class: "original" }, m.value)),
           h("button", { type: "button", onclick: () => replay(topic, { partition: m.dlq_partition, offset: m.dlq_offset }, `letter ${m.dlq_partition}:${m.dlq_offset} (${m.event_type || "unknown type"})`) },
             `Replay letter ${m.dlq_partition}:${m.dlq_offset}`))));
-      $("#letters-title").focus();
+      if (document.contains(title)) title.focus();  // the operator may have moved on meanwhile
     };
     await drawTopics();
     if (state.topic) await drawLetters();
@@ -373,6 +379,7 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#main").focus();
     } catch (err) {
       const text = err.code === "forbidden" ? "This token lacks the admin scope." : `Log in refused: ${err.message}`;
+      $("#token").value = "";
       logout(text);
     }
   });
