@@ -370,7 +370,7 @@ def test_a_failed_quickbooks_push_is_retried_from_the_console(
 
     assert emulator.delete("/_admin/faults").status_code == 200  # QuickBooks is back
     row_of(browser, "Sync status", cid).find_element(
-        By.XPATH, f'.//button[normalize-space()="Retry {cid}"]'
+        By.XPATH, f'.//button[@aria-label="Retry {cid}"]'
     ).send_keys(Keys.ENTER)
     wait_for(
         browser,

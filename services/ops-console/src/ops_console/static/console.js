@@ -220,7 +220,7 @@ const pages = {
   },
 
   async quickbooks(root) {
-    const calls = h("div", {});
+    const calls = h("div", { class: "charts" });
     const body = h("div", {});
     root.append(h("h2", {}, "QuickBooks"), calls, body);
     const drawCalls = async () => {
@@ -238,7 +238,7 @@ const pages = {
       const base = `/api/quickbooks/sync/${encodeURIComponent(r.realm_id)}/${encodeURIComponent(r.customer_id)}`;
       const out = [];
       if (r.status === "failed" || r.status === "needs_link") {
-        out.push(h("button", { type: "button", onclick: () => act(`${base}/retry`, undefined, "Retried") }, `Retry ${r.customer_id}`));
+        out.push(h("button", { type: "button", "aria-label": `Retry ${r.customer_id}`, onclick: () => act(`${base}/retry`, undefined, "Retried") }, "Retry"));
       }
       if (r.status === "conflict") {
         out.push(h("button", { type: "button", onclick: () => act(`${base}/resolve`, { keep: "platform" }, "Resolved") }, "Keep platform values"), " ",
