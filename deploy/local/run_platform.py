@@ -93,6 +93,7 @@ def processes(base_env: dict[str, str]) -> list[Process]:
         "BILLING_URL": f"http://127.0.0.1:{_port('BILLING_PORT', 8002)}",
         "QB_SYNC_URL": f"http://127.0.0.1:{qb_sync_port}",
         "QBO_EMULATOR_URL": "" if real_qbo else emulator_url,
+        "PLATFORM_STATUS_FILE": str(stack.STATE / "platform-status.json"),  # the supervisor's
     }
     procs += [
         Process(

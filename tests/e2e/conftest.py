@@ -220,12 +220,14 @@ def browser() -> Iterator[WebDriver]:
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:
-    """A full-height picture of the page at 1280 px wide."""
+    """What a person sees at 1280 x 1000 (`name`.png), and the whole page (`name`-full.png)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(800, min(int(height) + 40, 4000)))
+    driver.execute_script("window.scrollTo(0, 0)")
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(1000, min(int(height) + 40, 4000)))
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}-full.png"))
     driver.set_window_size(1280, 1000)
     return path
 

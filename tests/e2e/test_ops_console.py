@@ -107,7 +107,7 @@ def test_login_needs_an_admin_token_and_shows_every_service(
     wait_for(
         browser,
         "restart counts from Prometheus",
-        lambda d: row_texts(d, "Services", "billing")[5] == "0",
+        lambda d: row_texts(d, "Services", "billing")[7] == "0",
         timeout=30,
     )
     screenshot(browser, "services")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from ops_console.app import create_app
 from ops_console.dead_letters import pretty_bytes
+from ops_console.health import supervised
 from ops_console.quickbooks import failures_first
 from ops_console.settings import Settings
 from platform_kit.auth import create_token, migrate_auth
@@ -102,3 +104,12 @@ def test_sync_rows_put_what_needs_an_operator_first() -> None:
         {"customer_id": "e", "status": "conflict", "updated_at": "2026-01-01"},
     ]
     assert [r["customer_id"] for r in failures_first(rows)] == ["d", "b", "e", "c", "a"]
+
+
+def test_the_supervisors_status_file_is_read_when_there(tmp_path: Path) -> None:
+    status = tmp_path / "platform-status.json"
+    assert supervised(str(status)) == {}  # not written yet: restarts come from Prometheus alone
+    status.write_text('{"services": {"billing": {"state": "backoff", "restarts": 3}}}')
+    assert supervised(str(status))["billing"] == {"state": "backoff", "restarts": 3}
+    status.write_text("{half a fi")
+    assert supervised(str(status)) == {}

@@ -35,7 +35,7 @@ async def services(_who: Admin, ctx: Ctx) -> Any:
     ]
     if ctx.emulator:
         upstreams.append((ctx.emulator, None))
-    return await health.all_health(upstreams, ctx.prometheus)
+    return await health.all_health(upstreams, ctx.prometheus, ctx.settings.platform_status_file)
 
 
 @router.get("/charts/{group}")

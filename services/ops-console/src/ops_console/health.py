@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,12 +43,36 @@ async def restarts_last_hour(prometheus: Prometheus) -> dict[str, int] | None:
     return {labels.get("instance", ""): int(value) for labels, value in rows}
 
 
-async def all_health(upstreams: list[tuple[Upstream, str | None]], prometheus: Prometheus) -> Any:
+def supervised(status_file: str) -> dict[str, dict[str, Any]]:
+    """What the supervisor wrote about each process (state, restarts, last exit); {} without one.
+    The file is replaced whole on each change, so it is never read half written."""
+    if not status_file:
+        return {}
+    try:
+        services = json.loads(Path(status_file).read_text()).get("services", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return services if isinstance(services, dict) else {}
+
+
+async def all_health(
+    upstreams: list[tuple[Upstream, str | None]], prometheus: Prometheus, status_file: str = ""
+) -> Any:
     health, restarts = await asyncio.gather(
         asyncio.gather(*(service_health(u, path) for u, path in upstreams)),
         restarts_last_hour(prometheus),
     )
+    supervisor = supervised(status_file)
     for row in health:
         instance = urlsplit(row["url"]).netloc
         row["restarts_last_hour"] = None if restarts is None else restarts.get(instance)
+        found = supervisor.get(row["name"])
+        row["supervisor"] = (
+            {
+                k: found.get(k)
+                for k in ("state", "restarts", "last_exit_code", "last_exit_at", "pid")
+            }
+            if isinstance(found, dict)
+            else None
+        )
     return {"services": health, "prometheus": restarts is not None}

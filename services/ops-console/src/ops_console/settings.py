@@ -16,5 +16,8 @@ class Settings(ServiceSettings):
     # QuickBooks Online's documented throttle: 500 requests per minute per company.
     qbo_calls_per_minute_limit: int = 500
     upstream_timeout_seconds: float = 10.0
+    # The supervisor's status file under `./dev up` (deploy/local/supervisor.py): each process's
+    # state and restart count. Empty or missing: restarts come from Prometheus alone.
+    platform_status_file: str = ""
     # Newest dead letters shown per topic (a replay still covers every one).
     dead_letters_shown: int = 200

@@ -126,7 +126,9 @@ const pages = {
         { title: "Alive", cell: (s) => badge(s.alive, "alive", "down") },
         { title: "Ready", cell: (s) => badge(s.ready, "ready", "not ready") },
         { title: "Checks", cell: (s) => Object.entries(s.checks || {}).map(([k, v]) => `${k}: ${v}`).join("; ") || "—" },
-        { title: "Restarts (1 h)", num: true, cell: (s) => (s.restarts_last_hour ?? "—") },
+        { title: "Supervisor", cell: (s) => (s.supervisor ? s.supervisor.state + (s.supervisor.last_exit_code !== null && s.supervisor.last_exit_code !== undefined ? ` (last exit ${s.supervisor.last_exit_code} at ${when(s.supervisor.last_exit_at)})` : "") : "—") },
+        { title: "Restarts (supervisor)", num: true, cell: (s) => (s.supervisor ? s.supervisor.restarts : "—") },
+        { title: "Restarts (1 h, Prometheus)", num: true, cell: (s) => (s.restarts_last_hour ?? "—") },
       ], data.services, { label: "Services", key: (s) => s.name }),
       data.prometheus ? "" : h("p", { class: "warn" }, "Prometheus is not answering: restarts unknown."));
     };
@@ -174,7 +176,7 @@ const pages = {
       topics.replaceChildren(table([
         { title: "Topic", cell: (t) => t.topic },
         { title: "Letters", num: true, cell: (t) => t.total },
-        { title: "Not replayed", num: true, cell: (t) => t.waiting },
+        { title: "Since the last full replay", num: true, cell: (t) => t.waiting },
         { title: "Actions", cell: (t) => [
           h("button", { type: "button", class: "secondary", disabled: !t.total, onclick: () => { state.topic = t.topic; drawLetters(); } }, `Browse ${t.topic}`),
           " ",
