@@ -11,8 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+import platform_kit.dlq as dlq
 from platform_events.topics import TOPICS
-from platform_kit import dlq
 from platform_kit.http import ApiError
 from platform_kit.kafka import decode_headers
 
