@@ -243,3 +243,12 @@ def wait_for(
 
 def javascript_errors(driver: WebDriver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed and "browser" in getattr(item, "funcargs", {}):
+        with contextlib.suppress(Exception):  # a picture of what the page showed when it failed
+            screenshot(item.funcargs["browser"], f"FAILED-{item.name}")
