@@ -1,4 +1,4 @@
-"""Change data capture (qbo.md 4.1, 8.12) through quickbooks.cdc.change_data_capture."""
+"""Change data capture through quickbooks.cdc.change_data_capture."""
 
 from __future__ import annotations
 

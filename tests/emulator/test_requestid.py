@@ -1,4 +1,4 @@
-"""`requestid` replay (qbo.md 3, 8.10): a repeated id returns the first answer, per realm."""
+"""`requestid` replay: a repeated id returns the first answer, per realm."""
 
 from __future__ import annotations
 

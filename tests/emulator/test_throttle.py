@@ -1,4 +1,4 @@
-"""Throttling (qbo.md 6.1, 8.14): 429 with the XML body, which python-quickbooks reports as
+"""Throttling: 429 with the XML body, which python-quickbooks reports as
 QuickbooksException 10000 "Error reading json response" (python-quickbooks#43)."""
 
 from __future__ import annotations

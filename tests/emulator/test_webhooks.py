@@ -1,4 +1,4 @@
-"""Merge and outgoing webhooks (qbo.md 4.2, 8.15, 8.16), verified with python-quickbooks'
+"""Merge and outgoing webhooks, verified with python-quickbooks'
 validate_webhook_signature."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Create, read, update and merge for Customer, Vendor and Employee (the name lists).
 
-Customers get the full treatment; vendors and employees only carry names, which is enough for
-the cross-entity DisplayName clashes (6240) that make customer sync hard.
+Customers get the full treatment (sub-customers, balances, currency); vendors and employees keep
+their documented writable fields (addresses, account numbers, tax ids) and share the
+DisplayName space with customers (6240).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class NameLists:
             raise faults.not_found(str(entity_id))
         token = payload.get("SyncToken")
         if token is None or token == "":
-            # qbo.md 2.10/8.6: an update needs Id and SyncToken; 2020 is QBO's "Required param
+            # An update needs Id and SyncToken; 2020 is QBO's "Required param
             # missing" (its exact answer for SyncToken is n/v: emulator decision).
             raise faults.required("SyncToken")
         if str(token) != current["SyncToken"]:
@@ -292,7 +293,4 @@ class NameLists:
         deactivating = current.get("Active", True) and record.get("Active", True) is False
         if deactivating and self.settings.refuse_deactivate_with_balance:
             if self.balance_with_jobs(realm, current) != 0:
-                raise faults.business(
-                    "Delete List Has Balance Error: the customer has a non-zero balance.",
-                    element="Active",
-                )
+                raise faults.deactivate_with_balance()
