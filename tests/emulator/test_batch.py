@@ -12,6 +12,7 @@ from quickbooks.exceptions import QuickbooksException, ValidationException
 
 from qbo_emulator.testing import EmulatorServer, RealmTokens
 from tests.emulator.conftest import customer
+from tests.emulator.test_requestid import batch_post
 
 
 def test_batch_items_are_independent_with_per_item_faults(
@@ -190,3 +191,19 @@ def test_a_query_longer_than_the_limit_is_refused_when_one_is_set(qb: Any, confi
         qb.query(f"SELECT * FROM Customer WHERE DisplayName IN ({names})")
     assert exc.value.error_code == 4000
     qb.query("SELECT * FROM Customer WHERE DisplayName IN ('Short')")
+
+
+def test_a_lost_batch_answer_is_replayed_for_the_same_batch_requestid(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
+    items = [
+        {"bId": f"c{i}", "operation": "create", "Customer": {"DisplayName": f"Replayed {i}"}}
+        for i in range(5)
+    ]
+    emulator.add_fault("drop_after_commit", realm=realm.realm_id, path="^/batch")
+    with pytest.raises(requests.exceptions.RequestException):
+        batch_post(qb, items, "push-batch-0001")
+    replay = batch_post(qb, items, "push-batch-0001")  # the same batch, the same requestid
+    created = {r["bId"]: r["Customer"]["Id"] for r in replay["BatchItemResponse"]}
+    assert sorted(created) == [f"c{i}" for i in range(5)]
+    assert sorted(emulator.customers(realm.realm_id)) == sorted(created.values())
