@@ -1,4 +1,5 @@
-"""Batch through quickbooks.batch and QuickBooks.batch_operation."""
+"""Batch (docs/reference/quickbooks-online.md#batch) through quickbooks.batch and
+QuickBooks.batch_operation."""
 
 from __future__ import annotations
 
