@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from qbd_simulator import status as st
+from qbd_simulator.host import hcp_response
 from qbd_simulator.iterators import Iterators
 from qbd_simulator.qbxml import QbXmlError, parse_error, parse_message_set, render_response
 from qbd_simulator.schema import (
@@ -80,7 +81,10 @@ class CompanyFile:
         non_latin1: str = "mangle",
         iterator_ttl: timedelta | None = None,
         request_delay: float = 0.0,
+        company_name: str = "Simulated Company",
+        path: str = r"C:\Users\Public\Documents\Intuit\QuickBooks\Simulated Company.qbw",
     ) -> None:
+        self.company_name, self.path = company_name, path
         self._clock = clock or (lambda: datetime.now(COMPANY_TZ))
         self.case_sensitive_names = case_sensitive_names
         self.job_names_unique_under_parent = job_names_unique_under_parent
@@ -104,6 +108,17 @@ class CompanyFile:
         """The Web Connector's EndSession: iterators do not outlive it."""
         with self._lock:
             self.iterators.clear()
+
+    def open_for(self, owner_id: str, file_id: str) -> None:
+        """First contact of an application: the Web Connector stores the .qwc's FileID as a
+        DataExt named "FileID" under its OwnerID (an existing one is kept, so a .qwc made for
+        another file shows up as a mismatch)."""
+        with self._lock:
+            self.data_ext.setdefault((owner_id, "FileID"), file_id)
+
+    def hcp_response(self) -> str:
+        with self._lock:
+            return hcp_response(self.company_name, self.data_ext)
 
     def process(self, qbxml: str) -> str:
         if self.request_delay:
