@@ -1,0 +1,207 @@
+"""qb-sync's Web Connector endpoint, driven by the simulated Web Connector through its SOAP client
+against the simulated company file, with sessions and work in real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import httpx
+import pytest
+
+from qb_sync.qbd.queue import QbdConnection, create_connection, enqueue
+from qbd_simulator.company import CompanyFile
+from qbd_simulator.connector import Faults, Qwc, Session, WebConnector
+from tests.qbd.conftest import OWNER_ID, Endpoint
+
+pytestmark = pytest.mark.integration
+
+
+async def connect(db: asyncpg.Pool, tenant: str, password: str = "s3cret") -> QbdConnection:
+    async with db.acquire() as conn:
+        return await create_connection(conn, tenant, f"{tenant}-qbd", password, OWNER_ID)
+
+
+def connector(
+    endpoint: Endpoint,
+    connection: QbdConnection,
+    company: CompanyFile,
+    password: str = "s3cret",
+    **kw: object,
+) -> WebConnector:
+    qwc = Qwc(endpoint.url, connection.username, connection.owner_id, connection.file_id)
+    return WebConnector(qwc, password, company, noop_pause=0, **kw)  # type: ignore[arg-type]
+
+
+async def run(wc: WebConnector) -> Session:
+    return await asyncio.to_thread(wc.run)
+
+
+def company_with(customers: int) -> CompanyFile:
+    company = CompanyFile()
+    for i in range(customers):
+        company.seed_customer(f"Customer {i:03d}", CompanyName=f"Company {i:03d}", BillAddress="")
+    return company
+
+
+async def imported(db: asyncpg.Pool, connection: QbdConnection) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT * FROM qbd_customers WHERE connection_id = $1 ORDER BY full_name",
+        connection.connection_id,
+    )
+
+
+async def test_an_empty_queue_answers_none(endpoint: Endpoint, db: asyncpg.Pool) -> None:
+    connection = await connect(db, "tenant-a")
+    session = await run(connector(endpoint, connection, CompanyFile()))
+    assert session.outcome == "none"
+    assert session.methods == ["serverVersion", "clientVersion", "authenticate", "closeConnection"]
+    assert await db.fetchval("SELECT count(*) FROM qbd_sessions") == 0
+
+
+async def test_a_wrong_password_or_user_answers_nvu(endpoint: Endpoint, db: asyncpg.Pool) -> None:
+    connection = await connect(db, "tenant-a")
+    await enqueue_import(db, connection)
+    wrong = await run(connector(endpoint, connection, CompanyFile(), password="guess"))
+    assert (wrong.outcome, wrong.calls[2].result) == ("nvu", ["", "nvu"])
+    stranger = connector(endpoint, connection, CompanyFile())
+    stranger.qwc.username = "nobody"
+    assert (await run(stranger)).outcome == "nvu"
+    assert await db.fetchval("SELECT count(*) FROM qbd_sessions") == 0
+
+
+async def enqueue_import(db: asyncpg.Pool, connection: QbdConnection) -> int:
+    async with db.acquire() as conn:
+        return await enqueue(conn, connection.connection_id, "customer_import")
+
+
+async def test_a_queued_import_pages_through_the_company_with_iterators(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    company = company_with(250)
+    company.seed_customer("Warehouse", parent="Customer 007")
+    company.seed_customer("Dock 2", parent="Customer 007:Warehouse")
+    company.seed_customer("Closed Ltd", IsActive="false")
+    connection = await connect(db, "tenant-a")
+    request_id = await enqueue_import(db, connection)
+
+    session = await run(connector(endpoint, connection, company))
+
+    assert session.outcome == "done", session.last_error
+    assert session.progress[-1] == 100 and session.progress == sorted(session.progress)
+    sends = [c for c in session.calls if c.method == "sendRequestXML"]
+    assert len(sends) == 3  # 253 customers, 100 a page, one iterator within the session
+    assert (
+        'iterator="Start"' in sends[0].result
+        and "<ActiveStatus>All</ActiveStatus>" in sends[0].result
+    )
+    assert 'iterator="Continue"' in sends[1].result
+    rows = await imported(db, connection)
+    assert len(rows) == 253
+    by_name = {r["full_name"]: r for r in rows}
+    dock = by_name["Customer 007:Warehouse:Dock 2"]
+    assert (dock["sublevel"], dock["parent_list_id"]) == (
+        2,
+        by_name["Customer 007:Warehouse"]["list_id"],
+    )
+    assert by_name["Closed Ltd"]["is_active"] is False  # ActiveStatus All sees inactive ones
+    assert json.loads(by_name["Customer 001"]["fields"])["CompanyName"] == "Company 001"
+    job = await db.fetchrow(
+        "SELECT status, state FROM qbd_requests WHERE request_id = $1", request_id
+    )
+    assert job["status"] == "done" and json.loads(job["state"])["fetched"] == 253
+    # nothing left: the next run is an empty one
+    assert (await run(connector(endpoint, connection, company))).outcome == "none"
+
+
+async def test_tickets_are_bound_to_their_tenant(endpoint: Endpoint, db: asyncpg.Pool) -> None:
+    tenant_a, tenant_b = await connect(db, "tenant-a"), await connect(db, "tenant-b")
+    company_a, company_b = company_with(3), CompanyFile()
+    company_b.seed_customer("Only In B")
+    await enqueue_import(db, tenant_a)
+    await enqueue_import(db, tenant_b)
+
+    session_a = await run(connector(endpoint, tenant_a, company_a))
+    assert session_a.outcome == "done"
+    assert [r["name"] for r in await imported(db, tenant_a)] == [
+        "Customer 000",
+        "Customer 001",
+        "Customer 002",
+    ]
+    assert await imported(db, tenant_b) == []  # B's job untouched by A's session
+    assert (
+        await db.fetchval(
+            "SELECT status FROM qbd_requests WHERE connection_id = $1", tenant_b.connection_id
+        )
+        == "queued"
+    )
+    # A's company file opened with B's .qwc carries A's FileID: refused as the wrong file
+    wrong_file = await run(connector(endpoint, tenant_b, company_a))
+    assert wrong_file.outcome == "error" and "Wrong company file" in wrong_file.last_error
+    assert await imported(db, tenant_b) == []
+    # a made-up ticket reads nothing and writes nothing
+    forged = await run(
+        connector(endpoint, tenant_b, company_b, faults=Faults(ticket_override="forged"))
+    )
+    assert forged.outcome == "error" and "Unknown or expired" in forged.last_error
+    assert await imported(db, tenant_b) == []
+    session_b = await run(connector(endpoint, tenant_b, company_b))
+    assert session_b.outcome == "done"
+    assert [r["name"] for r in await imported(db, tenant_b)] == ["Only In B"]
+    assert len(await imported(db, tenant_a)) == 3
+
+
+async def test_a_failed_request_is_parked_not_sent_forever(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    connection = await connect(db, "tenant-a")
+    request_id = await enqueue_import(db, connection)
+    company = company_with(2)
+    for _ in range(3):
+        session = await run(
+            connector(endpoint, connection, company, faults=Faults(hresult_empty_response=1))
+        )
+        assert session.outcome == "error" and "0x80040400" in session.last_error
+        assert session.progress == [-1]
+    job = await db.fetchrow(
+        "SELECT status, attempts FROM qbd_requests WHERE request_id = $1", request_id
+    )
+    assert (job["status"], job["attempts"]) == ("failed", 3)
+    assert (await run(connector(endpoint, connection, company))).outcome == "none"
+
+
+async def test_an_out_of_sequence_authenticate_resends_the_query_in_the_new_session(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    connection = await connect(db, "tenant-a")
+    await enqueue_import(db, connection)
+    company = company_with(150)
+    session = await run(
+        connector(endpoint, connection, company, faults=Faults(out_of_sequence_authenticate=True))
+    )
+    assert session.outcome == "done", session.last_error
+    assert len(await imported(db, connection)) == 150
+
+
+async def test_bad_soap_gets_a_client_fault_and_the_wsdl_is_served(endpoint: Endpoint) -> None:
+    async with httpx.AsyncClient() as client:
+        wsdl = await client.get(endpoint.url + "?wsdl")
+        assert (
+            wsdl.status_code == 200
+            and 'targetNamespace="http://developer.intuit.com/"' in wsdl.text
+        )
+        for body in (b"not xml", b"<a/>", b'<!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>'):
+            bad = await client.post(
+                endpoint.url, content=body, headers={"Content-Type": "text/xml"}
+            )
+            assert bad.status_code == 400 and "<faultcode>soap:Client</faultcode>" in bad.text
+            assert "Traceback" not in bad.text
+
+
+def test_qb_sync_serves_the_same_wsdl_the_simulated_web_connector_is_built_from() -> None:
+    from importlib import resources
+
+    ours = (resources.files("qb_sync.qbd") / "QBWebConnectorSvc.wsdl").read_text()
+    theirs = (resources.files("qbd_simulator") / "wsdl" / "QBWebConnectorSvc.wsdl").read_text()
+    assert ours == theirs
