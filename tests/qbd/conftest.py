@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from platform_kit.auth import Authenticator, migrate_auth
 from platform_kit.db import apply_migrations, create_pool, service_migrations
 from platform_kit.http import install_http_basics
 from qb_sync.qbd.routes import router
@@ -39,6 +40,7 @@ def _free_port() -> int:
 @pytest.fixture
 async def qbd_schema(database_url: str) -> AsyncIterator[str]:
     schema = f"t_qbd_{uuid.uuid4().hex[:10]}"
+    await migrate_auth(database_url)  # the kit's API tokens, for the admin routes
     pool = await create_pool(database_url, schema, min_size=1, max_size=2)
     try:
         await apply_migrations(pool, schema, service_migrations("qb_sync.migrations"))
@@ -66,7 +68,7 @@ def endpoint(database_url: str, qbd_schema: str) -> Iterator[Endpoint]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(database_url, qbd_schema, min_size=1, max_size=4)
-        app.state.runtime = SimpleNamespace(db=pool)
+        app.state.runtime = SimpleNamespace(db=pool, auth=Authenticator(lambda: pool))
         yield
         await pool.close()
 

@@ -71,6 +71,31 @@ async def enqueue(conn: asyncpg.Connection, connection_id: uuid.UUID, kind: str)
     return request_id
 
 
+async def connection_of_tenant(
+    conn: asyncpg.Connection, tenant_id: str, connection_id: uuid.UUID
+) -> QbdConnection | None:
+    row = await conn.fetchrow(
+        """SELECT connection_id, tenant_id, username, password_hash, owner_id, file_id,
+                  company_file FROM qbd_connections WHERE connection_id = $1 AND tenant_id = $2""",
+        connection_id,
+        tenant_id,
+    )
+    return QbdConnection(**dict(row)) if row else None
+
+
+async def enqueue_once(conn: asyncpg.Connection, connection_id: uuid.UUID, kind: str) -> int:
+    """The open job of this kind, or a new one: asking twice queues one import."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"qbd:{connection_id}")
+        open_id: int | None = await conn.fetchval(
+            """SELECT request_id FROM qbd_requests WHERE connection_id = $1 AND kind = $2
+               AND status IN ('queued', 'sent', 'uncertain') ORDER BY request_id LIMIT 1""",
+            connection_id,
+            kind,
+        )
+        return open_id if open_id is not None else await enqueue(conn, connection_id, kind)
+
+
 async def has_work(conn: asyncpg.Connection, connection_id: uuid.UUID) -> bool:
     return bool(
         await conn.fetchval(

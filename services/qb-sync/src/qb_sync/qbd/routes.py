@@ -10,11 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from platform_kit.http import ApiError
+from qb_sync.qbd.admin import router as admin_router
 from qb_sync.qbd.protocol import WebConnectorService
 from qb_sync.qbd.soap import WSDL, BadSoap, SoapCall, parse_call, render_fault, render_result
 
 log = logging.getLogger("qb_sync.qbd")
 router = APIRouter(tags=["quickbooks-desktop"])
+router.include_router(admin_router)
 XML = "text/xml; charset=utf-8"
 # What each operation answers when the service itself fails: the Web Connector then shows
 # getLastError's text and closes the session, and tries again on its next run.
@@ -37,6 +39,16 @@ async def wsdl(request: Request) -> Response:
             404, "not_found", "the Web Connector endpoint answers POST; its WSDL is at ?wsdl"
         )
     return Response(WSDL, media_type=XML)
+
+
+@router.get("/qbwc/support")
+async def support() -> Response:
+    """The .qwc's AppSupport page (same host as AppURL, as the Web Connector requires)."""
+    return Response(
+        "<html><body><h1>Customer Platform: QuickBooks Desktop</h1><p>The Web Connector talks "
+        "to this service. Sync results are shown in the platform.</p></body></html>",
+        media_type="text/html",
+    )
 
 
 @router.post("/qbwc")
