@@ -205,3 +205,74 @@ def test_qb_sync_serves_the_same_wsdl_the_simulated_web_connector_is_built_from(
     ours = (resources.files("qb_sync.qbd") / "QBWebConnectorSvc.wsdl").read_text()
     theirs = (resources.files("qbd_simulator") / "wsdl" / "QBWebConnectorSvc.wsdl").read_text()
     assert ours == theirs
+
+
+class ForgetfulCompany(CompanyFile):
+    """Loses its open iterators before the given message sets (as when QuickBooks drops them)."""
+
+    forget_before: tuple[int, ...] = ()
+
+    def process(self, qbxml: str) -> str:
+        if self.message_sets + 1 in self.forget_before:
+            self.iterators.clear()
+        return super().process(qbxml)
+
+
+async def test_a_stale_iterator_restarts_the_import_and_gives_up_after_a_few(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    connection = await connect(db, "tenant-a")
+    request_id = await enqueue_import(db, connection)
+    once = ForgetfulCompany()
+    for i in range(250):
+        once.seed_customer(f"Customer {i:03d}")
+    once.forget_before = (2,)
+    session = await run(connector(endpoint, connection, once))
+    assert session.outcome == "done", session.last_error
+    starts = [c for c in session.calls if 'iterator="Start"' in str(c.result)]
+    assert len(starts) == 2  # the first page, then the restart after 3391
+    assert len(await imported(db, connection)) == 250
+
+    request_id = await enqueue_import(db, connection)
+    always = ForgetfulCompany()
+    always.seed_customer("A")
+    always.seed_customer("B")
+    always.forget_before = tuple(range(1, 50))
+    session = await run(connector(endpoint, connection, always, max_round_trips=20))
+    # pages of 100 never need a Continue for 2 customers: no 3391, the job is done
+    assert session.outcome == "done"
+    small_pages = ForgetfulCompany()
+    for i in range(101):
+        small_pages.seed_customer(f"C{i:03d}")
+    small_pages.forget_before = tuple(range(1, 50))
+    request_id = await enqueue_import(db, connection)
+    session = await run(connector(endpoint, connection, small_pages, max_round_trips=20))
+    assert session.outcome == "done"  # ended, not looping
+    job = await db.fetchrow(
+        "SELECT status, last_status FROM qbd_requests WHERE request_id = $1", request_id
+    )
+    assert job["status"] == "failed" and job["last_status"].startswith("3391")
+
+
+async def test_two_web_connectors_with_the_same_user_at_once_import_each_customer_once(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    connection = await connect(db, "tenant-a")
+    request_id = await enqueue_import(db, connection)
+    company = company_with(600)
+    company.request_delay = 0.01
+    first, second = await asyncio.gather(
+        run(connector(endpoint, connection, company)), run(connector(endpoint, connection, company))
+    )
+    outcomes = sorted([first.outcome, second.outcome])
+    # one session supersedes the other; the loser ends with a protocol answer, never a fault
+    assert outcomes in (["done", "error"], ["done", "none"]), (first.last_error, second.last_error)
+    for session in (first, second):
+        if session.outcome == "error":
+            assert "superseded" in session.last_error or "Unknown or expired" in session.last_error
+    if (
+        await db.fetchval("SELECT status FROM qbd_requests WHERE request_id = $1", request_id)
+    ) != "done":
+        assert (await run(connector(endpoint, connection, company))).outcome == "done"
+    rows = await imported(db, connection)
+    assert len(rows) == 600 == len({r["list_id"] for r in rows})
