@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -278,3 +279,38 @@ async def test_two_web_connectors_with_the_same_user_at_once_import_each_custome
         assert (await run(connector(endpoint, connection, company))).outcome == "done"
     rows = await imported(db, connection)
     assert len(rows) == 600 == len({r["list_id"] for r in rows})
+
+
+async def test_a_later_refresh_reads_only_changes_and_deletions(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    now = [datetime(2026, 1, 4, 9, 0, tzinfo=UTC)]
+    company = CompanyFile(clock=lambda: now[0])
+    for i in range(120):
+        company.seed_customer(f"Customer {i:03d}")
+    now[0] += timedelta(days=1)
+    gone = company.seed_customer("Soon Gone")  # the newest: the next refresh starts 10 min before
+    connection = await connect(db, "tenant-a")
+    async with db.acquire() as conn:
+        await enqueue(conn, connection.connection_id, "customer_changes")  # the first: everything
+    assert (await run(connector(endpoint, connection, company))).outcome == "done"
+    assert len(await imported(db, connection)) == 121
+
+    now[0] += timedelta(days=1)
+    company.seed_customer("Brand New")
+    company.delete_customer(gone)
+    async with db.acquire() as conn:
+        await enqueue(conn, connection.connection_id, "customer_changes")
+    session = await run(connector(endpoint, connection, company))
+    assert session.outcome == "done", session.last_error
+    sends = [str(c.result) for c in session.calls if c.method == "sendRequestXML" and c.result]
+    assert len(sends) == 2, sends  # one page of changes (not 122 customers), then the deletions
+    assert "<FromModifiedDate>2026-01-05T08:50:00+00:00</FromModifiedDate>" in sends[0]
+    assert "<ListDeletedQueryRq" in sends[1]
+    rows = {r["name"]: r for r in await imported(db, connection)}
+    assert len(rows) == 122 and "Brand New" in rows
+    deleted = {
+        r["name"]
+        for r in await db.fetch("SELECT name FROM qbd_customers WHERE deleted_at IS NOT NULL")
+    }
+    assert deleted == {"Soon Gone"}

@@ -50,13 +50,14 @@ async def test_create_download_and_run_the_qwc(endpoint: Endpoint, db: asyncpg.P
 
         # another tenant can neither download it nor queue work on it
         assert (await client.get(body["qwc_url"], headers=admin_b)).status_code == 404
-        import_url = body["qwc_url"].removesuffix("/qwc") + "/import"
+        import_url = body["qwc_url"].removesuffix("/qwc") + "/refresh"
         assert (await client.post(import_url, headers=admin_b)).status_code == 404
         assert (await client.get(body["qwc_url"])).status_code == 401
 
         first = await client.post(import_url, headers=admin_a)
         again = await client.post(import_url, headers=admin_a)
-        assert first.status_code == 202 and first.json() == again.json()  # one import queued
+        assert first.status_code == 202, first.text
+        assert first.json() == again.json()  # one refresh queued
 
     company = CompanyFile()
     company.seed_customer("Acme")

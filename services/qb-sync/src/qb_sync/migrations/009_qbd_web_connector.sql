@@ -36,7 +36,7 @@ CREATE INDEX qbd_sessions_open ON qbd_sessions (connection_id) WHERE status = 'o
 CREATE TABLE qbd_requests (
     request_id      bigserial   PRIMARY KEY,
     connection_id   uuid        NOT NULL REFERENCES qbd_connections ON DELETE CASCADE,
-    kind            text        NOT NULL CHECK (kind IN ('customer_import')),
+    kind            text        NOT NULL CHECK (kind IN ('customer_import', 'customer_changes')),
     status          text        NOT NULL DEFAULT 'queued'
                         CHECK (status IN ('queued', 'sent', 'done', 'failed', 'uncertain')),
     state           jsonb       NOT NULL DEFAULT '{}',
@@ -50,7 +50,8 @@ CREATE INDEX qbd_requests_open ON qbd_requests (connection_id, request_id)
     WHERE status IN ('queued', 'sent', 'uncertain');
 
 -- What an import read from the company file, by connection and ListID (the ListID survives
--- renames). `fields` holds the mapped CustomerRet elements (names, addresses, contact lines).
+-- renames). `fields` holds the mapped CustomerRet elements (names, addresses, contact lines);
+-- `deleted_at` is set when ListDeletedQuery reports the customer deleted in QuickBooks.
 CREATE TABLE qbd_customers (
     connection_id   uuid        NOT NULL REFERENCES qbd_connections ON DELETE CASCADE,
     list_id         text        NOT NULL,
@@ -63,5 +64,6 @@ CREATE TABLE qbd_customers (
     time_modified   text        NOT NULL,
     fields          jsonb       NOT NULL DEFAULT '{}',
     imported_at     timestamptz NOT NULL DEFAULT now(),
+    deleted_at      timestamptz,
     PRIMARY KEY (connection_id, list_id)
 );

@@ -75,12 +75,13 @@ async def qwc(request: Request, principal: Admin, connection_id: uuid.UUID) -> R
     )
 
 
-@router.post("/{connection_id}/import", status_code=202)
-async def queue_import(
+@router.post("/{connection_id}/refresh", status_code=202)
+async def queue_refresh(
     request: Request, principal: Admin, connection_id: uuid.UUID
 ) -> ImportQueued:
-    """ "Refresh from QuickBooks Desktop": the next Web Connector run imports the customers."""
+    """Refresh from QuickBooks Desktop: the next Web Connector run reads the customers (all of
+    them the first time, then what changed or was deleted since)."""
     connection = await _own(request, principal, connection_id)
     async with request.app.state.runtime.db.acquire() as conn:
-        request_id = await enqueue_once(conn, connection.connection_id, "customer_import")
+        request_id = await enqueue_once(conn, connection.connection_id, "customer_changes")
     return ImportQueued(request_id=request_id)

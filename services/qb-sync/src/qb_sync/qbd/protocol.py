@@ -89,9 +89,10 @@ class WebConnectorService:
             if job is None:
                 await update_session(conn, session, last_error="Nothing more to do.")
                 return ""
+            job = await imports.prepare(conn, job)
             await mark_sent(conn, job, session.ticket_hash)
             await update_session(conn, session, in_flight=job.request_id, last_error="")
-            return imports.customer_query(job, session.qbxml_version)
+            return imports.request_xml(job, session.qbxml_version)
 
     async def receive_response_xml(
         self, ticket: str, response: str, hresult: str, message: str
@@ -125,7 +126,7 @@ class WebConnectorService:
                 await failed_attempt(conn, job, reason)
                 await update_session(conn, session, last_error=reason)
                 return -1
-            progress = await imports.apply_page(conn, job, rs)
+            progress = await imports.apply_response(conn, job, rs)
             if progress.finished and await has_work(conn, session.connection_id):
                 return 50  # the next job follows in this session
             return progress.percent
