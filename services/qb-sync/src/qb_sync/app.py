@@ -11,6 +11,9 @@ from fastapi import FastAPI
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
+from qb_sync.api import connections, sync, webhooks
+from qb_sync.api import pull as pull_api
+from qb_sync.api.errors import install_use_case_errors
 from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.service import pull_side
 from qb_sync.push.service import PushSide
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     app.state.push = push
     install_http_basics(app)
     app.include_router(runtime.ops_router())
-    for router in pull.routers() + push.routers():
+    install_use_case_errors(app)
+    for router in (connections.router, pull_api.router, webhooks.router, sync.router):
         app.include_router(router)
     return app

@@ -1,19 +1,14 @@
 """Everything connections + pull add to the service, built once and wired in app.py:
-routers, the `qb.webhooks` consumer, and the puller loop started and stopped with the runtime."""
+the `qb.webhooks` consumer and the puller loop started and stopped with the runtime."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from fastapi import APIRouter
-
 from platform_events.topics import QB_WEBHOOKS
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
-from qb_sync.api.connections import connection_routes
-from qb_sync.api.pull import pull_routes
-from qb_sync.api.webhooks import webhook_routes
 from qb_sync.connections.credentials import StoredCredentials
 from qb_sync.connections.crypto import TokenCipher
 from qb_sync.connections.oauth import IntuitOAuth
@@ -40,13 +35,6 @@ class PullSide:
     def wake(self) -> None:
         if self.worker is not None:
             self.worker.wake()
-
-    def routers(self) -> list[APIRouter]:
-        return [
-            connection_routes(self.runtime, self.settings, self.cipher, self.oauth, self.wake),
-            pull_routes(self.runtime, self.wake),
-            webhook_routes(self.runtime, self.settings),
-        ]
 
     def make_credentials(self) -> StoredCredentials:
         """Needs the pool, so call it once the runtime has started."""

@@ -1,16 +1,14 @@
 """Everything push adds to the service, wired in app.py: the customer.events consumer, the
-push worker (started once the gateway exists) and the sync status API."""
+push worker (started once the gateway exists). The sync status API reaches it through
+api/deps.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter
-
 from platform_events.topics import CUSTOMER_EVENTS
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
-from qb_sync.api.sync import sync_routes
 from qb_sync.ownership import RealmOwnership
 from qb_sync.push.consumer import CustomerEvents
 from qb_sync.push.pusher import Pusher
@@ -34,9 +32,6 @@ class PushSide:
     def wake(self) -> None:
         if self.worker is not None:
             self.worker.wake()
-
-    def routers(self) -> list[APIRouter]:
-        return [sync_routes(self.runtime, self)]
 
     def consumers(self, runtime: ServiceRuntime) -> list[ConsumerRunner]:
         return [

@@ -1,0 +1,180 @@
+"""The sync status of pushed customers, as a person sees and repairs it: list, read, retry,
+resolve (link the QuickBooks customer a `needs_link` row should have, or settle a `conflict`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from qb_sync.domain.errors import (
+    Conflict,
+    FieldProblem,
+    NotFound,
+    UpstreamFailed,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from qb_sync.push import fields
+from qb_sync.push.pusher import Pusher
+from qb_sync.push.state import Mapping, get_mapping, load_snapshot, owner_of
+from qb_sync.qbo import errors
+from qb_sync.qbo.gateway import QboGateway
+
+
+@dataclass
+class SyncRows:
+    db: asyncpg.Pool
+    gateway: QboGateway | None
+    pusher: Pusher | None  # None until the app has started
+    wake_pusher: Callable[[], None]
+
+    async def list(
+        self, tenant_id: str, status: str | None, realm_id: str | None, limit: int
+    ) -> list[Mapping]:
+        rows = await self.db.fetch(
+            """SELECT * FROM push_mappings WHERE tenant_id = $1
+                  AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR realm_id = $3)
+                ORDER BY updated_at DESC, customer_id LIMIT $4""",
+            tenant_id,
+            status,
+            realm_id,
+            limit,
+        )
+        return [Mapping.of(r) for r in rows]
+
+    async def one(self, tenant_id: str, realm_id: str, customer_id: str) -> Mapping:
+        row = await get_mapping(self.db, tenant_id, realm_id, customer_id)
+        if row is None:
+            raise NotFound(f"no sync row for customer {customer_id} in company {realm_id}")
+        return row
+
+    async def retry(self, tenant_id: str, realm_id: str, customer_id: str) -> Mapping:
+        row = await self.one(tenant_id, realm_id, customer_id)
+        if row.status not in ("failed", "needs_link"):
+            raise Conflict(
+                "invalid_state",
+                f"only failed or needs_link rows can be retried (this one is {row.status});"
+                " a conflict is resolved with POST .../resolve",
+            )
+        await self.db.execute(
+            """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
+                      candidate_qb_customer_id = NULL, updated_at = now()
+                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+            tenant_id,
+            realm_id,
+            customer_id,
+        )
+        self.wake_pusher()
+        return await self.one(tenant_id, realm_id, customer_id)
+
+    async def resolve(
+        self,
+        tenant_id: str,
+        realm_id: str,
+        customer_id: str,
+        qb_customer_id: str | None,
+        keep: str | None,
+    ) -> Mapping:
+        row = await self.one(tenant_id, realm_id, customer_id)
+        if row.status == "needs_link":
+            if not qb_customer_id:
+                raise ValidationFailed(
+                    "choose the QuickBooks customer to link",
+                    FieldProblem("qb_customer_id", "required for a needs_link row", "required"),
+                )
+            await self.link_chosen(tenant_id, row, qb_customer_id)
+        elif row.status == "conflict":
+            if keep is None:
+                raise ValidationFailed(
+                    "choose whose values to keep",
+                    FieldProblem("keep", "platform or quickbooks", "required"),
+                )
+            await self.settle_conflict(tenant_id, row, keep)
+        else:
+            raise Conflict(
+                "invalid_state", f"only needs_link or conflict rows are resolved ({row.status})"
+            )
+        self.wake_pusher()
+        return await self.one(tenant_id, realm_id, customer_id)
+
+    async def link_chosen(self, tenant_id: str, row: Mapping, qb_customer_id: str) -> None:
+        owner = await owner_of(self.db, tenant_id, row.realm_id, qb_customer_id)
+        if owner is not None and owner != row.customer_id:
+            raise Conflict(
+                "already_linked",
+                f"QuickBooks customer {qb_customer_id} is linked to customer {owner}",
+                linked_customer_id=owner,
+            )
+        assert self.gateway is not None and self.pusher is not None
+        try:
+            reply = await self.gateway.call(
+                tenant_id,
+                row.realm_id,
+                "push.resolve.get",
+                lambda qb: qb.get_single_object("Customer", qb_customer_id),
+            )
+        except errors.QboFault as exc:
+            if exc.code == errors.NOT_FOUND:
+                raise ValidationFailed(
+                    f"QuickBooks customer {qb_customer_id} does not exist",
+                    FieldProblem("qb_customer_id", "no such QuickBooks customer", "not_found"),
+                ) from None
+            raise UpstreamFailed("quickbooks_error", str(exc)) from None
+        except (errors.Transient, errors.Throttled) as exc:
+            raise UpstreamUnavailable("quickbooks_unavailable", str(exc)) from None
+        customer = reply["Customer"]
+        # Take the row over with a lease of our own (a worker holding it loses it: its outcome
+        # is dropped), then write the outcome like the worker does.
+        token = uuid.uuid4()
+        await self.db.execute(
+            """UPDATE push_mappings SET lease_owner = 'api', lease_token = $4,
+                      lease_until = now() + interval '1 minute'
+                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+            tenant_id,
+            row.realm_id,
+            row.customer_id,
+            token,
+        )
+        await self.pusher.finish(row, token, await self.pusher.linked_by_user(row, customer))
+
+    async def settle_conflict(self, tenant_id: str, row: Mapping, keep: str) -> None:
+        """keep=quickbooks: the platform's values of the conflicting fields count as reconciled,
+        so they are not pushed (later platform changes are). keep=platform: those fields are
+        pushed over what QuickBooks holds now (pushed_content, read when the conflict arose)."""
+        snapshot = await load_snapshot(self.db, tenant_id, row.customer_id)
+        wanted = fields.desired(snapshot) if snapshot else {}
+        platform = dict(row.platform_content or {})
+        conflict = row.conflict or {}
+        per_field = {k: v for k, v in conflict.items() if isinstance(v, dict)}
+        if per_field:
+            for name in per_field:
+                key = fields.PARENT_KEY if name in fields.PARENT_FIELDS else name
+                if keep == "quickbooks":
+                    if key in wanted:
+                        platform[key] = wanted[key]
+                    else:
+                        platform.pop(key, None)
+                else:
+                    platform[key] = fields.FORCE_PUSH
+            pushed_content = row.pushed_content
+        else:
+            # A conflict recorded without its fields (older rows): decide for the whole customer,
+            # reading QuickBooks afresh on the next push.
+            platform = dict(wanted) if keep == "quickbooks" else {}
+            pushed_content = None
+        await self.db.execute(
+            """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
+                      conflict = NULL, platform_content = $4::jsonb, pushed_hash = $5,
+                      pushed_content = $6::jsonb, updated_at = now()
+                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+            tenant_id,
+            row.realm_id,
+            row.customer_id,
+            json.dumps(platform),
+            fields.content_hash(platform),
+            json.dumps(pushed_content) if pushed_content is not None else None,
+        )
