@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from qb_sync.push.state import record_link
+from qb_sync.store.push.rows import record_link
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 

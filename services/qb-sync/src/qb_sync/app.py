@@ -14,12 +14,12 @@ from platform_kit.runtime import ServiceRuntime
 from qb_sync.api import connections, sync, webhooks
 from qb_sync.api import pull as pull_api
 from qb_sync.api.errors import install_use_case_errors
-from qb_sync.ownership import RealmOwnership
-from qb_sync.pull.service import pull_side
-from qb_sync.push.service import PushSide
-from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.qbo.token_source import Credentials
+from qb_sync.runners.pull_side import pull_side
+from qb_sync.runners.push_side import PushSide
 from qb_sync.settings import Settings
+from qb_sync.store.ownership import RealmOwnership
 
 SERVICE = "qb-sync"
 SCHEMA = "qb_sync"

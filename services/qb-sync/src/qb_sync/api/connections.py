@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from platform_kit.http import ApiError
 from qb_sync.api.deps import Admin, ConnectionsDep, Reader
-from qb_sync.connections.store import Connection
+from qb_sync.store.connections import Connection
 
 REALM_PATTERN = r"^\w+$"
 RealmId = Annotated[

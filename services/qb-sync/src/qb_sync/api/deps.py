@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 
 from platform_kit.auth import Principal
 from platform_kit.runtime import ServiceRuntime
-from qb_sync.pull.service import PullSide
-from qb_sync.push.service import PushSide
+from qb_sync.runners.pull_side import PullSide
+from qb_sync.runners.push_side import PushSide
 from qb_sync.usecases.connect_company import Connections
 from qb_sync.usecases.pull_requests import PullRequests
 from qb_sync.usecases.receive_webhook import WebhookIntake

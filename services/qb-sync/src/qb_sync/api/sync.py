@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from qb_sync.api.deps import Reader, SyncRowsDep, Writer
-from qb_sync.push.state import Mapping
+from qb_sync.store.push.rows import Mapping
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Status = Literal["pending", "synced", "failed", "conflict", "needs_link"]

@@ -18,9 +18,11 @@ from typing import NoReturn
 
 import asyncpg
 
-from qb_sync.connections.crypto import TokenCipher
-from qb_sync.connections.oauth import Grant, IntuitOAuth, InvalidGrant, OAuthUnavailable
-from qb_sync.connections.store import (
+from qb_sync.domain.errors import BadRequest, Conflict, NotFound, UpstreamFailed
+from qb_sync.domain.tokens import Grant
+from qb_sync.qbo.intuit_oauth import IntuitOAuth, InvalidGrant, OAuthUnavailable
+from qb_sync.settings import Settings
+from qb_sync.store.connections import (
     Connection,
     RealmTaken,
     get_connection,
@@ -28,9 +30,8 @@ from qb_sync.connections.store import (
     save_connection,
     set_status,
 )
-from qb_sync.domain.errors import BadRequest, Conflict, NotFound, UpstreamFailed
-from qb_sync.pull.state import request_import
-from qb_sync.settings import Settings
+from qb_sync.store.pull_state import request_import
+from qb_sync.store.token_cipher import TokenCipher
 
 STATE_TTL = timedelta(hours=1)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from qb_sync.domain.errors import Conflict, NotFound
-from qb_sync.pull.state import PullState, get_state, request_import
+from qb_sync.store.pull_state import PullState, get_state, request_import
 
 
 @dataclass

@@ -13,17 +13,27 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
+from prometheus_client import Counter
 
 from platform_events.contracts.quickbooks import QuickBooksWebhookReceived
 from platform_events.envelope import new_envelope
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
-from qb_sync.connections.store import tenant_of_realm
 from qb_sync.domain.errors import BadRequest, Unauthorized
-from qb_sync.pull.metrics import PULL_WEBHOOKS
-from qb_sync.pull.notifications import BadPayload, Notification, parse_notifications, signature_ok
+from qb_sync.domain.webhook_notifications import (
+    BadPayload,
+    Notification,
+    parse_notifications,
+    signature_ok,
+)
 from qb_sync.settings import Settings
+from qb_sync.store.connections import tenant_of_realm
 
 log = logging.getLogger(__name__)
+PULL_WEBHOOKS = Counter(
+    "qbsync_webhook_notifications_total",
+    "Webhook notifications received, by outcome (queued, ignored, bad_signature)",
+    ["outcome"],
+)
 SOURCE = "qb-sync"
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from qb_sync.domain import fields
 from qb_sync.domain.errors import (
     Conflict,
     FieldProblem,
@@ -18,11 +19,10 @@ from qb_sync.domain.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from qb_sync.push import fields
-from qb_sync.push.pusher import Pusher
-from qb_sync.push.state import Mapping, get_mapping, load_snapshot, owner_of
 from qb_sync.qbo import errors
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.store.push.rows import Mapping, get_mapping, load_snapshot, owner_of
+from qb_sync.usecases.push_row import Pusher
 
 
 @dataclass

@@ -18,15 +18,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from prometheus_client import Counter
 
-from qb_sync.connections.crypto import TokenCipher
-from qb_sync.connections.oauth import IntuitOAuth, InvalidGrant, OAuthUnavailable
-from qb_sync.connections.store import Connection, get_connection, set_status, store_refreshed
-from qb_sync.pull.metrics import TOKEN_REFRESHES
-from qb_sync.qbo.credentials import Tokens
+from qb_sync.domain.tokens import Tokens
 from qb_sync.qbo.errors import ReauthRequired, Transient
+from qb_sync.qbo.intuit_oauth import IntuitOAuth, InvalidGrant, OAuthUnavailable
+from qb_sync.store.connections import Connection, get_connection, set_status, store_refreshed
+from qb_sync.store.token_cipher import TokenCipher
 
 log = logging.getLogger(__name__)
+TOKEN_REFRESHES = Counter(
+    "qbsync_token_refreshes_total", "Calls to the token endpoint, by outcome", ["outcome"]
+)
 
 
 class StoredCredentials:

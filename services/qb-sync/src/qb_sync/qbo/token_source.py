@@ -1,17 +1,11 @@
-"""Where the gateway gets access tokens: a protocol, so connections/ (engineer B) can store and
-refresh them while the gateway only asks."""
+"""Where the gateway gets access tokens: a protocol, so the stored, refreshed tokens
+(usecases/stored_tokens.py) stay out of the gateway, which only asks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class Tokens:
-    access_token: str
-    expires_at: datetime | None = None
+from qb_sync.domain.tokens import Tokens
 
 
 class Credentials(Protocol):

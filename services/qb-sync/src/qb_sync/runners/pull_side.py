@@ -9,15 +9,15 @@ from datetime import timedelta
 from platform_events.topics import QB_WEBHOOKS
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
-from qb_sync.connections.credentials import StoredCredentials
-from qb_sync.connections.crypto import TokenCipher
-from qb_sync.connections.oauth import IntuitOAuth
-from qb_sync.ownership import RealmOwnership
-from qb_sync.pull.puller import Puller
-from qb_sync.pull.webhook_events import WebhookEvents
-from qb_sync.pull.worker import PullWorker
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.qbo.intuit_oauth import IntuitOAuth
+from qb_sync.runners.pull_worker import PullWorker
+from qb_sync.runners.webhook_events import WebhookEvents
 from qb_sync.settings import Settings
+from qb_sync.store.ownership import RealmOwnership
+from qb_sync.store.token_cipher import TokenCipher
+from qb_sync.usecases.pull_realm import Puller
+from qb_sync.usecases.stored_tokens import StoredCredentials
 
 WEBHOOK_CONSUMER = "qb-sync-webhooks"
 

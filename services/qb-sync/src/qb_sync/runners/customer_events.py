@@ -24,7 +24,7 @@ from platform_events.contracts.customer import (
     MappingSaved,
 )
 from platform_kit.inbox import Failure, InboundEvent, new_event_ids
-from qb_sync.push.state import (
+from qb_sync.store.push.rows import (
     customer_changed,
     customers_changed,
     newer_mapping,

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from qb_sync.qbo.names import clean_name
+from qb_sync.domain.names import clean_name
 
 Json = dict[str, Any]
 

@@ -12,8 +12,8 @@ import asyncpg
 from platform_events.contracts.quickbooks import QuickBooksCustomerLinked, QuickBooksSyncFailed
 from platform_events.envelope import new_envelope
 from platform_kit.outbox import add_to_outbox, outgoing
-from qb_sync.mirror import publish_mirror
-from qb_sync.pull.state import Merge
+from qb_sync.store.mirror import publish_mirror
+from qb_sync.store.pull_state import Merge
 
 SOURCE = "qb-sync"
 

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from qb_sync.push.state import Mapping, renew_lease
+from qb_sync.store.push.rows import Mapping, renew_lease
 
 log = logging.getLogger(__name__)
 

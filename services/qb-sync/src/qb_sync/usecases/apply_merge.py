@@ -21,12 +21,12 @@ import logging
 
 import asyncpg
 
-from qb_sync.mirror import publish_mirror
-from qb_sync.pull.links import publish_merged_away, remap_after_merge
-from qb_sync.pull.reader import read_customer
-from qb_sync.pull.state import Merge, mark_merge_applied
+from qb_sync.qbo.customer_reads import read_customer
 from qb_sync.qbo.errors import QboFault
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.store.known_customers import publish_merged_away, remap_after_merge
+from qb_sync.store.mirror import publish_mirror
+from qb_sync.store.pull_state import Merge, mark_merge_applied
 
 log = logging.getLogger(__name__)
 

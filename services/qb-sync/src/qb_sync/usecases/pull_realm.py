@@ -18,17 +18,23 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from prometheus_client import Counter
 
-from qb_sync.mirror import publish_mirror
-from qb_sync.pull.links import remember
-from qb_sync.pull.merges import apply_merge
-from qb_sync.pull.metrics import PULL_CDC_WINDOWS, PULL_PUBLISHED
-from qb_sync.pull.reader import Json, read_changes, read_page
-from qb_sync.pull.state import get_state, pending_merges, record_merge
+from qb_sync.qbo.customer_reads import Json, read_changes, read_page
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
+from qb_sync.store.known_customers import remember
+from qb_sync.store.mirror import publish_mirror
+from qb_sync.store.pull_state import get_state, pending_merges, record_merge
+from qb_sync.usecases.apply_merge import apply_merge
 
 log = logging.getLogger(__name__)
+PULL_PUBLISHED = Counter(
+    "qbsync_pull_mirrored_total", "QuickBooks customer versions mirrored, by path", ["path"]
+)
+PULL_CDC_WINDOWS = Counter(
+    "qbsync_pull_cdc_windows_total", "CDC passes, by outcome (ok, over_cap, too_old)", ["outcome"]
+)
 
 CDC_MAX_LOOKBACK = timedelta(days=29)
 

@@ -17,11 +17,11 @@ import uuid
 
 import asyncpg
 
-from qb_sync.ownership import RealmOwnership
-from qb_sync.push.lease import held
-from qb_sync.push.pusher import Pusher
-from qb_sync.push.state import Mapping, due_realms, lease_due
 from qb_sync.settings import Settings
+from qb_sync.store.ownership import RealmOwnership
+from qb_sync.store.push.rows import Mapping, due_realms, lease_due
+from qb_sync.usecases.push_lease import held
+from qb_sync.usecases.push_row import Pusher
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import asyncpg
 from platform_events.contracts.quickbooks import QuickBooksCustomerMirrored
 from platform_events.envelope import new_envelope
 from platform_kit.outbox import add_to_outbox, outgoing
-from qb_sync.push.fields import current
+from qb_sync.domain.fields import current
 
 SOURCE = "qb-sync"
 

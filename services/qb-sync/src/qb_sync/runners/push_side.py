@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from platform_events.topics import CUSTOMER_EVENTS
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
-from qb_sync.ownership import RealmOwnership
-from qb_sync.push.consumer import CustomerEvents
-from qb_sync.push.pusher import Pusher
-from qb_sync.push.worker import PushWorker
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.runners.customer_events import CustomerEvents
+from qb_sync.runners.push_worker import PushWorker
 from qb_sync.settings import Settings
+from qb_sync.store.ownership import RealmOwnership
+from qb_sync.usecases.push_row import Pusher
 
 CONSUMER = "qb-sync"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from qb_sync.connections.crypto import TokenCipher
-from qb_sync.connections.oauth import Grant
+from qb_sync.domain.tokens import Grant
+from qb_sync.store.token_cipher import TokenCipher
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import logging
 
 import asyncpg
 
-from qb_sync.ownership import RealmOwnership
-from qb_sync.pull.puller import Puller
-from qb_sync.pull.state import due_realms
 from qb_sync.qbo.errors import ReauthRequired
+from qb_sync.store.ownership import RealmOwnership
+from qb_sync.store.pull_state import due_realms
+from qb_sync.usecases.pull_realm import Puller
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ page (which connects at once) and returns what the page redirects to qb-sync's c
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -24,17 +23,10 @@ from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
+from qb_sync.domain.tokens import Grant
 from qb_sync.settings import Settings
 
 HTTP_TIMEOUT = (5.0, 30.0)  # connect, read
-
-
-@dataclass(frozen=True)
-class Grant:
-    access_token: str
-    refresh_token: str | None
-    access_expires_at: datetime | None
-    refresh_expires_at: datetime | None
 
 
 class InvalidGrant(Exception):

@@ -14,7 +14,7 @@ import asyncpg
 
 from platform_events.contracts.quickbooks import QuickBooksWebhookReceived
 from platform_kit.inbox import InboundEvent
-from qb_sync.pull.state import record_merge, request_cdc
+from qb_sync.store.pull_state import record_merge, request_cdc
 
 PULLED_ENTITIES = {"Customer"}
 

@@ -43,12 +43,13 @@ from prometheus_client import Counter
 
 from platform_events.contracts.quickbooks import QuickBooksCustomerLinked, QuickBooksSyncFailed
 from platform_events.envelope import EventData
-from qb_sync.mirror import publish_mirror
-from qb_sync.pull.state import record_merge
-from qb_sync.push import fields
-from qb_sync.push.lease import PushLease
-from qb_sync.push.reports import report
-from qb_sync.push.state import (
+from qb_sync.domain import fields, names
+from qb_sync.qbo import errors
+from qb_sync.qbo.gateway import QboGateway
+from qb_sync.settings import Settings
+from qb_sync.store.mirror import publish_mirror
+from qb_sync.store.pull_state import record_merge
+from qb_sync.store.push.rows import (
     MAX_CUSTOMER_WAIT_SECONDS,
     PARENT_NOT_SYNCED,
     REQUEST_ID_NAMESPACE,
@@ -65,9 +66,8 @@ from qb_sync.push.state import (
     release_claims,
     wake_children,
 )
-from qb_sync.qbo import errors, names
-from qb_sync.qbo.gateway import QboGateway
-from qb_sync.settings import Settings
+from qb_sync.store.sync_reports import report
+from qb_sync.usecases.push_lease import PushLease
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)

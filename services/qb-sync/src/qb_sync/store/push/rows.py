@@ -18,9 +18,9 @@ from typing import Any
 
 import asyncpg
 
-from qb_sync.push.fields import content_hash, desired
-from qb_sync.push.reports import report_failed
-from qb_sync.qbo.names import name_key
+from qb_sync.domain.fields import content_hash, desired
+from qb_sync.domain.names import name_key
+from qb_sync.store.sync_reports import report_failed
 
 Json = dict[str, Any]
 
