@@ -24,16 +24,15 @@ from platform_events.contracts.customer import (
     MappingSaved,
 )
 from platform_kit.inbox import Failure, InboundEvent, new_event_ids
-from qb_sync.store.push.rows import (
+from qb_sync.store.push.intent import (
     customer_changed,
     customers_changed,
     newer_mapping,
     record_link,
     request_push,
-    save_snapshot,
-    save_snapshots,
     unlink,
 )
+from qb_sync.store.push.snapshots import save_snapshot, save_snapshots
 
 SnapshotEvent = CustomerCreated | CustomerUpdated | CustomerInactivated | CustomerReactivated
 

@@ -1,6 +1,6 @@
 """The puller loop: finds realms with due work and runs each, never two passes of one realm at once.
 
-A realm is pulled only by the instance that holds it (ownership.py; its push rows go to the same
+A realm is pulled only by the instance that holds it (store/ownership.py; its push rows go to the same
 instance, so one token bucket paces all of a company's calls), and a pass holds a PostgreSQL
 advisory lock on one pooled connection besides; a killed process's locks die with its
 connections. Passes of different realms run concurrently (bounded). Failures are recorded on the

@@ -1,10 +1,10 @@
 """The push worker: `push_workers` tasks, each leasing one due row at a time and pushing it.
 
-Only rows of companies this instance holds (ownership.py) are leased: when none is due, a task
+Only rows of companies this instance holds (store/ownership.py) are leased: when none is due, a task
 looks for companies with due rows and tries to take them. Rows of one company are paced by the
 gateway (token bucket + in-flight cap), so more tasks than the company's cap only queue there;
 several companies proceed side by side. Each task has its own owner name (for diagnostics); what
-fences a lease is its token (lease.py).
+fences a lease is its token (usecases/push_lease.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import asyncpg
 
 from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
-from qb_sync.store.push.rows import Mapping, due_realms, lease_due
+from qb_sync.store.push.leases import due_realms, lease_due
+from qb_sync.store.push.rows import Mapping
 from qb_sync.usecases.push_lease import held
 from qb_sync.usecases.push_row import Pusher
 

@@ -14,6 +14,7 @@ import asyncpg
 
 from platform_events.contracts.quickbooks import QuickBooksWebhookReceived
 from platform_kit.inbox import InboundEvent
+from qb_sync.store.connections import status_of
 from qb_sync.store.pull_state import record_merge, request_cdc
 
 PULLED_ENTITIES = {"Customer"}
@@ -25,13 +26,7 @@ class WebhookEvents:
         if not isinstance(data, QuickBooksWebhookReceived) or data.entity not in PULLED_ENTITIES:
             return
         tenant_id = event.envelope.tenant_id
-        connected = await conn.fetchval(
-            """SELECT status = 'connected' FROM qb_connections
-                WHERE tenant_id = $1 AND realm_id = $2""",
-            tenant_id,
-            data.realm_id,
-        )
-        if not connected:
+        if await status_of(conn, tenant_id, data.realm_id) != "connected":
             return  # disconnected since: the next connect imports everything anyway
         if data.operation == "Merge" and data.deleted_id and data.deleted_id != data.entity_id:
             await record_merge(conn, tenant_id, data.realm_id, data.deleted_id, data.entity_id)

@@ -85,6 +85,28 @@ async def tenant_of_realm(conn: asyncpg.Connection | asyncpg.Pool, realm_id: str
     return str(value) if value is not None else None
 
 
+def _sealed(cipher: TokenCipher, grant: Grant) -> tuple[object, ...]:
+    """The grant as its columns are stored: tokens encrypted, then their expiries."""
+    return (
+        cipher.encrypt(grant.access_token),
+        cipher.maybe_encrypt(grant.refresh_token),
+        grant.access_expires_at,
+        grant.refresh_expires_at,
+    )
+
+
+async def status_of(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, realm_id: str
+) -> str | None:
+    """connected | reauth_required | disconnected; None when the company was never connected."""
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM qb_connections WHERE tenant_id = $1 AND realm_id = $2",
+        tenant_id,
+        realm_id,
+    )
+    return status
+
+
 async def save_connection(
     conn: asyncpg.Connection, cipher: TokenCipher, tenant_id: str, realm_id: str, grant: Grant
 ) -> None:
@@ -107,10 +129,7 @@ async def save_connection(
                updated_at = now()""",
         tenant_id,
         realm_id,
-        cipher.encrypt(grant.access_token),
-        cipher.maybe_encrypt(grant.refresh_token),
-        grant.access_expires_at,
-        grant.refresh_expires_at,
+        *_sealed(cipher, grant),
     )
 
 
@@ -126,10 +145,7 @@ async def store_refreshed(
            WHERE tenant_id = $1 AND realm_id = $2""",
         tenant_id,
         realm_id,
-        cipher.encrypt(grant.access_token),
-        cipher.maybe_encrypt(grant.refresh_token),
-        grant.access_expires_at,
-        grant.refresh_expires_at,
+        *_sealed(cipher, grant),
     )
 
 

@@ -22,6 +22,7 @@ from platform_kit.outbox import add_to_outbox, outgoing
 from qb_sync.domain.fields import current
 
 SOURCE = "qb-sync"
+Json = dict[str, Any]
 
 
 def _value(obj: Any, key: str) -> str | None:
@@ -97,3 +98,21 @@ async def publish_mirror(
     )
     await add_to_outbox(conn, [outgoing(envelope, key=key)])
     return True
+
+
+async def mirrored_content(
+    conn: Any, tenant_id: str, realm_id: str, qb_customer_id: str
+) -> tuple[int, Json] | None:
+    """The last mirrored version of a QuickBooks customer: (SyncToken, fields.current view)."""
+    row = await conn.fetchrow(
+        """SELECT sync_token, content FROM mirror_versions
+            WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3
+              AND content IS NOT NULL""",
+        tenant_id,
+        realm_id,
+        qb_customer_id,
+    )
+    if row is None:
+        return None
+    content = row["content"]
+    return int(row["sync_token"]), json.loads(content) if isinstance(content, str) else content

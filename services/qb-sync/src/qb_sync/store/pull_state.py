@@ -126,3 +126,16 @@ async def due_realms(conn: Db, tenant_prefix: str = "") -> list[tuple[str, str]]
         tenant_prefix,
     )
     return [(r["tenant_id"], r["realm_id"]) for r in rows]
+
+
+async def known_survivor(conn: Db, tenant_id: str, realm_id: str, merged_id: str) -> str | None:
+    """The customer `merged_id` went into, when a merge naming it waits to be applied."""
+    survivor: str | None = await conn.fetchval(
+        """SELECT surviving_id FROM qb_merges
+            WHERE tenant_id = $1 AND realm_id = $2 AND merged_id = $3
+              AND surviving_id IS NOT NULL AND applied_at IS NULL""",
+        tenant_id,
+        realm_id,
+        merged_id,
+    )
+    return survivor

@@ -31,6 +31,7 @@ from qb_sync.store.connections import (
     set_status,
 )
 from qb_sync.store.pull_state import request_import
+from qb_sync.store.push.intent import due_after_reconnect
 from qb_sync.store.token_cipher import TokenCipher
 
 STATE_TTL = timedelta(hours=1)
@@ -48,13 +49,7 @@ async def connect(
             "realm_taken", f"QuickBooks company {realm_id} is connected to another tenant"
         ) from None
     await request_import(conn, tenant_id, realm_id)
-    await conn.execute(
-        """UPDATE push_mappings SET due_at = now(), updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND status = 'pending'
-              AND last_error_code = 'reauth_required'""",
-        tenant_id,
-        realm_id,
-    )
+    await due_after_reconnect(conn, tenant_id, realm_id)
 
 
 @dataclass

@@ -211,7 +211,7 @@ class Puller:
         for customer in customers:
             if customer.get("status") == "Deleted":
                 # Customers are never deleted, only merged: CDC shows the merged-away one as a
-                # stub without its survivor. The merge path handles it (pull/merges.py).
+                # stub without its survivor. The merge path handles it (usecases/apply_merge.py).
                 await record_merge(conn, tenant_id, realm_id, str(customer["Id"]), None)
                 continue
             if not customer.get("DisplayName"):

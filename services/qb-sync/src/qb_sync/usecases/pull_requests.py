@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from qb_sync.domain.errors import Conflict, NotFound
+from qb_sync.store.connections import status_of
 from qb_sync.store.pull_state import PullState, get_state, request_import
 
 
@@ -18,11 +19,7 @@ class PullRequests:
 
     async def refresh(self, tenant_id: str, realm_id: str) -> None:
         """Queue a full import of a connected company."""
-        status = await self.db.fetchval(
-            "SELECT status FROM qb_connections WHERE tenant_id = $1 AND realm_id = $2",
-            tenant_id,
-            realm_id,
-        )
+        status = await status_of(self.db, tenant_id, realm_id)
         if status is None or status == "disconnected":
             raise NotFound(f"QuickBooks company {realm_id} is not connected")
         if status != "connected":

@@ -22,7 +22,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from qb_sync.store.push.rows import Mapping, renew_lease
+from qb_sync.store.push.leases import renew_lease
+from qb_sync.store.push.rows import Mapping
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 After the signature check one `QuickBooksWebhookReceived` per entity goes to the outbox (so Kafka
 gets it even if we crash right after answering) and the request is answered. The `qb.webhooks`
-consumer does the work (pull/webhook_events.py). Intuit retries anything but a timely 200, and
+consumer does the work (runners/webhook_events.py). Intuit retries anything but a timely 200, and
 notifications are only hints, so duplicates and out-of-order deliveries are harmless.
 """
 

@@ -3,7 +3,6 @@ resolve (link the QuickBooks customer a `needs_link` row should have, or settle 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from qb_sync.domain import fields
+from qb_sync.domain.conflict_settlement import settle
 from qb_sync.domain.errors import (
     Conflict,
     FieldProblem,
@@ -20,8 +20,12 @@ from qb_sync.domain.errors import (
     ValidationFailed,
 )
 from qb_sync.qbo import errors
+from qb_sync.qbo.customer_calls import CustomerCalls
 from qb_sync.qbo.gateway import QboGateway
-from qb_sync.store.push.rows import Mapping, get_mapping, load_snapshot, owner_of
+from qb_sync.store.push.intent import reopen_settled, retry_now
+from qb_sync.store.push.leases import take_over
+from qb_sync.store.push.rows import Mapping, get_mapping, list_rows, owner_of
+from qb_sync.store.push.snapshots import load_snapshot
 from qb_sync.usecases.push_row import Pusher
 
 
@@ -35,16 +39,7 @@ class SyncRows:
     async def list(
         self, tenant_id: str, status: str | None, realm_id: str | None, limit: int
     ) -> list[Mapping]:
-        rows = await self.db.fetch(
-            """SELECT * FROM push_mappings WHERE tenant_id = $1
-                  AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR realm_id = $3)
-                ORDER BY updated_at DESC, customer_id LIMIT $4""",
-            tenant_id,
-            status,
-            realm_id,
-            limit,
-        )
-        return [Mapping.of(r) for r in rows]
+        return await list_rows(self.db, tenant_id, status, realm_id, limit)
 
     async def one(self, tenant_id: str, realm_id: str, customer_id: str) -> Mapping:
         row = await get_mapping(self.db, tenant_id, realm_id, customer_id)
@@ -60,14 +55,7 @@ class SyncRows:
                 f"only failed or needs_link rows can be retried (this one is {row.status});"
                 " a conflict is resolved with POST .../resolve",
             )
-        await self.db.execute(
-            """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
-                      candidate_qb_customer_id = NULL, updated_at = now()
-                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-            tenant_id,
-            realm_id,
-            customer_id,
-        )
+        await retry_now(self.db, tenant_id, realm_id, customer_id)
         self.wake_pusher()
         return await self.one(tenant_id, realm_id, customer_id)
 
@@ -110,35 +98,22 @@ class SyncRows:
                 linked_customer_id=owner,
             )
         assert self.gateway is not None and self.pusher is not None
+        calls = CustomerCalls(self.gateway, tenant_id, row.realm_id, lease=None)
         try:
-            reply = await self.gateway.call(
-                tenant_id,
-                row.realm_id,
-                "push.resolve.get",
-                lambda qb: qb.get_single_object("Customer", qb_customer_id),
-            )
+            customer = await calls.get(qb_customer_id, op="push.resolve.get")
         except errors.QboFault as exc:
-            if exc.code == errors.NOT_FOUND:
-                raise ValidationFailed(
-                    f"QuickBooks customer {qb_customer_id} does not exist",
-                    FieldProblem("qb_customer_id", "no such QuickBooks customer", "not_found"),
-                ) from None
             raise UpstreamFailed("quickbooks_error", str(exc)) from None
         except (errors.Transient, errors.Throttled) as exc:
             raise UpstreamUnavailable("quickbooks_unavailable", str(exc)) from None
-        customer = reply["Customer"]
+        if customer is None:
+            raise ValidationFailed(
+                f"QuickBooks customer {qb_customer_id} does not exist",
+                FieldProblem("qb_customer_id", "no such QuickBooks customer", "not_found"),
+            )
         # Take the row over with a lease of our own (a worker holding it loses it: its outcome
         # is dropped), then write the outcome like the worker does.
         token = uuid.uuid4()
-        await self.db.execute(
-            """UPDATE push_mappings SET lease_owner = 'api', lease_token = $4,
-                      lease_until = now() + interval '1 minute'
-                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-            tenant_id,
-            row.realm_id,
-            row.customer_id,
-            token,
-        )
+        await take_over(self.db, row, "api", token)
         await self.pusher.finish(row, token, await self.pusher.linked_by_user(row, customer))
 
     async def settle_conflict(self, tenant_id: str, row: Mapping, keep: str) -> None:
@@ -147,34 +122,9 @@ class SyncRows:
         pushed over what QuickBooks holds now (pushed_content, read when the conflict arose)."""
         snapshot = await load_snapshot(self.db, tenant_id, row.customer_id)
         wanted = fields.desired(snapshot) if snapshot else {}
-        platform = dict(row.platform_content or {})
-        conflict = row.conflict or {}
-        per_field = {k: v for k, v in conflict.items() if isinstance(v, dict)}
-        if per_field:
-            for name in per_field:
-                key = fields.PARENT_KEY if name in fields.PARENT_FIELDS else name
-                if keep == "quickbooks":
-                    if key in wanted:
-                        platform[key] = wanted[key]
-                    else:
-                        platform.pop(key, None)
-                else:
-                    platform[key] = fields.FORCE_PUSH
-            pushed_content = row.pushed_content
-        else:
-            # A conflict recorded without its fields (older rows): decide for the whole customer,
-            # reading QuickBooks afresh on the next push.
-            platform = dict(wanted) if keep == "quickbooks" else {}
-            pushed_content = None
-        await self.db.execute(
-            """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
-                      conflict = NULL, platform_content = $4::jsonb, pushed_hash = $5,
-                      pushed_content = $6::jsonb, updated_at = now()
-                WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-            tenant_id,
-            row.realm_id,
-            row.customer_id,
-            json.dumps(platform),
-            fields.content_hash(platform),
-            json.dumps(pushed_content) if pushed_content is not None else None,
+        platform, pushed_content = settle(
+            row.platform_content, row.pushed_content, row.conflict, wanted, keep
+        )
+        await reopen_settled(
+            self.db, tenant_id, row.realm_id, row.customer_id, platform, pushed_content
         )
