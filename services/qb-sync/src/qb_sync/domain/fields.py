@@ -7,11 +7,11 @@ that have a value:
   each reconcile: a field is pushed only when the platform changed it since.
 - `current(customer)`: what QuickBooks holds (from its answers or the mirror), with `Job` and
   `ParentRef`. Stored as `pushed_content`: the base of the three-way merge on 5010.
-`quickbooks_values(desired, parent_qb_id)` turns the first into the second's terms, and
-`to_send` builds the sparse update from the three. A field that had a value and now has none is
-cleared with its empty form (`""` inside the object), since leaving it out of a sparse update
-keeps the old value. Names may not hold `:`, tab or newline (qbo.md 2.2): they are replaced,
-never rejected.
+`quickbooks_values(desired, parent_qb_id)` turns the first into the second's terms, and `to_send`
+builds the sparse update from the three. A field that had a value and now has none is cleared with
+its empty form (`""` inside the object), since leaving it out of a sparse update keeps the old
+value. Names may not hold `:`, tab or newline
+(docs/reference/quickbooks-online.md#customer-field-rules): they are replaced, never rejected.
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ def desired(snapshot: Json) -> Json:
 
 
 def quickbooks_values(wanted: Json, parent_qb_id: str | None) -> Json:
-    """`desired` in QuickBooks' terms: the parent as `Job` + `ParentRef` (qbo.md 2.6)."""
+    """`desired` in QuickBooks' terms: the parent as `Job` + `ParentRef`
+    (docs/reference/quickbooks-online.md#sub-customers-and-jobs)."""
     out = {k: v for k, v in wanted.items() if k != PARENT_KEY}
     out["Job"] = parent_qb_id is not None
     if parent_qb_id is not None:
@@ -164,7 +165,8 @@ def to_send(platform_before: Json | None, wanted: Json, qb_before: Json, wanted_
                 out[field] = _EMPTY[field]
             continue  # DisplayName/Active/Job always have a value
         out[field] = after
-    if any(f in out for f in PARENT_FIELDS):  # QuickBooks wants the two together (qbo.md 2.6)
+    # QuickBooks wants the two together (docs/reference/quickbooks-online.md#sub-customers-and-jobs)
+    if any(f in out for f in PARENT_FIELDS):
         for f in PARENT_FIELDS:
             out.setdefault(f, wanted_qb.get(f) if wanted_qb.get(f) is not None else _EMPTY[f])
     return out

@@ -1,13 +1,16 @@
 """Display names: what QuickBooks accepts, how to find them with a query, how to compare them.
 
-QuickBooks' query language escapes a quote as `\\'` inside a single-quoted literal; a backslash
-must be escaped too (`\\\\`), or a name ending in a backslash swallows the closing quote (qbo.md
-2.8, 7 #5). Non-ASCII punctuation (curly quotes, en dashes) is accepted in a name but breaks the
-query lexer (4000, qbo.md 2.2): such a name is looked up with `LIKE` on its longest run of
-characters the lexer takes, and compared exactly here. Name fields may not hold `:`, tab or
-newline (`:` separates FullyQualifiedName, qbo.md 2.2): we replace them with a space rather than
-fail the push. Every other character, inner spaces included, is kept as typed: names match
-exactly (seed 004: spaces count).
+QuickBooks' query language escapes a quote as `\\'` inside a single-quoted literal; a backslash must
+be escaped too (`\\\\`), or a name ending in a backslash swallows the closing quote
+(docs/reference/quickbooks-online.md#query-language,
+docs/reference/quickbooks-online.md#pitfalls-users-hit). Non-ASCII punctuation (curly quotes, en
+dashes) is accepted in a name but breaks the query lexer (4000,
+docs/reference/quickbooks-online.md#query-language): such a name is looked up with `LIKE` on its
+longest run of characters the lexer takes, and compared exactly here. Name fields may not hold `:`,
+tab or newline (`:` separates FullyQualifiedName,
+docs/reference/quickbooks-online.md#customer-field-rules): we replace them with a space rather than
+fail the push. Every other character, inner spaces included, is kept as typed: names match exactly
+(a product requirement: a name links only when it matches exactly, spaces included).
 """
 
 from __future__ import annotations
@@ -78,9 +81,9 @@ class NameQuery:
 
 
 def name_queries(names: Iterable[str]) -> list[NameQuery]:
-    """Queries that together return every record (active or not: a plain query hides inactive
-    ones, qbo.md 2.5) whose DisplayName may equal one of `names`. QuickBooks compares loosely, so
-    the caller keeps only exact matches (`same_name`)."""
+    """Queries that together return every record (active or not: a plain query hides inactive ones,
+    docs/reference/quickbooks-online.md#inactive-customers) whose DisplayName may equal one of
+    `names`. QuickBooks compares loosely, so the caller keeps only exact matches (`same_name`)."""
     wanted = sorted({n for n in names if n})
     plain = [n for n in wanted if queryable(n)]
     out: list[NameQuery] = []

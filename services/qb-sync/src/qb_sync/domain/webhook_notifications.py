@@ -1,4 +1,6 @@
-"""QuickBooks webhook bodies: signature check and the two payload formats (qbo.md 4.2, 1.11).
+"""QuickBooks webhook bodies: signature check and the two payload formats
+(docs/reference/quickbooks-online.md#webhooks,
+docs/reference/quickbooks-online.md#webhook-signature-helper).
 
 - legacy: `{"eventNotifications": [{"realmId", "dataChangeEvent": {"entities": [{"name", "id",
   "operation", "lastUpdated", "deletedId"?}]}}]}`

@@ -17,8 +17,9 @@ Json = dict[str, Any]
 
 def page_query(after_id: int, page_size: int, changed_since: datetime | None = None) -> str:
     """Keyset paging: `Id > last` ORDERBY Id, active and inactive alike (a default query hides
-    inactive customers, qbo.md 2.5). Keyset, not STARTPOSITION, so a customer merged away in the
-    middle of an import cannot shift the pages and make us skip one."""
+    inactive customers, docs/reference/quickbooks-online.md#inactive-customers). Keyset, not
+    STARTPOSITION, so a customer merged away in the middle of an import cannot shift the pages
+    and make us skip one."""
     where = [f"Id > '{after_id}'", "Active IN (true, false)"]
     if changed_since is not None:
         where.append(f"MetaData.LastUpdatedTime >= '{_qbo_time(changed_since)}'")
@@ -26,7 +27,8 @@ def page_query(after_id: int, page_size: int, changed_since: datetime | None = N
 
 
 def _qbo_time(moment: datetime) -> str:
-    """ISO 8601 with an explicit offset: without one QuickBooks reads company time (qbo.md 1.7)."""
+    """ISO 8601 with an explicit offset: without one QuickBooks reads company time
+    (docs/reference/quickbooks-online.md#timestamps)."""
     return moment.isoformat(timespec="seconds")
 
 

@@ -1,4 +1,5 @@
-"""The OAuth 2.0 side of a connection, through intuit-oauth's `AuthClient` (qbo.md 1.2, 6).
+"""The OAuth 2.0 side of a connection, through intuit-oauth's `AuthClient`
+(docs/reference/quickbooks-online.md#oauth-tokens).
 
 `AuthClient` is a blocking `requests.Session` whose constructor fetches the discovery document, and
 it keeps the tokens it receives as attributes. So every operation builds its own client (refreshes
@@ -46,7 +47,9 @@ class _TimedAuthClient(AuthClient):  # type: ignore[misc]
 def discovery_for(settings: Settings) -> str:
     if settings.qbo_environment == "emulator":
         return settings.qbo_base_url.rstrip("/") + "/.well-known/openid_configuration"
-    return settings.qbo_environment  # "sandbox" | "production", lower case (qbo.md 1.2)
+    # "sandbox" | "production", lower case
+    # (docs/reference/quickbooks-online.md#building-the-client-and-its-base-url)
+    return settings.qbo_environment
 
 
 class IntuitOAuth:
