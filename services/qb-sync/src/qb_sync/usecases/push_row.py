@@ -1,7 +1,7 @@
 """Pushing one leased row to QuickBooks: load the platform's values, wait for the parent if
 there is one, then create (push_create.py) or update (push_update.py), and write the outcome
 (write_outcome.py). Every QuickBooks error becomes an outcome here, so a row always ends in a
-state: retried, waiting, or in front of a person. docs/decisions/qbsync-push.md has the why.
+state: retried, waiting, or in front of a person. docs/decisions/0012-qbsync-push.md has the why.
 
 Sub-customers wait for their parent's QuickBooks id (queueing the parent if it has no row); a
 parent that failed or needs a person makes the child's attempts count, so it ends `failed`

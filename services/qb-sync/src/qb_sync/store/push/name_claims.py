@@ -1,5 +1,5 @@
 """Name claims (`push_name_claims`) and the frozen create: no two rows create or link one
-display name in a company while either may have created it (docs/decisions/qbsync-push.md)."""
+display name in a company while either may have created it (docs/decisions/0012-qbsync-push.md)."""
 
 from __future__ import annotations
 
