@@ -19,7 +19,7 @@ import asyncpg
 
 from qb_sync.qbo.errors import ReauthRequired
 from qb_sync.store.ownership import RealmOwnership
-from qb_sync.store.pull_state import due_realms
+from qb_sync.store.pull_state import due_realms, pass_lock, record_failure
 from qb_sync.usecases.pull_realm import Puller
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,8 @@ class PullWorker:
         try:
             if not await self.ownership.claim_one((tenant_id, realm_id)):
                 return  # another instance serves this company (its limits are per company)
-            async with self._slots, self.pool.acquire() as lock_conn:
-                key = f"qb-pull:{tenant_id}:{realm_id}"
-                if not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+            async with self._slots, pass_lock(self.pool, tenant_id, realm_id) as locked:
+                if not locked:
                     return  # another instance has this realm
                 try:
                     await self.puller.run_realm(tenant_id, realm_id)
@@ -96,20 +95,13 @@ class PullWorker:
                 except Exception as exc:
                     log.exception("pull pass failed", extra={"realm_id": realm_id})
                     await self._record_failure(tenant_id, realm_id, exc)
-                finally:
-                    await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
         finally:
             self._running.pop((tenant_id, realm_id), None)
 
     async def _record_failure(self, tenant_id: str, realm_id: str, exc: Exception) -> None:
         with contextlib.suppress(Exception):
-            await self.pool.execute(
-                """UPDATE pull_state SET last_error = $3,
-                          cdc_due_at = CASE WHEN import_requested_at IS NULL
-                               THEN clock_timestamp() + make_interval(secs => $4)
-                               ELSE cdc_due_at END,
-                          updated_at = now()
-                    WHERE tenant_id = $1 AND realm_id = $2""",
+            await record_failure(
+                self.pool,
                 tenant_id,
                 realm_id,
                 f"{type(exc).__name__}: {exc}"[:500],

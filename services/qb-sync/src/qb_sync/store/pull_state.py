@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
@@ -139,3 +141,121 @@ async def known_survivor(conn: Db, tenant_id: str, realm_id: str, merged_id: str
         merged_id,
     )
     return survivor
+
+
+async def begin_import(pool: asyncpg.Pool, tenant_id: str, realm_id: str) -> bool:
+    """Start the requested import, or resume the one a crash interrupted (its cursor kept).
+    False when no import is requested."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """SELECT import_requested_at, import_started_at FROM pull_state
+                WHERE tenant_id = $1 AND realm_id = $2 FOR UPDATE""",
+            tenant_id,
+            realm_id,
+        )
+        if row is None or row["import_requested_at"] is None:
+            return False
+        started = row["import_started_at"]
+        if started is None or started < row["import_requested_at"]:
+            # A new pass (not the resumption of one a crash interrupted).
+            await conn.execute(
+                """UPDATE pull_state SET import_started_at = clock_timestamp(),
+                          import_after_id = 0, import_seen = 0, last_error = NULL,
+                          updated_at = now()
+                    WHERE tenant_id = $1 AND realm_id = $2""",
+                tenant_id,
+                realm_id,
+            )
+    return True
+
+
+async def record_import_page(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, after_id: int, seen: int
+) -> None:
+    """The import's cursor, moved in the transaction that mirrored the page."""
+    await conn.execute(
+        """UPDATE pull_state SET import_after_id = $3,
+                  import_seen = import_seen + $4, updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2""",
+        tenant_id,
+        realm_id,
+        after_id,
+        seen,
+    )
+
+
+async def finish_import(
+    conn: Db, tenant_id: str, realm_id: str, cdc_interval_seconds: float
+) -> None:
+    """The import is done: CDC carries on from the time it started (whatever changed during it
+    is read again). An import asked for meanwhile stays requested."""
+    await conn.execute(
+        """UPDATE pull_state SET
+               import_requested_at = CASE WHEN import_requested_at <= import_started_at
+                                          THEN NULL ELSE import_requested_at END,
+               import_finished_at = clock_timestamp(),
+               cdc_watermark = GREATEST(cdc_watermark, import_started_at),
+               cdc_due_at = COALESCE(cdc_due_at, clock_timestamp() + make_interval(secs => $3)),
+               updated_at = now()
+         WHERE tenant_id = $1 AND realm_id = $2""",
+        tenant_id,
+        realm_id,
+        cdc_interval_seconds,
+    )
+
+
+async def record_cdc_run(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    run_started: datetime,
+    cdc_interval_seconds: float,
+) -> None:
+    """A CDC pass committed: the watermark moves to when it started; the next one is due after
+    the interval unless a webhook made one due sooner."""
+    await conn.execute(
+        """UPDATE pull_state SET cdc_watermark = GREATEST(cdc_watermark, $3),
+                  cdc_last_run_at = $3, last_error = NULL,
+                  cdc_due_at = CASE WHEN cdc_due_at IS NULL OR cdc_due_at <= $3
+                                    THEN $3 + make_interval(secs => $4)
+                                    ELSE cdc_due_at END,
+                  updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2""",
+        tenant_id,
+        realm_id,
+        run_started,
+        cdc_interval_seconds,
+    )
+
+
+async def record_failure(
+    conn: Db, tenant_id: str, realm_id: str, message: str, retry_after_seconds: float
+) -> None:
+    """A pass failed: remember why; CDC is tried again after a pause (an import stays due)."""
+    await conn.execute(
+        """UPDATE pull_state SET last_error = $3,
+                  cdc_due_at = CASE WHEN import_requested_at IS NULL
+                       THEN clock_timestamp() + make_interval(secs => $4)
+                       ELSE cdc_due_at END,
+                  updated_at = now()
+            WHERE tenant_id = $1 AND realm_id = $2""",
+        tenant_id,
+        realm_id,
+        message,
+        retry_after_seconds,
+    )
+
+
+@asynccontextmanager
+async def pass_lock(pool: asyncpg.Pool, tenant_id: str, realm_id: str) -> AsyncIterator[bool]:
+    """A session advisory lock on one pooled connection for one pass over the realm: yields
+    whether it was taken (False: another instance runs this realm now). A killed process's lock
+    ends with its connection."""
+    async with pool.acquire() as conn:
+        key = f"qb-pull:{tenant_id}:{realm_id}"
+        locked = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+        try:
+            yield locked
+        finally:
+            if locked:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)

@@ -22,6 +22,7 @@ from qb_sync.domain.errors import BadRequest, Conflict, NotFound, UpstreamFailed
 from qb_sync.domain.tokens import Grant
 from qb_sync.qbo.intuit_oauth import IntuitOAuth, InvalidGrant, OAuthUnavailable
 from qb_sync.settings import Settings
+from qb_sync.store import oauth_states
 from qb_sync.store.connections import (
     Connection,
     RealmTaken,
@@ -63,20 +64,12 @@ class Connections:
     async def start_authorization(self, tenant_id: str) -> tuple[str, str]:
         """(authorization URL, its one-time state), the state stored for the tenant."""
         state = secrets.token_urlsafe(24)
-        await self.db.execute(
-            "INSERT INTO qb_oauth_states (state, tenant_id) VALUES ($1, $2)", state, tenant_id
-        )
+        await oauth_states.remember_state(self.db, state, tenant_id)
         return await self.oauth.authorization_url(state), state
 
     async def spend_state(self, state: str) -> str | None:
         """The tenant that started this authorization; None if unknown, expired or used."""
-        tenant_id = await self.db.fetchval(
-            """DELETE FROM qb_oauth_states WHERE state = $1 AND created_at > now() - $2::interval
-               RETURNING tenant_id""",
-            state,
-            STATE_TTL,
-        )
-        return None if tenant_id is None else str(tenant_id)
+        return await oauth_states.spend_state(self.db, state, STATE_TTL)
 
     async def finish_authorization(self, state: str, code: str, realm_id: str) -> str:
         """The callback's work: spend the state, exchange the code, store the tokens and queue

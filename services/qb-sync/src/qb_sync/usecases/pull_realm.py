@@ -25,7 +25,16 @@ from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
 from qb_sync.store.known_customers import remember
 from qb_sync.store.mirror import publish_mirror
-from qb_sync.store.pull_state import get_state, pending_merges, record_merge
+from qb_sync.store.pull_state import (
+    begin_import,
+    finish_import,
+    get_state,
+    pending_merges,
+    record_cdc_run,
+    record_import_page,
+    record_merge,
+    request_import,
+)
 from qb_sync.usecases.apply_merge import apply_merge
 
 log = logging.getLogger(__name__)
@@ -66,26 +75,8 @@ class Puller:
 
     # -- full import --------------------------------------------------------------------------
     async def full_import(self, tenant_id: str, realm_id: str) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                """SELECT import_requested_at, import_started_at FROM pull_state
-                    WHERE tenant_id = $1 AND realm_id = $2 FOR UPDATE""",
-                tenant_id,
-                realm_id,
-            )
-            if row is None or row["import_requested_at"] is None:
-                return 0
-            started = row["import_started_at"]
-            if started is None or started < row["import_requested_at"]:
-                # A new pass (not the resumption of one a crash interrupted).
-                await conn.execute(
-                    """UPDATE pull_state SET import_started_at = clock_timestamp(),
-                              import_after_id = 0, import_seen = 0, last_error = NULL,
-                              updated_at = now()
-                        WHERE tenant_id = $1 AND realm_id = $2""",
-                    tenant_id,
-                    realm_id,
-                )
+        if not await begin_import(self.pool, tenant_id, realm_id):
+            return 0
         state = await get_state(self.pool, tenant_id, realm_id)
         assert state is not None and state.import_started_at is not None
         after = state.import_after_id
@@ -108,32 +99,12 @@ class Puller:
                     pending = read(after)
                 async with self.pool.acquire() as conn, conn.transaction():
                     published += await self._publish(conn, tenant_id, realm_id, page, "import")
-                    await conn.execute(
-                        """UPDATE pull_state SET import_after_id = $3,
-                                  import_seen = import_seen + $4, updated_at = now()
-                            WHERE tenant_id = $1 AND realm_id = $2""",
-                        tenant_id,
-                        realm_id,
-                        after,
-                        len(page),
-                    )
+                    await record_import_page(conn, tenant_id, realm_id, after, len(page))
                 self.stats["pages"] += 1
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
-        await self.pool.execute(
-            """UPDATE pull_state SET
-                   import_requested_at = CASE WHEN import_requested_at <= import_started_at
-                                              THEN NULL ELSE import_requested_at END,
-                   import_finished_at = clock_timestamp(),
-                   cdc_watermark = GREATEST(cdc_watermark, import_started_at),
-                   cdc_due_at = COALESCE(cdc_due_at, clock_timestamp() + make_interval(secs => $3)),
-                   updated_at = now()
-             WHERE tenant_id = $1 AND realm_id = $2""",
-            tenant_id,
-            realm_id,
-            self.settings.pull_cdc_interval_seconds,
-        )
+        await finish_import(self.pool, tenant_id, realm_id, self.settings.pull_cdc_interval_seconds)
         log.info(
             "full import done",
             extra={"realm_id": realm_id, "published": published, "last_id": after},
@@ -175,29 +146,14 @@ class Puller:
                 after = max(int(c["Id"]) for c in page)
         async with self.pool.acquire() as conn, conn.transaction():
             published = await self._publish(conn, tenant_id, realm_id, changes, "cdc")
-            await conn.execute(
-                """UPDATE pull_state SET cdc_watermark = GREATEST(cdc_watermark, $3),
-                          cdc_last_run_at = $3, last_error = NULL,
-                          cdc_due_at = CASE WHEN cdc_due_at IS NULL OR cdc_due_at <= $3
-                                            THEN $3 + make_interval(secs => $4)
-                                            ELSE cdc_due_at END,
-                          updated_at = now()
-                    WHERE tenant_id = $1 AND realm_id = $2""",
-                tenant_id,
-                realm_id,
-                run_started,
-                self.settings.pull_cdc_interval_seconds,
+            await record_cdc_run(
+                conn, tenant_id, realm_id, run_started, self.settings.pull_cdc_interval_seconds
             )
         return published
 
     async def _need_import(self, tenant_id: str, realm_id: str, why: str) -> None:
         log.info("full import instead of CDC: %s", why, extra={"realm_id": realm_id})
-        await self.pool.execute(
-            """UPDATE pull_state SET import_requested_at = clock_timestamp(), updated_at = now()
-                WHERE tenant_id = $1 AND realm_id = $2""",
-            tenant_id,
-            realm_id,
-        )
+        await request_import(self.pool, tenant_id, realm_id)
 
     async def _publish(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -47,32 +47,16 @@ class Mapping:
 
     @staticmethod
     def of(row: asyncpg.Record) -> Mapping:
-        def js(value: Any) -> Json | None:
-            return json.loads(value) if isinstance(value, str) else value
+        """A `push_mappings` row (every column: `SELECT *` or `RETURNING *`)."""
+        values = {f.name: row[f.name] for f in fields(Mapping)}
+        for name in _JSON_COLUMNS:  # jsonb arrives as text unless a codec is set
+            raw = values[name]
+            values[name] = json.loads(raw) if isinstance(raw, str) else raw
+        values["create_names"] = tuple(values["create_names"] or ())
+        return Mapping(**values)
 
-        return Mapping(
-            tenant_id=row["tenant_id"],
-            realm_id=row["realm_id"],
-            customer_id=row["customer_id"],
-            qb_customer_id=row["qb_customer_id"],
-            sync_token=row["sync_token"],
-            status=row["status"],
-            create_request_id=row["create_request_id"],
-            pushed_content=js(row["pushed_content"]),
-            pushed_hash=row["pushed_hash"],
-            attempts=row["attempts"],
-            last_error_code=row["last_error_code"],
-            last_error_message=row["last_error_message"],
-            candidate_qb_customer_id=row["candidate_qb_customer_id"],
-            conflict=js(row["conflict"]),
-            due_at=row["due_at"],
-            lease_owner=row["lease_owner"],
-            updated_at=row["updated_at"],
-            lease_token=row["lease_token"],
-            create_payload=row["create_payload"],
-            create_names=tuple(row["create_names"] or ()),
-            platform_content=js(row["platform_content"]),
-        )
+
+_JSON_COLUMNS = ("pushed_content", "conflict", "platform_content")
 
 
 async def get_mapping(conn: Any, tenant_id: str, realm_id: str, customer_id: str) -> Mapping | None:
