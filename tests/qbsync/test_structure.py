@@ -1,7 +1,7 @@
 """qb-sync's shape, as the next engineer relies on it: only store/ runs SQL, and the push tables
 are read and written only by the store of push rows (store/push/), so one package holds every
 statement on them. The layers themselves are checked by import-linter
-(services/qb-sync/pyproject.toml, docs/decisions/0013-qbsync-layers.md)."""
+(services/qb-sync/pyproject.toml, docs/decisions/0014-qbsync-layers.md)."""
 
 from __future__ import annotations
 

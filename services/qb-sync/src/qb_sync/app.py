@@ -1,6 +1,6 @@
 """The qb-sync service's composition root: the runtime, the pull side (runners/pull_side.py) and
 the push side (runners/push_side.py) around one `QboGateway`, the only way to QuickBooks, and the
-module-level routers of api/. Layers: docs/decisions/0013-qbsync-layers.md."""
+module-level routers of api/. Layers: docs/decisions/0014-qbsync-layers.md."""
 
 from __future__ import annotations
 
