@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 import uuid
@@ -26,6 +25,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from harness import load_env
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
@@ -35,15 +35,6 @@ from platform_kit.outbox import OutgoingEvent, add_to_outbox
 from platform_kit.relay import OutboxRelay
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_env() -> tuple[str, str]:
-    env_file = ROOT / ".state" / "stack.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key, value)
-    return os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
 
 
 def event(topic: str, i: int, keys: int = 100) -> OutgoingEvent:
