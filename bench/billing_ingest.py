@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,18 +117,23 @@ def start_profiler(pids: list[int], out: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def summarise_profile(path: str, top: int = 25) -> list[str]:
-    """Share of samples per function (inclusive), from py-spy's raw output."""
-    inclusive: dict[str, int] = {}
+def summarise_profile(path: str, top: int = 20) -> list[str]:
+    """Share of CPU samples per function, inclusive and self, from py-spy's raw output (line
+    numbers dropped, so a function counts once; the frames every sample shares are left out)."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
     total = 0
     for line in Path(path).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         total += n
-        for frame in set(stack.split(";")):
-            inclusive[frame] = inclusive.get(frame, 0) + n
-    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
-    return [f"  {n / total:6.1%}  {frame}" for frame, n in ranked]
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        inclusive.update(dict.fromkeys(frames, n))
+        own[frames[-1]] += n
+    shown = [(f, n) for f, n in inclusive.most_common() if n < 0.9 * total][:top]
+    lines = ["  inclusive:"] + [f"  {n / total:6.1%}  {f}" for f, n in shown]
+    lines += ["  self:"] + [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(top)]
+    return lines
 
 
 async def set_based(

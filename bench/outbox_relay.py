@@ -1,15 +1,22 @@
-"""Outbox -> Kafka: throughput of the relay beside a naive relay, and commit-to-publish latency.
+"""Outbox -> Kafka: the relay beside the machine's ceiling and a naive relay, and its
+commit-to-topic latency, in one run.
 
     uv run python bench/outbox_relay.py [--events 100000] [--naive-events 5000] [--rate 1000]
 
-Needs the stack (`./dev stack start`; reads .state/stack.env or KAFKA_BOOTSTRAP_SERVERS and
-DATABASE_URL). Prints its figures; asserts nothing.
+Needs the stack (`./dev stack start`; reads $STACK_STATE_DIR/stack.env or .state/stack.env, or
+KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). Prints its figures; asserts nothing.
 
+0. Ceiling (bench/ceilings.py): the same N records produced by an idempotent transactional
+   producer (1,000 per transaction, as the relay batches), and the same rows COPYd into a logged
+   table. The relay's ceiling is the slower of the two.
 1. Throughput: N rows already in the outbox; time until the relay has published them all.
 2. The naive relay on the same machine in the same run: poll one row, publish it, wait for the ack,
    delete it, repeat.
-3. Latency: a writer commits one event per transaction at --rate events/s for --seconds; a consumer
-   notes when each arrives. Latency = arrival on the topic - the writer's commit returning.
+3. Latency: a writer commits one event per transaction at --rate events/s for --seconds; a
+   read-committed consumer notes when each arrives. Latency = arrival on the topic - the writer's
+   commit returning. Twice: the relay in the bench's own process (beside the writer and the
+   consumer, on one event loop), then in a process of its own (`python -m platform_kit.relay`),
+   as a service's relay has its own event loop apart from any load generator.
 """
 
 from __future__ import annotations
@@ -17,24 +24,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
+import ceilings
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from harness import load_env
+from harness import create_topics, load_env, machine_load, percentile
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
 from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool, load_migrations
 from platform_kit.kafka import idempotent_producer
-from platform_kit.outbox import OutgoingEvent, add_to_outbox
+from platform_kit.outbox import OutgoingEvent, add_to_outbox, kafka_headers
 from platform_kit.relay import OutboxRelay
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def event(topic: str, i: int, keys: int = 100) -> OutgoingEvent:
@@ -58,12 +64,7 @@ async def fresh_schema(dsn: str) -> tuple[str, asyncpg.Pool]:
 
 async def new_topic(bootstrap: str) -> str:
     name = f"bench.outbox.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 6, 1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, [name])
     return name
 
 
@@ -116,11 +117,26 @@ async def naive_throughput(bootstrap: str, dsn: str, n: int) -> float:
     return n / elapsed
 
 
-async def latency_at_rate(bootstrap: str, dsn: str, rate: int, seconds: float) -> list[float]:
+def relay_process(bootstrap: str, dsn: str, schema: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "platform_kit.relay", "--schema", schema, "--dsn", dsn,
+         "--bootstrap", bootstrap],
+    )  # fmt: skip
+
+
+async def latency_at_rate(
+    bootstrap: str, dsn: str, rate: int, seconds: float, own_process: bool = False
+) -> list[float]:
     schema, pool = await fresh_schema(dsn)
     topic = await new_topic(bootstrap)
     relay = OutboxRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
-    relay.start()
+    proc = relay_process(bootstrap, dsn, schema) if own_process else None
+    if proc is None:
+        relay.start()
+    else:  # its first batch published means it is up
+        async with pool.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, [event(await new_topic(bootstrap), -1)])
+        await wait_empty(pool)
     committed: dict[str, float] = {}
     arrived: dict[str, float] = {}
     total = int(rate * seconds)
@@ -157,7 +173,11 @@ async def latency_at_rate(bootstrap: str, dsn: str, rate: int, seconds: float) -
     await write()
     await asyncio.wait_for(consumer_task, 60)
     await consumer.stop()
-    await relay.stop()
+    if proc is None:
+        await relay.stop()
+    else:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
     await drop(pool, schema)
     return [arrived[i] - committed[i] for i in committed]
 
@@ -167,8 +187,14 @@ async def drop(pool: asyncpg.Pool, schema: str) -> None:
     await pool.close()
 
 
-def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(p * 10) - 1]
+def outbox_records(topic: str, n: int) -> list[ceilings.Record]:
+    """The relay's records for `n` outbox rows: the same payload, key and headers."""
+    records = []
+    for i in range(n):
+        e = event(topic, i)
+        headers = [(k, v.encode()) for k, v in kafka_headers(e.envelope).items()]
+        records.append((e.envelope.model_dump_json().encode(), e.key.encode(), headers))
+    return records
 
 
 async def main() -> None:
@@ -179,18 +205,32 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     bootstrap, dsn = load_env()
+    print(f"machine: {machine_load()} at start")
 
+    ceiling = await ceilings.measure(bootstrap, dsn, outbox_records("ceiling", args.events))
+    limit = min(ceiling.produce, ceiling.copy_rows)
+    print(f"ceiling on this stack, {args.events:,} records:")
+    print("\n".join(ceiling.lines()))
     relay_rate = await relay_throughput(bootstrap, dsn, args.events)
-    naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
-    latencies = await latency_at_rate(bootstrap, dsn, args.rate, args.seconds)
-    print(f"relay throughput : {relay_rate:,.0f} events/s  ({args.events:,} events)")
-    print(f"naive throughput : {naive_rate:,.0f} events/s  ({args.naive_events:,} events)")
-    print(f"ratio            : {relay_rate / naive_rate:.1f}x")
     print(
-        f"commit->topic at {args.rate}/s for {args.seconds:.0f}s ({len(latencies):,} events): "
-        f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
-        f"max {max(latencies) * 1000:.1f} ms"
+        f"relay throughput : {relay_rate:,.0f} events/s ({args.events:,} events) = "
+        f"{relay_rate / limit:.0%} of the ceiling ({limit:,.0f}/s)"
     )
+    naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
+    print(f"naive throughput : {naive_rate:,.0f} events/s ({args.naive_events:,} events)")
+    print(f"relay / naive    : {relay_rate / naive_rate:.1f}x")
+    for own_process in (False, True):
+        ms = [
+            v * 1000
+            for v in await latency_at_rate(bootstrap, dsn, args.rate, args.seconds, own_process)
+        ]
+        where = "its own process" if own_process else "the writer's process"
+        print(
+            f"commit->topic at {args.rate}/s for {args.seconds:.0f}s, relay in {where} "
+            f"({len(ms):,} events): p50 {percentile(ms, 50):.1f} ms, "
+            f"p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
+        )
+    print(f"machine: {machine_load()} at end")
 
 
 if __name__ == "__main__":
