@@ -46,6 +46,7 @@ from typing import Any
 
 import asyncpg
 import ceilings
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from billing_sandbox import (
     CommitWatcher,
@@ -71,6 +72,7 @@ from billing_service.settings import Settings as BillingSettings
 from billing_service.store.customers import upsert_customers
 from platform_events import parse_event
 from platform_kit.inbox import InboundEvent
+from platform_kit.serve import tune_garbage_collector
 
 BALANCE_COLUMNS = (
     "current_balance_minor",
@@ -365,4 +367,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # As the services run (platform_kit/serve.py): the ceiling is what the same runtime allows.
+    tune_garbage_collector()
+    uvloop.run(main())

@@ -29,10 +29,12 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import asyncpg
 import ceilings
-from aiokafka import AIOKafkaConsumer
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from harness import create_topics, load_env, machine_load, percentile
 
 from platform_events import new_envelope
@@ -41,6 +43,7 @@ from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool
 from platform_kit.kafka import idempotent_producer
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, kafka_headers
 from platform_kit.relay import OutboxRelay
+from platform_kit.serve import tune_garbage_collector
 
 
 def event(topic: str, i: int, keys: int = 100) -> OutgoingEvent:
@@ -117,6 +120,43 @@ async def naive_throughput(bootstrap: str, dsn: str, n: int) -> float:
     return n / elapsed
 
 
+class TimedRelay(OutboxRelay):
+    """The relay, noting how long each wake-up took to start a batch and each batch took (select,
+    one Kafka transaction, delete): where a commit's way to the topic spends its time."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.notified_at: float | None = None
+        self.wake_ms: list[float] = []
+        self.batch_ms: list[float] = []
+        self.batch_sizes: list[int] = []
+
+    def _on_notify(self, *args: Any) -> None:
+        if self.notified_at is None:
+            self.notified_at = time.perf_counter()
+        super()._on_notify(*args)
+
+    async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        started = time.perf_counter()
+        if self.notified_at is not None:
+            self.wake_ms.append((started - self.notified_at) * 1000)
+            self.notified_at = None
+        sent = await super().publish_batch(conn, producer)
+        if sent:
+            self.batch_ms.append((time.perf_counter() - started) * 1000)
+            self.batch_sizes.append(sent)
+        return sent
+
+    def summary(self) -> str:
+        return (
+            f"notify -> batch start p50 {percentile(self.wake_ms, 50):.1f} ms, "
+            f"p99 {percentile(self.wake_ms, 99):.1f} ms; batch (select, Kafka transaction, "
+            f"delete) p50 {percentile(self.batch_ms, 50):.1f} ms, p99 "
+            f"{percentile(self.batch_ms, 99):.1f} ms; {len(self.batch_ms):,} batches, "
+            f"p50 {percentile([float(n) for n in self.batch_sizes], 50):.0f} events"
+        )
+
+
 def relay_process(bootstrap: str, dsn: str, schema: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "platform_kit.relay", "--schema", schema, "--dsn", dsn,
@@ -126,17 +166,18 @@ def relay_process(bootstrap: str, dsn: str, schema: str) -> subprocess.Popen[byt
 
 async def latency_at_rate(
     bootstrap: str, dsn: str, rate: int, seconds: float, own_process: bool = False
-) -> list[float]:
+) -> tuple[list[float], TimedRelay]:
     schema, pool = await fresh_schema(dsn)
     topic = await new_topic(bootstrap)
-    relay = OutboxRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
+    relay = TimedRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
     proc = relay_process(bootstrap, dsn, schema) if own_process else None
     if proc is None:
         relay.start()
     else:  # its first batch published means it is up
+        warm = event(await new_topic(bootstrap), -1)
         async with pool.acquire() as conn, conn.transaction():
-            await add_to_outbox(conn, [event(await new_topic(bootstrap), -1)])
-        await wait_empty(pool)
+            await add_to_outbox(conn, [warm])
+        await asyncio.wait_for(wait_empty(pool), 120)
     committed: dict[str, float] = {}
     arrived: dict[str, float] = {}
     total = int(rate * seconds)
@@ -179,7 +220,7 @@ async def latency_at_rate(
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     await drop(pool, schema)
-    return [arrived[i] - committed[i] for i in committed]
+    return [arrived[i] - committed[i] for i in committed], relay
 
 
 async def drop(pool: asyncpg.Pool, schema: str) -> None:
@@ -203,35 +244,39 @@ async def main() -> None:
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--latency-only", action="store_true")
     args = parser.parse_args()
     bootstrap, dsn = load_env()
     print(f"machine: {machine_load()} at start")
 
-    ceiling = await ceilings.measure(bootstrap, dsn, outbox_records("ceiling", args.events))
-    limit = min(ceiling.produce, ceiling.copy_rows)
-    print(f"ceiling on this stack, {args.events:,} records:")
-    print("\n".join(ceiling.lines()))
-    relay_rate = await relay_throughput(bootstrap, dsn, args.events)
-    print(
-        f"relay throughput : {relay_rate:,.0f} events/s ({args.events:,} events) = "
-        f"{relay_rate / limit:.0%} of the ceiling ({limit:,.0f}/s)"
-    )
-    naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
-    print(f"naive throughput : {naive_rate:,.0f} events/s ({args.naive_events:,} events)")
-    print(f"relay / naive    : {relay_rate / naive_rate:.1f}x")
+    if not args.latency_only:
+        ceiling = await ceilings.measure(bootstrap, dsn, outbox_records("ceiling", args.events))
+        limit = min(ceiling.produce, ceiling.copy_rows)
+        print(f"ceiling on this stack, {args.events:,} records:")
+        print("\n".join(ceiling.lines()))
+        relay_rate = await relay_throughput(bootstrap, dsn, args.events)
+        print(
+            f"relay throughput : {relay_rate:,.0f} events/s ({args.events:,} events) = "
+            f"{relay_rate / limit:.0%} of the ceiling ({limit:,.0f}/s)"
+        )
+        naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
+        print(f"naive throughput : {naive_rate:,.0f} events/s ({args.naive_events:,} events)")
+        print(f"relay / naive    : {relay_rate / naive_rate:.1f}x")
     for own_process in (False, True):
-        ms = [
-            v * 1000
-            for v in await latency_at_rate(bootstrap, dsn, args.rate, args.seconds, own_process)
-        ]
+        seconds, relay = await latency_at_rate(bootstrap, dsn, args.rate, args.seconds, own_process)
+        ms = [v * 1000 for v in seconds]
         where = "its own process" if own_process else "the writer's process"
         print(
             f"commit->topic at {args.rate}/s for {args.seconds:.0f}s, relay in {where} "
             f"({len(ms):,} events): p50 {percentile(ms, 50):.1f} ms, "
             f"p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
         )
+        if not own_process:
+            print(f"  where it goes: {relay.summary()}")
     print(f"machine: {machine_load()} at end")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # As the services run (platform_kit/serve.py): the ceiling is what the same runtime allows.
+    tune_garbage_collector()
+    uvloop.run(main())
