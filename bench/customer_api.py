@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 import httpx
-from harness import load_env, percentile
+from harness import load_env, machine_load, percentile
 
 from platform_kit.auth import create_token, migrate_auth
 
@@ -241,6 +241,7 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=18601)
     args = parser.parse_args()
     _kafka, dsn = load_env()
+    print(f"machine: {machine_load()} at start")
 
     env = {**os.environ, "HTTP_PORT": str(args.port), "LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "customer_service"], env=env)  # noqa: ASYNC220
@@ -287,6 +288,7 @@ async def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
         await remove_bench_tenant(dsn)
+    print(f"machine: {machine_load()} at end")
 
 
 async def remove_bench_tenant(dsn: str) -> None:

@@ -97,8 +97,7 @@ def fact_from_event(
     }
     # `type(data) is`, not match/isinstance: pydantic models check instances through ABCMeta,
     # slow per event (bench/billing_ingest.py --profile).
-    kind = type(data)
-    if kind is billing.InvoiceIssued:
+    if type(data) is billing.InvoiceIssued:
         return Fact(
             **common,
             customer_id=data.customer_id,
@@ -109,7 +108,7 @@ def fact_from_event(
             order_id=data.order_id,
             due_date=data.due_date,
         )
-    if kind is billing.InvoiceVoided:
+    if type(data) is billing.InvoiceVoided:
         return Fact(
             **common,
             customer_id=data.customer_id,
@@ -119,7 +118,7 @@ def fact_from_event(
             currency=None,
             reason=data.reason,
         )
-    if kind is billing.PaymentReceived:
+    if type(data) is billing.PaymentReceived:
         return Fact(
             **common,
             customer_id=data.customer_id,
@@ -131,7 +130,7 @@ def fact_from_event(
             method=data.method,
             note=data.note,
         )
-    if kind is billing.PaymentReversed:
+    if type(data) is billing.PaymentReversed:
         return Fact(
             **common,
             customer_id=data.customer_id,
@@ -141,7 +140,7 @@ def fact_from_event(
             currency=None,
             reason=data.reason,
         )
-    if kind is billing.RefundIssued:
+    if type(data) is billing.RefundIssued:
         return Fact(
             **common,
             customer_id=data.customer_id,
@@ -151,7 +150,7 @@ def fact_from_event(
             currency=data.amount.currency,
             reason=data.reason,
         )
-    if kind is billing.CreditApplied:
+    if type(data) is billing.CreditApplied:
         return Fact(
             **common,
             customer_id=data.customer_id,
@@ -161,7 +160,7 @@ def fact_from_event(
             currency=data.amount.currency,
             reason=data.reason,
         )
-    if kind is billing.AdjustmentPosted:
+    if type(data) is billing.AdjustmentPosted:
         return Fact(
             **common,
             customer_id=data.customer_id,
