@@ -173,14 +173,14 @@ async def latency_at_rate(
     proc = relay_process(bootstrap, dsn, schema) if own_process else None
     if proc is None:
         relay.start()
-    else:  # its first batch published means it is up
-        warm = event(await new_topic(bootstrap), -1)
+    else:  # its first batch published means it is up (the consumer reads that one too)
         async with pool.acquire() as conn, conn.transaction():
-            await add_to_outbox(conn, [warm])
+            await add_to_outbox(conn, [event(topic, -1)])
         await asyncio.wait_for(wait_empty(pool), 120)
     committed: dict[str, float] = {}
     arrived: dict[str, float] = {}
     total = int(rate * seconds)
+    expected = total + (1 if proc else 0)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -192,7 +192,7 @@ async def latency_at_rate(
     await consumer.start()
 
     async def consume() -> None:
-        while len(arrived) < total:
+        while len(arrived) < expected:
             batch = await consumer.getmany(timeout_ms=100)
             now = time.perf_counter()
             for records in batch.values():
