@@ -130,6 +130,7 @@ class TimedRelay(OutboxRelay):
         self.wake_ms: list[float] = []
         self.batch_ms: list[float] = []
         self.batch_sizes: list[int] = []
+        self.written_per_s = 0.0  # the rate the writer achieved (set by latency_at_rate)
 
     def _on_notify(self, *args: Any) -> None:
         if self.notified_at is None:
@@ -211,7 +212,9 @@ async def latency_at_rate(
             committed[str(outgoing.envelope.id)] = time.perf_counter()
 
     consumer_task = asyncio.create_task(consume())
+    write_started = time.perf_counter()
     await write()
+    relay.written_per_s = total / (time.perf_counter() - write_started)
     await asyncio.wait_for(consumer_task, 60)
     await consumer.stop()
     if proc is None:
@@ -267,7 +270,8 @@ async def main() -> None:
         ms = [v * 1000 for v in seconds]
         where = "its own process" if own_process else "the writer's process"
         print(
-            f"commit->topic at {args.rate}/s for {args.seconds:.0f}s, relay in {where} "
+            f"commit->topic at {args.rate}/s offered ({relay.written_per_s:,.0f}/s achieved) "
+            f"for {args.seconds:.0f}s, relay in {where} "
             f"({len(ms):,} events): p50 {percentile(ms, 50):.1f} ms, "
             f"p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
         )
