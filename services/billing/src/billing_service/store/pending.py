@@ -24,7 +24,7 @@ from platform_kit.inbox import InboundEvent
 from platform_kit.outbox import bucket_of
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per transaction in a poll: not frozen, a frozen __init__ is slow
 class Parked:
     """A drained transaction: the event as first received, and its place in the queue."""
 
