@@ -221,7 +221,23 @@ async def settle(pool: asyncpg.Pool, load: Load, timeout: float) -> float:
     return time.monotonic() - started
 
 
-async def run(plan: Plan, servers: Servers, workdir: Path, ports: dict[str, int]) -> dict[str, Any]:
+async def drop_database(server_url: str, database_url: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(
+            f'DROP DATABASE IF EXISTS "{database_url.rpartition("/")[2]}" WITH (FORCE)'
+        )
+    finally:
+        await conn.close()
+
+
+async def run(
+    plan: Plan,
+    servers: Servers,
+    workdir: Path,
+    ports: dict[str, int],
+    keep_database: bool = True,
+) -> dict[str, Any]:
     rnd = random.Random(plan.seed)
     run_id = uuid.uuid4().hex[:8]
     database_url = await fresh_database(servers.database_url, f"chaos_{run_id}")
@@ -280,6 +296,8 @@ async def run(plan: Plan, servers: Servers, workdir: Path, ports: dict[str, int]
         await load.close()
         await pool.close()
         platform.stop()
+        if not keep_database:
+            await drop_database(servers.database_url, database_url)
     return {
         "seed": plan.seed,
         "kills": {n: k[0] for n, k in kills.items()},
