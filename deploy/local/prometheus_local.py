@@ -35,7 +35,14 @@ def _dir() -> Path:
 
 
 def prometheus_url() -> str:
-    return os.environ.get("PROMETHEUS_URL") or f"http://127.0.0.1:{PORT}"
+    """PROMETHEUS_URL, else the running one's (it may have been started on another port), else
+    where one would start."""
+    if os.environ.get("PROMETHEUS_URL"):
+        return os.environ["PROMETHEUS_URL"]
+    recorded = _dir() / "url"
+    if recorded.exists() and prometheus_pid():
+        return recorded.read_text().strip()
+    return f"http://127.0.0.1:{PORT}"
 
 
 def prometheus_targets_dir() -> Path:
@@ -119,6 +126,7 @@ def start_prometheus() -> None:
             start_new_session=True,  # Ctrl-C in a terminal must not kill it behind our back
         )
     (directory / "prometheus.pid").write_text(str(process.pid))
+    (directory / "url").write_text(f"http://127.0.0.1:{PORT}")
     _wait_ready(process)
 
 
@@ -128,8 +136,11 @@ def reload_prometheus() -> None:
         return
     (_dir() / "prometheus.yml").write_text(config())
     request = urllib.request.Request(prometheus_url() + "/-/reload", method="POST")
-    with urllib.request.urlopen(request, timeout=30):
-        pass
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+    except OSError as error:  # it keeps running on the rules it has
+        log(f"Prometheus: could not reload its configuration ({error})")
 
 
 def _wait_ready(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
