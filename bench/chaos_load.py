@@ -163,12 +163,18 @@ class Load:
             await asyncio.sleep(0.5)
         return None
 
-    def _spawn(self, kind: str, work: Any) -> None:
+    async def _spawn(self, kind: str, make: Any) -> None:
+        """Start one request once fewer than 16 of its kind are in flight: while the platform is
+        slow the offered rate drops instead of a backlog piling up behind it (which would keep
+        the load going long after stop())."""
         limit = self.limits.setdefault(kind, asyncio.Semaphore(16))
+        await limit.acquire()
 
         async def guarded() -> None:
-            async with limit:
-                await work
+            try:
+                await make()
+            finally:
+                limit.release()
 
         task = asyncio.create_task(guarded())
         self.inflight.add(task)
@@ -179,7 +185,7 @@ class Load:
 
         async def pace(rate: float, make: Any) -> None:
             while not self.stopping.is_set():
-                self._spawn(make.__name__, make())
+                await self._spawn(make.__name__, make)
                 await asyncio.sleep(self.rnd.expovariate(rate))
 
         await asyncio.gather(
