@@ -5,7 +5,7 @@ checks of chaos_checks.py, printed. Every figure must be 0 (exit status 1 otherw
     uv run python bench/chaos.py [--kills 100] [--broker-restarts 3] [--pg-restarts 3]
 
 Runs on a stack of its own (`.state/chaos`, Kafka 19233/19234, PostgreSQL 15571, Prometheus
-9191, services 8185-8188; STACK_* and *_PORT move them) and a fresh database, so nothing of a
+9191, services 8185-8189; STACK_* and *_PORT move them) and a fresh database, so nothing of a
 `./dev up` or a test run is touched. The QuickBooks emulator runs with faults on (server errors,
 lost answers to applied writes, slow answers); it stands in for QuickBooks and is not killed.
 A kill lands on a service that is up and answering, at a random moment 0.2-2 s after it got
@@ -400,6 +400,7 @@ def main() -> None:
         "BILLING": int(os.environ.get("BILLING_PORT", "8186")),
         "QB_SYNC": int(os.environ.get("QB_SYNC_PORT", "8187")),
         "QBO_EMULATOR": int(os.environ.get("QBO_EMULATOR_PORT", "8188")),
+        "OPS_CONSOLE": int(os.environ.get("OPS_CONSOLE_PORT", "8189")),
     }
     workdir = Path(os.environ["STACK_STATE_DIR"]) / "platform"
     try:

@@ -4,7 +4,8 @@ process that dies is restarted with backoff (supervisor.py), its restarts counte
 `<state>/platform-status.json`; Ctrl-C stops all of it.
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
-QBO_EMULATOR_PORT. Against the emulator, tenant `demo` is connected to one QuickBooks company
+QBO_EMULATOR_PORT, OPS_CONSOLE_PORT (the ops console, a web page over all of it). Against the
+emulator, tenant `demo` is connected to one QuickBooks company
 (`QBO_DEMO_REALM`) the way a user connects real QuickBooks: qb-sync's authorization URL, the
 emulator's consent page (Connect is automatic there), the redirect to qb-sync's callback and its
 code exchange. So qb-sync holds tokens the emulator issued (and refreshes them at its token
@@ -52,7 +53,7 @@ class Process:
 
     @property
     def has_metrics(self) -> bool:
-        return self.name != "qbo-emulator"
+        return self.name not in ("qbo-emulator", "ops-console")  # no /metrics of their own
 
     def start(self) -> subprocess.Popen[bytes]:
         self.popen = subprocess.Popen(
@@ -101,7 +102,17 @@ def processes(base_env: dict[str, str]) -> list[Process]:
             "QBO_REDIRECT_URI": callback,
         }
     )
+    services = {  # where the ops console finds them
+        "CUSTOMER_URL": f"http://127.0.0.1:{_port('CUSTOMER_PORT', 8001)}",
+        "BILLING_URL": f"http://127.0.0.1:{_port('BILLING_PORT', 8002)}",
+        "QB_SYNC_URL": f"http://127.0.0.1:{qb_sync_port}",
+        "QBO_EMULATOR_URL": "" if real_qbo else emulator_url,
+        "PLATFORM_STATUS_FILE": str(stack.STATE / "platform-status.json"),  # the supervisor's
+    }
     procs += [
+        Process(
+            "ops-console", "ops_console", _port("OPS_CONSOLE_PORT", 8005), "/readyz", env=services
+        ),
         Process("customer", "customer_service", _port("CUSTOMER_PORT", 8001), "/readyz"),
         Process("billing", "billing_service", _port("BILLING_PORT", 8002), "/readyz"),
         Process("qb-sync", "qb_sync", qb_sync_port, "/readyz", env=qb_env),
@@ -270,6 +281,7 @@ def start_everything() -> list[Process]:
   customer service   {customer}   (OpenAPI: {customer}/docs)
   billing service    {billing}   (OpenAPI: {billing}/docs)
   qb-sync            {procs[-1].url}
+  ops console        {procs[-4].url}   (log in with the token below)
   QuickBooks         {quickbooks}
   Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
   PostgreSQL         {env["DATABASE_URL"]}

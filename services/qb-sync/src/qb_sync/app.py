@@ -14,6 +14,7 @@ from platform_kit.runtime import ServiceRuntime
 from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.service import pull_side
 from qb_sync.push.service import PushSide
+from qb_sync.qbd.routes import router as qbd_router
 from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
@@ -64,4 +65,5 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     app.include_router(runtime.ops_router())
     for router in pull.routers() + push.routers():
         app.include_router(router)
+    app.include_router(qbd_router)
     return app
