@@ -33,7 +33,10 @@ async def test_killed_services_lose_double_and_leave_stuck_nothing(stack_env, tm
         prometheus_url=os.environ["PROMETHEUS_URL"],
         prometheus_targets=os.environ["PROMETHEUS_TARGETS_DIR"],
     )
-    ports = {name: _free_port() for name in ("CUSTOMER", "BILLING", "QB_SYNC", "QBO_EMULATOR", "OPS_CONSOLE")}
+    ports = {
+        name: _free_port()
+        for name in ("CUSTOMER", "BILLING", "QB_SYNC", "QBO_EMULATOR", "OPS_CONSOLE")
+    }
     result = await run(plan, servers, tmp_path / "platform", ports, keep_database=False)
     print_report(result)
     assert result["kills"] == {"customer": kills, "billing": kills, "qb-sync": kills}

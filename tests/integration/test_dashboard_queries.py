@@ -152,7 +152,10 @@ async def test_every_dashboard_and_alert_query_returns_data(stack_env, tmp_path)
         stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"], prometheus, targets
     )
     database_url = await fresh_database(servers.database_url, f"promql_{os.getpid()}")
-    ports = {name: _free_port() for name in ("CUSTOMER", "BILLING", "QB_SYNC", "QBO_EMULATOR", "OPS_CONSOLE")}
+    ports = {
+        name: _free_port()
+        for name in ("CUSTOMER", "BILLING", "QB_SYNC", "QBO_EMULATOR", "OPS_CONSOLE")
+    }
     platform = Platform(servers, database_url, tmp_path / "platform", ports)
     await asyncio.to_thread(platform.start)
     try:
