@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from platform_kit.auth import Authenticator, migrate_auth
 from platform_kit.db import apply_migrations, create_pool, service_migrations
 from platform_kit.http import install_http_basics
-from qb_sync.qbd.routes import router
+from qb_sync.api.qbd import connections, web_connector
 
 OWNER_ID = "{6B0A1C2D-3E4F-4A5B-8C9D-0E1F2A3B4C5D}"
 
@@ -63,7 +63,7 @@ async def db(database_url: str, qbd_schema: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 def endpoint(database_url: str, qbd_schema: str) -> Iterator[Endpoint]:
-    """The router as qb-sync mounts it, served by uvicorn in a thread with its own pool."""
+    """The routers as qb-sync mounts them, served by uvicorn in a thread with its own pool."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +74,8 @@ def endpoint(database_url: str, qbd_schema: str) -> Iterator[Endpoint]:
 
     app = FastAPI(lifespan=lifespan)
     install_http_basics(app)
-    app.include_router(router)
+    app.include_router(web_connector.router)
+    app.include_router(connections.router)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

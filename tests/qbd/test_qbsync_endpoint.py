@@ -11,7 +11,9 @@ import asyncpg
 import httpx
 import pytest
 
-from qb_sync.qbd.queue import QbdConnection, create_connection, enqueue
+from qb_sync.domain.qbd.records import QbdConnection
+from qb_sync.store.qbd.connections import create_connection
+from qb_sync.store.qbd.requests import enqueue
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Faults, Qwc, Session, WebConnector
 from tests.qbd.conftest import OWNER_ID, Endpoint
@@ -203,7 +205,7 @@ async def test_bad_soap_gets_a_client_fault_and_the_wsdl_is_served(endpoint: End
 def test_qb_sync_serves_the_same_wsdl_the_simulated_web_connector_is_built_from() -> None:
     from importlib import resources
 
-    ours = (resources.files("qb_sync.qbd") / "QBWebConnectorSvc.wsdl").read_text()
+    ours = (resources.files("qb_sync.api.qbd") / "QBWebConnectorSvc.wsdl").read_text()
     theirs = (resources.files("qbd_simulator") / "wsdl" / "QBWebConnectorSvc.wsdl").read_text()
     assert ours == theirs
 

@@ -9,7 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from qb_sync.qbd.queue import create_connection, enqueue
+from qb_sync.store.qbd.connections import create_connection
+from qb_sync.store.qbd.requests import enqueue
 from tests.qbd.conftest import OWNER_ID, Endpoint
 
 pytestmark = pytest.mark.integration

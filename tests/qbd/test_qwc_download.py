@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from platform_kit.auth import create_token
-from qb_sync.qbd.settings import QbdSettings, qbd_settings
+from qb_sync.settings import QbdSettings, qbd_settings
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import WebConnector
 from qbd_simulator.qwc import read_qwc

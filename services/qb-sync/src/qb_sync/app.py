@@ -15,7 +15,8 @@ from platform_kit.runtime import ServiceRuntime
 from qb_sync.api import connections, sync, webhooks
 from qb_sync.api import pull as pull_api
 from qb_sync.api.errors import install_use_case_errors
-from qb_sync.qbd.routes import router as qbd_router
+from qb_sync.api.qbd import connections as qbd_connections
+from qb_sync.api.qbd import web_connector
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.qbo.token_source import Credentials
 from qb_sync.runners.pull_side import pull_side
@@ -68,7 +69,13 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     install_http_basics(app)
     app.include_router(runtime.ops_router())
     install_use_case_errors(app)
-    for router in (connections.router, pull_api.router, webhooks.router, sync.router):
+    for router in (
+        connections.router,
+        pull_api.router,
+        webhooks.router,
+        sync.router,
+        web_connector.router,
+        qbd_connections.router,
+    ):
         app.include_router(router)
-    app.include_router(qbd_router)
     return app

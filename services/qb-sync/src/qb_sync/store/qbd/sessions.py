@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
+
+from qb_sync.domain.qbd.records import Session
 
 IDLE = timedelta(minutes=15)
 MAX_AGE = timedelta(hours=2)
@@ -19,19 +20,6 @@ MAX_AGE = timedelta(hours=2)
 
 def ticket_hash(ticket: str) -> bytes:
     return hashlib.sha256(ticket.encode()).digest()
-
-
-@dataclass(frozen=True)
-class Session:
-    ticket_hash: bytes
-    connection_id: uuid.UUID
-    tenant_id: str
-    owner_id: str
-    file_id: str
-    file_checked: bool
-    qbxml_version: str
-    in_flight: int | None
-    last_error: str
 
 
 async def open_session(conn: asyncpg.Connection, connection_id: uuid.UUID) -> str:

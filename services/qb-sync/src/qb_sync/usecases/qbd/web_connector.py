@@ -7,44 +7,33 @@ and a log line; nothing here raises into the SOAP layer on bad input.
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
 
 import asyncpg
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
-from qb_sync.qbd import imports
-from qb_sync.qbd.passwords import verify_password
-from qb_sync.qbd.queue import (
-    connection_by_username,
-    failed_attempt,
-    has_work,
-    job_in_flight,
-    mark_sent,
-    next_job,
+from qb_sync.domain.qbd.passwords import verify_password
+from qb_sync.domain.qbd.qbxml import (
+    check_company,
+    find_response,
+    negotiate,
+    request_id,
+    request_xml,
 )
-from qb_sync.qbd.sessions import (
-    Session,
+from qb_sync.store.qbd.connections import connection_by_username
+from qb_sync.store.qbd.requests import failed_attempt, has_work, job_in_flight, mark_sent, next_job
+from qb_sync.store.qbd.sessions import (
     close_session,
     find_session,
     last_error,
     open_session,
     update_session,
 )
+from qb_sync.usecases.qbd import customer_jobs
 
 log = logging.getLogger("qb_sync.qbd")
 SERVER_VERSION = "qb-sync 0.1 (QuickBooks Desktop through the Web Connector)"
 UNKNOWN_TICKET = "Unknown or expired session: run the update again."
-HIGHEST_QBXML = (13, 0)
 # Verifying a password against a made-up hash keeps an unknown user as slow as a known one.
 _DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-
-
-def _parse(text: str) -> ET.Element | None:
-    try:
-        return fromstring(text.encode("utf-8"))
-    except (ET.ParseError, DefusedXmlException, ValueError):
-        return None
 
 
 class WebConnectorService:
@@ -76,12 +65,12 @@ class WebConnectorService:
             if session is None:
                 return ""
             if not session.file_checked:
-                problem = _check_company(session, hcp_response)
+                problem = check_company(session, hcp_response)
                 if problem:
                     log.warning("qbd tenant %s: %s", session.tenant_id, problem)
                     await update_session(conn, session, last_error=problem, status="closed")
                     return ""
-                version = _negotiate(hcp_response, major, minor)
+                version = negotiate(hcp_response, major, minor)
                 await update_session(conn, session, file_checked=True, qbxml_version=version)
                 session = await find_session(conn, ticket)
                 assert session is not None
@@ -89,10 +78,10 @@ class WebConnectorService:
             if job is None:
                 await update_session(conn, session, last_error="Nothing more to do.")
                 return ""
-            job = await imports.prepare(conn, job)
+            job = await customer_jobs.prepare(conn, job)
             await mark_sent(conn, job, session.ticket_hash)
             await update_session(conn, session, in_flight=job.request_id, last_error="")
-            return imports.request_xml(job, session.qbxml_version)
+            return request_xml(job, session.qbxml_version)
 
     async def receive_response_xml(
         self, ticket: str, response: str, hresult: str, message: str
@@ -120,13 +109,13 @@ class WebConnectorService:
                 await failed_attempt(conn, job, reason)
                 await update_session(conn, session, last_error=reason[:1000])
                 return -1
-            rs = _find_response(response, imports.request_id(job))
+            rs = find_response(response, request_id(job))
             if rs is None:
                 reason = "The response from QuickBooks is not readable qbXML for the request sent."
                 await failed_attempt(conn, job, reason)
                 await update_session(conn, session, last_error=reason)
                 return -1
-            progress = await imports.apply_response(conn, job, rs)
+            progress = await customer_jobs.apply_response(conn, job, rs)
             if progress.finished and await has_work(conn, session.connection_id):
                 return 50  # the next job follows in this session
             return progress.percent
@@ -149,41 +138,3 @@ class WebConnectorService:
         async with self.pool.acquire() as conn, conn.transaction():
             await close_session(conn, ticket)
         return "OK"
-
-
-def _check_company(session: Session, hcp_response: str) -> str | None:
-    """The first call carries CompanyQuery's answer: our FileID DataExt must be there."""
-    root = _parse(hcp_response) if hcp_response else None
-    if root is None:
-        return "The Web Connector sent no readable company information."
-    for ext in root.iter("DataExtRet"):
-        if ext.findtext("OwnerID") == session.owner_id and ext.findtext("DataExtName") == "FileID":
-            if ext.findtext("DataExtValue") == session.file_id:
-                return None
-            return "Wrong company file: this Web Connector application belongs to another company file."
-    return "Wrong company file: it does not carry this connection's FileID."
-
-
-def _negotiate(hcp_response: str, major: str, minor: str) -> str:
-    """The highest qbXML version both sides speak, at most 13.0."""
-    root = _parse(hcp_response)
-    versions: list[tuple[int, int]] = []
-    for element in root.iter("SupportedQBXMLVersion") if root is not None else []:
-        head, _, tail = (element.text or "").partition(".")
-        if head.isdigit() and (tail or "0").isdigit():
-            versions.append((int(head), int(tail or "0")))
-    if major.isdigit() and minor.isdigit():
-        versions.append((int(major), int(minor)))
-    usable = [v for v in versions if v <= HIGHEST_QBXML]
-    best = max(usable) if usable else HIGHEST_QBXML
-    return f"{best[0]}.{best[1]}"
-
-
-def _find_response(response: str, request_id: str) -> ET.Element | None:
-    root = _parse(response)
-    if root is None:
-        return None
-    for rs in root.iterfind("QBXMLMsgsRs/*"):
-        if rs.get("requestID") == request_id:
-            return rs
-    return None

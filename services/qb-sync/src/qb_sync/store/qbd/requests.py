@@ -1,65 +1,17 @@
-"""Connections and the work queue of QuickBooks Desktop jobs (tables in
-migrations/009_qbd_web_connector.sql). Each job is one row; the Web Connector session picks the
+"""The work queue of QuickBooks Desktop jobs (`qbd_requests`, migrations/009_qbd_web_connector.sql). Each job is one row; the Web Connector session picks the
 oldest queued one, marks it `sent` with its ticket, and the response moves it on."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from qb_sync.qbd.passwords import hash_password
+from qb_sync.domain.qbd.records import Job
 
 MAX_ATTEMPTS = 3  # then a job is parked as failed: never sent forever
-
-
-@dataclass(frozen=True)
-class QbdConnection:
-    connection_id: uuid.UUID
-    tenant_id: str
-    username: str
-    password_hash: str
-    owner_id: str
-    file_id: str
-    company_file: str
-
-
-@dataclass(frozen=True)
-class Job:
-    request_id: int
-    kind: str
-    state: dict[str, Any]
-    attempts: int
-
-
-async def create_connection(
-    conn: asyncpg.Connection, tenant_id: str, username: str, password: str, owner_id: str
-) -> QbdConnection:
-    file_id = "{" + str(uuid.uuid4()).upper() + "}"
-    row = await conn.fetchrow(
-        """INSERT INTO qbd_connections (connection_id, tenant_id, username, password_hash,
-                                        owner_id, file_id)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
-        uuid.uuid4(),
-        tenant_id,
-        username,
-        hash_password(password),
-        owner_id,
-        file_id,
-    )
-    return QbdConnection(**{k: v for k, v in dict(row).items() if k != "created_at"})
-
-
-async def connection_by_username(conn: asyncpg.Connection, username: str) -> QbdConnection | None:
-    row = await conn.fetchrow(
-        """SELECT connection_id, tenant_id, username, password_hash, owner_id, file_id,
-                  company_file FROM qbd_connections WHERE username = $1""",
-        username,
-    )
-    return QbdConnection(**dict(row)) if row else None
 
 
 async def enqueue(conn: asyncpg.Connection, connection_id: uuid.UUID, kind: str) -> int:
@@ -69,18 +21,6 @@ async def enqueue(conn: asyncpg.Connection, connection_id: uuid.UUID, kind: str)
         kind,
     )
     return request_id
-
-
-async def connection_of_tenant(
-    conn: asyncpg.Connection, tenant_id: str, connection_id: uuid.UUID
-) -> QbdConnection | None:
-    row = await conn.fetchrow(
-        """SELECT connection_id, tenant_id, username, password_hash, owner_id, file_id,
-                  company_file FROM qbd_connections WHERE connection_id = $1 AND tenant_id = $2""",
-        connection_id,
-        tenant_id,
-    )
-    return QbdConnection(**dict(row)) if row else None
 
 
 async def enqueue_once(conn: asyncpg.Connection, connection_id: uuid.UUID, kind: str) -> int:
@@ -137,6 +77,14 @@ async def mark_sent(conn: asyncpg.Connection, job: Job, ticket_hash: bytes) -> N
            WHERE request_id = $1""",
         job.request_id,
         ticket_hash,
+    )
+
+
+async def save_state(conn: asyncpg.Connection, request_id: int, state: dict[str, Any]) -> None:
+    await conn.execute(
+        "UPDATE qbd_requests SET state = $2::jsonb WHERE request_id = $1",
+        request_id,
+        json.dumps(state),
     )
 
 

@@ -3,7 +3,6 @@ once, stored hashed), download its .qwc, queue a refresh from the company file."
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated
 
@@ -12,10 +11,10 @@ from pydantic import BaseModel
 
 from platform_kit.auth import Principal
 from platform_kit.http import ApiError
-from qb_sync.qbd.passwords import new_password
-from qb_sync.qbd.queue import QbdConnection, connection_of_tenant, create_connection, enqueue_once
-from qb_sync.qbd.qwc import render_qwc
-from qb_sync.qbd.settings import qbd_settings
+from qb_sync.domain.qbd.qwc import render_qwc
+from qb_sync.domain.qbd.records import QbdConnection
+from qb_sync.settings import qbd_settings
+from qb_sync.usecases.qbd.desktop_connections import DesktopConnections
 
 router = APIRouter(prefix="/quickbooks-desktop/connections", tags=["quickbooks-desktop"])
 
@@ -26,6 +25,13 @@ async def _admin(request: Request) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(_admin)]
+
+
+def _connections(request: Request) -> DesktopConnections:
+    return DesktopConnections(request.app.state.runtime.db)
+
+
+Connections = Annotated[DesktopConnections, Depends(_connections)]
 
 
 class ConnectionCreated(BaseModel):
@@ -41,13 +47,10 @@ class ImportQueued(BaseModel):
 
 
 @router.post("", status_code=201)
-async def create(request: Request, principal: Admin) -> ConnectionCreated:
-    password = new_password()
-    username = f"qbd-{secrets.token_hex(5)}"
-    async with request.app.state.runtime.db.acquire() as conn:
-        connection = await create_connection(
-            conn, principal.tenant_id, username, password, qbd_settings().qbd_owner_id
-        )
+async def create(principal: Admin, connections: Connections) -> ConnectionCreated:
+    connection, password = await connections.create(
+        principal.tenant_id, qbd_settings().qbd_owner_id
+    )
     return ConnectionCreated(
         connection_id=connection.connection_id,
         username=connection.username,
@@ -57,17 +60,18 @@ async def create(request: Request, principal: Admin) -> ConnectionCreated:
     )
 
 
-async def _own(request: Request, principal: Principal, connection_id: uuid.UUID) -> QbdConnection:
-    async with request.app.state.runtime.db.acquire() as conn:
-        connection = await connection_of_tenant(conn, principal.tenant_id, connection_id)
+async def _own(
+    connections: DesktopConnections, principal: Principal, connection_id: uuid.UUID
+) -> QbdConnection:
+    connection = await connections.of_tenant(principal.tenant_id, connection_id)
     if connection is None:
         raise ApiError(404, "not_found", "no such QuickBooks Desktop connection for this tenant")
     return connection
 
 
 @router.get("/{connection_id}/qwc")
-async def qwc(request: Request, principal: Admin, connection_id: uuid.UUID) -> Response:
-    connection = await _own(request, principal, connection_id)
+async def qwc(principal: Admin, connections: Connections, connection_id: uuid.UUID) -> Response:
+    connection = await _own(connections, principal, connection_id)
     return Response(
         render_qwc(connection, qbd_settings()),
         media_type="application/xml",
@@ -77,11 +81,9 @@ async def qwc(request: Request, principal: Admin, connection_id: uuid.UUID) -> R
 
 @router.post("/{connection_id}/refresh", status_code=202)
 async def queue_refresh(
-    request: Request, principal: Admin, connection_id: uuid.UUID
+    principal: Admin, connections: Connections, connection_id: uuid.UUID
 ) -> ImportQueued:
     """Refresh from QuickBooks Desktop: the next Web Connector run reads the customers (all of
     them the first time, then what changed or was deleted since)."""
-    connection = await _own(request, principal, connection_id)
-    async with request.app.state.runtime.db.acquire() as conn:
-        request_id = await enqueue_once(conn, connection.connection_id, "customer_changes")
-    return ImportQueued(request_id=request_id)
+    connection = await _own(connections, principal, connection_id)
+    return ImportQueued(request_id=await connections.queue_refresh(connection))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from qb_sync.qbd.queue import QbdConnection
-from qb_sync.qbd.settings import QbdSettings
+from qb_sync.domain.qbd.records import QbdConnection
+from qb_sync.settings import QbdSettings
 
 
 def render_qwc(connection: QbdConnection, settings: QbdSettings) -> bytes:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from importlib import resources
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://developer.intuit.com/"
-WSDL = (resources.files("qb_sync.qbd") / "QBWebConnectorSvc.wsdl").read_text()
 OPERATIONS = {
     "serverVersion", "clientVersion", "authenticate", "sendRequestXML", "receiveResponseXML",
     "connectionError", "getLastError", "closeConnection",

@@ -5,19 +5,19 @@ anything that goes wrong inside gets the operation's protocol error answer, neve
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from platform_kit.http import ApiError
-from qb_sync.qbd.admin import router as admin_router
-from qb_sync.qbd.protocol import WebConnectorService
-from qb_sync.qbd.soap import WSDL, BadSoap, SoapCall, parse_call, render_fault, render_result
+from qb_sync.domain.qbd.soap import BadSoap, SoapCall, parse_call, render_fault, render_result
+from qb_sync.usecases.qbd.web_connector import WebConnectorService
 
 log = logging.getLogger("qb_sync.qbd")
 router = APIRouter(tags=["quickbooks-desktop"])
-router.include_router(admin_router)
 XML = "text/xml; charset=utf-8"
+WSDL = (resources.files("qb_sync.api.qbd") / "QBWebConnectorSvc.wsdl").read_text()
 # What each operation answers when the service itself fails: the Web Connector then shows
 # getLastError's text and closes the session, and tries again on its next run.
 FALLBACK: dict[str, Any] = {

@@ -1,0 +1,40 @@
+"""What the QuickBooks Desktop store hands to the use cases: a connection, one queued job and
+one Web Connector session (tables in migrations/009_qbd_web_connector.sql)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QbdConnection:
+    connection_id: uuid.UUID
+    tenant_id: str
+    username: str
+    password_hash: str
+    owner_id: str
+    file_id: str
+    company_file: str
+
+
+@dataclass(frozen=True)
+class Job:
+    request_id: int
+    kind: str
+    state: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Session:
+    ticket_hash: bytes
+    connection_id: uuid.UUID
+    tenant_id: str
+    owner_id: str
+    file_id: str
+    file_checked: bool
+    qbxml_version: str
+    in_flight: int | None
+    last_error: str
