@@ -141,7 +141,12 @@ def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Unknown routes and wrong methods answer in the same shape as every other error.
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        codes = {
+            400: "malformed_body",  # FastAPI's "error parsing the body": not UTF-8, not JSON
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:

@@ -6,7 +6,8 @@ documented here from the same facts that produce them:
 
 - 401/403 on every route that takes a bearer token (platform_kit.auth),
 - 404 on every route with a path parameter (what it names may not exist, or not for this tenant),
-- 413 on every route with a request body (platform_kit.http.BodySizeLimit),
+- 400 and 413 on every route with a request body (a body that cannot be parsed; one over the
+  limit, platform_kit.http.BodySizeLimit),
 - 422 on every route (input validation; a NUL in any header or query: platform_kit.request_guard),
 - and whatever a route declares itself with `responses=` (409, 400, 202...), given the error
   body's schema when it names none.
@@ -50,7 +51,7 @@ ERROR_SCHEMAS: dict[str, Any] = {
     },
 }
 _DESCRIPTIONS = {
-    "400": "Bad request",
+    "400": "Bad request (e.g. a body that is not UTF-8 JSON)",
     "401": "Missing, unknown or revoked bearer token",
     "403": "The token lacks the scope this route needs",
     "404": "Not found (or not in the caller's tenant)",
@@ -97,7 +98,7 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     if any(p.get("in") == "path" for p in parameters):
         statuses.add("404")
     if "requestBody" in operation:
-        statuses.add("413")
+        statuses |= {"400", "413"}
     statuses.add("422")  # any request: a NUL in a header or the query is refused everywhere
     for status in statuses:
         responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
