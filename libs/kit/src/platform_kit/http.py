@@ -122,15 +122,21 @@ def _too_large(limit: int) -> JSONResponse:
     return error_response(ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes"))
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
-    """Every method some route serves at this path (Starlette's own 405 names only the first
-    matching route's, and FastAPI makes one route per method)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    """Every method some route serves at this path. Starlette's own 405 names only the first
+    matching route's, and FastAPI makes one route per method; asking the router once per
+    method also sees through included routers."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    ]
 
 
 def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:

@@ -69,7 +69,12 @@ class CustomerFieldsIn(BaseModel):
     display_name: Text | None = None
     contact_name: Text | None = None
     tracking_number: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+        Annotated[
+            str,
+            AfterValidator(nfc),
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+        ]
+        | None
     ) = None
     ext_account_number: Text | None = None
     sub_account_number: Text | None = None
