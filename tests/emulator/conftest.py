@@ -49,7 +49,8 @@ def customer(display_name: str | None = None, **fields: Any) -> Customer:
 
 
 def sparse(qb: Any, fields: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
-    """A hand-built sparse update, as qbo.md 1.4 recommends, through the library's client."""
+    """A hand-built sparse update through the library's client (why: the sparse-update trap in
+    docs/reference/quickbooks-online.md#the-customer-object-and-sparse-updates)."""
     reply: dict[str, Any] = qb.update_object(
         "Customer", json.dumps({**fields, "sparse": True}), request_id=request_id
     )

@@ -1,4 +1,5 @@
-"""Batch (qbo.md 5, 8.13) through quickbooks.batch and QuickBooks.batch_operation."""
+"""Batch (docs/reference/quickbooks-online.md#batch) through quickbooks.batch and
+QuickBooks.batch_operation."""
 
 from __future__ import annotations
 

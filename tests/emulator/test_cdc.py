@@ -1,4 +1,5 @@
-"""Change data capture (qbo.md 4.1, 8.12) through quickbooks.cdc.change_data_capture."""
+"""Change data capture (docs/reference/quickbooks-online.md#change-data-capture) through
+quickbooks.cdc.change_data_capture."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Customer create/read/update rules (qbo.md 2.1-2.6, 8.3-8.9), through python-quickbooks."""
+"""Customer create/read/update rules through python-quickbooks
+(docs/reference/quickbooks-online.md#the-customer-api)."""
 
 from __future__ import annotations
 
@@ -268,7 +269,8 @@ def test_metadata_times_carry_offset_and_seconds(
 
 
 def test_sparse_update_with_a_fresh_library_object_is_a_trap(qb: Any) -> None:
-    """qbo.md 1.4: a fresh Customer() sends "" defaults and Active=true, even with sparse."""
+    """A fresh Customer() sends "" defaults and Active=true, even with sparse (the sparse-update
+    trap in docs/reference/quickbooks-online.md#the-customer-object-and-sparse-updates)."""
     created = customer("Trap Co", Notes="important").save(qb=qb)
     gone = sparse(qb, {"Id": created.Id, "SyncToken": created.SyncToken, "Active": False})
     fresh = customer()

@@ -1,4 +1,5 @@
-"""Fault injection (qbo.md 8.15): latency, 5xx, timeouts and the response lost after commit."""
+"""Fault injection: latency, 5xx, timeouts and the response lost after commit
+(docs/reference/quickbooks-online.md#emulator-fault-injection)."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ def test_request_log_and_counters(emulator: EmulatorServer, realm: RealmTokens, 
 def test_injected_fault_answers_carry_an_intuit_tid(
     emulator: EmulatorServer, realm: RealmTokens, rule: dict[str, object]
 ) -> None:
-    """Real 5xx answers carry the `intuit_tid` header that support asks for (qbo.md 8.1)."""
+    """Real 5xx answers carry the `intuit_tid` header that support asks for (see
+    docs/reference/quickbooks-online.md#emulator-routing)."""
     emulator.add_fault(realm=realm.realm_id, **rule)  # type: ignore[arg-type]
     url = f"{emulator.base_url}/v3/company/{realm.realm_id}/customer"
     headers = {"Authorization": f"Bearer {realm.access_token}", "Accept": "application/json"}

@@ -1,5 +1,6 @@
-"""OAuth (qbo.md 1.2, 6.2, 6.3, 8.2) through intuit-oauth's AuthClient and python-quickbooks:
-refresh and revoke, and the authorization-code flow (consent page, code exchange)."""
+"""OAuth (docs/reference/quickbooks-online.md#oauth-tokens) through intuit-oauth's AuthClient and
+python-quickbooks: refresh and revoke, and the authorization-code flow (consent page, code
+exchange)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Configurable behaviours where QuickBooks' real answer is unverified (qbo.md 10)."""
+"""Configurable behaviours where QuickBooks' real answer is unverified
+(docs/reference/quickbooks-online.md#open-questions)."""
 
 from __future__ import annotations
 

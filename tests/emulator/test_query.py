@@ -1,4 +1,5 @@
-"""The query language subset (qbo.md 2.8, 8.11) through Customer.all/filter/where/query/count."""
+"""The query language subset (docs/reference/quickbooks-online.md#query-language) through
+Customer.all/filter/where/query/count."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`requestid` replay (qbo.md 3, 8.10): a repeated id returns the first answer, per realm."""
+"""`requestid` replay: a repeated id returns the first answer, per realm
+(docs/reference/quickbooks-online.md#idempotency-requestid)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Throttling (qbo.md 6.1, 8.14): 429 with the XML body, which python-quickbooks reports as
-QuickbooksException 10000 "Error reading json response" (python-quickbooks#43)."""
+"""Throttling (docs/reference/quickbooks-online.md#limits-and-throttling): 429 with the XML body,
+which python-quickbooks reports as QuickbooksException 10000 "Error reading json response"
+(https://github.com/ej2/python-quickbooks/issues/43)."""
 
 from __future__ import annotations
 

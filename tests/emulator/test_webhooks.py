@@ -1,5 +1,5 @@
-"""Merge and outgoing webhooks (qbo.md 4.2, 8.15, 8.16), verified with python-quickbooks'
-validate_webhook_signature."""
+"""Merge and outgoing webhooks (docs/reference/quickbooks-online.md#webhooks), verified with
+python-quickbooks' validate_webhook_signature."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The real broker from Maven's jars does what the platform relies on, with our client (aiokafka).
 
 Idempotent producer, transactions (read_committed sees only committed records), consumer groups
-with committed offsets: the checks of the shared reference's smoke test (kafka-local.md section 10).
+with committed offsets (docs/reference/local-kafka.md#aiokafka-against-a-4x-broker).
 """
 
 from __future__ import annotations

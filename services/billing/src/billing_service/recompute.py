@@ -3,7 +3,7 @@
     python -m billing_service.recompute            # exit status 1 when a difference is found
 
 Reads DATABASE_URL and BILLING_SCHEMA like the service. It reports; it never rewrites balances,
-because a difference means a bug to understand first (see docs/decisions/billing-ledger.md).
+because a difference means a bug to understand first (see docs/decisions/0004-billing-ledger.md).
 """
 
 from __future__ import annotations

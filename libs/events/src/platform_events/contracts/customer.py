@@ -89,7 +89,9 @@ MappingChoice = Literal["dont_import", "create_here", "link_existing", "push_to_
 
 
 class MappingSaved(EventData):
-    """One QuickBooks customer mapping row changed (DESIGN.md section 4)."""
+    """One QuickBooks customer mapping row changed: the choice for one QuickBooks customer of a
+    company, or a request to push a platform customer
+    (docs/decisions/0009-customer-quickbooks-mappings.md)."""
 
     event_type = "customer.mapping-saved.v1"
     realm_id: str = Field(description="QuickBooks company id")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import typing
 import unicodedata
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from customer_service.domain.customer import Customer
+from customer_service.domain.customer import COMMAND_ONLY_FIELDS, EDITABLE_FIELDS, Customer
+
 
 
 def nfc(text: str) -> str:
@@ -115,6 +117,13 @@ class CustomerFieldsIn(BaseModel):
         return values
 
 
+# The input model declares each field's rules for input; its fields must be the editable ones.
+if set(CustomerFieldsIn.model_fields) != {
+    "discount_percent" if name == "discount_basis_points" else name for name in EDITABLE_FIELDS
+}:
+    raise TypeError("CustomerFieldsIn's fields differ from the editable fields of CustomerSnapshot")
+
+
 class CustomerCreateIn(CustomerFieldsIn):
     company_name: Text
     contact_name: Text
@@ -124,46 +133,23 @@ class CustomerPatchIn(CustomerFieldsIn):
     pass
 
 
-class CustomerOut(BaseModel):
-    customer_id: str
-    version: int
-    active: bool
-    parent_id: str | None
-    customer_type: str
-    company_name: str
-    display_name: str | None
-    contact_name: str | None
-    tracking_number: str
-    ext_account_number: str | None
-    sub_account_number: str | None
-    currency: str
-    category: str | None
-    sales_rep: str | None
-    terms: str | None
-    country: str | None
-    warehouse: str | None
-    tax_type: str | None
-    delivery_method: str | None
-    carrier: str | None
-    email: str | None
-    phone: str | None
-    mobile: str | None
-    fax: str | None
-    website: str | None
-    factored: bool
-    web_sales: bool
-    allow_partial_payments: bool
-    product_display: str
-    discount_percent: Decimal
-    credit_limit_minor: int | None
-    sales_limit_minor: int | None
-    billing_address: dict[str, Any] | None
-    delivery_address: dict[str, Any] | None
-    postal_address: dict[str, Any] | None
-    linked_to_quickbooks: bool = False
-    overdue: bool = False
-    credit_limit_exceeded: bool = False
+def _customer_out_fields() -> dict[str, Any]:
+    """The domain record's fields as stored (the discount in percent), all required, and flags."""
+    types = typing.get_type_hints(Customer)
+    fields: dict[str, Any] = {}
+    for name in (*COMMAND_ONLY_FIELDS, *EDITABLE_FIELDS):
+        if name == "discount_basis_points":
+            fields["discount_percent"] = (Decimal, ...)
+        else:
+            fields[name] = (types[name], ...)
+    flags = ("linked_to_quickbooks", "overdue", "credit_limit_exceeded")
+    return {**fields, **{flag: (bool, False) for flag in flags}}
 
+
+# A customer as the API shows it, derived from the domain record so no field is listed twice
+# (a comment, not a docstring: a docstring would become the OpenAPI description). mypy cannot
+# follow a base built at run time, hence the ignore; the fields are checked by pydantic.
+class CustomerOut(create_model("CustomerOutFields", **_customer_out_fields())):  # type: ignore[misc]
     @classmethod
     def of(cls, customer: Customer, **flags: bool) -> CustomerOut:
         values = customer.fields()

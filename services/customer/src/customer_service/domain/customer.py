@@ -7,42 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from customer_service.domain.errors import FieldProblem
-from platform_events.contracts.customer import CustomerSnapshot
+from platform_events.contracts.customer import Address, CustomerSnapshot
 
-ADDRESS_FIELDS = ("billing_address", "delivery_address", "postal_address")
+ADDRESS_FIELDS = tuple(
+    name
+    for name, field in CustomerSnapshot.model_fields.items()
+    if field.annotation == Address | None
+)
 
-# Fields a client may set; identity, version and the active flag change only through commands.
-EDITABLE_FIELDS = (
-    "parent_id",
-    "customer_type",
-    "company_name",
-    "display_name",
-    "contact_name",
-    "tracking_number",
-    "ext_account_number",
-    "sub_account_number",
-    "currency",
-    "category",
-    "sales_rep",
-    "terms",
-    "country",
-    "warehouse",
-    "tax_type",
-    "delivery_method",
-    "carrier",
-    "email",
-    "phone",
-    "mobile",
-    "fax",
-    "website",
-    "factored",
-    "web_sales",
-    "allow_partial_payments",
-    "product_display",
-    "discount_basis_points",
-    "credit_limit_minor",
-    "sales_limit_minor",
-    *ADDRESS_FIELDS,
+# The events contract's snapshot is the one definition of a customer's fields; everything below
+# derives from it or is checked against it. Identity, version and the active flag change only
+# through commands, so the rest is what a client may set.
+COMMAND_ONLY_FIELDS = ("customer_id", "version", "active")
+EDITABLE_FIELDS = tuple(
+    name for name in CustomerSnapshot.model_fields if name not in COMMAND_ONLY_FIELDS
 )
 
 # Fields that always hold a value (required on create, or with a default): a change may replace
@@ -109,6 +87,10 @@ class Customer:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Customer))
+# The record is declared field by field so that type checkers see each attribute; its types are
+# the stored ones (an address is the JSON object as stored). Its fields must be the contract's.
+if set(_FIELD_NAMES) != {"tenant_id", *CustomerSnapshot.model_fields}:
+    raise TypeError("Customer's fields differ from CustomerSnapshot's: change both together")
 
 
 @dataclass(frozen=True)

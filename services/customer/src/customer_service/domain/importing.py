@@ -1,4 +1,4 @@
-"""Import rules: what a customer created from a QuickBooks customer looks like (seeds 003/004).
+"""Import rules: what a customer created from a QuickBooks customer looks like.
 
 Company name, falling back to the display name; billing address; delivery address falling back
 to billing; primary email and phone; the contact person. The tenant's defaults fill the rest.

@@ -23,7 +23,8 @@ REFERENCED_FIELDS: dict[str, str] = {
 }
 KINDS = tuple(REFERENCED_FIELDS.values())
 
-# Fields seeds/001 marks required: when missing they take the tenant's default, or fail.
+# Fields the product's customer form marks required: when missing they take the tenant's default,
+# or fail (docs/decisions/0006-customer-api-conventions.md).
 REQUIRED_REFERENCES = ("currency", "category", "terms", "sales_rep")
 
 # Seeded for a tenant the first time it is used; admins edit them afterwards.

@@ -35,7 +35,7 @@ from customer_service.store.customers import (
     tracking_numbers_taken,
     update_customer,
 )
-from customer_service.store.reference import ensure_seeded, load_reference_lists
+from customer_service.store.reference import load_reference_lists, seeded_transaction
 from platform_events.contracts.customer import (
     CustomerCreated,
     CustomerInactivated,
@@ -81,12 +81,10 @@ async def prepare_new_customers(
 
 
 async def create_customer(pool: asyncpg.Pool, tenant_id: str, values: dict[str, Any]) -> Customer:
-    async with pool.acquire() as conn:
-        await ensure_seeded(conn, tenant_id)
-        async with conn.transaction():
-            [customer] = await prepare_new_customers(conn, tenant_id, [values])
-            await insert_customers_refusing_duplicates(conn, [customer])
-            await outbox.record_events(conn, [created_event(customer)])
+    async with seeded_transaction(pool, tenant_id) as conn:
+        [customer] = await prepare_new_customers(conn, tenant_id, [values])
+        await insert_customers_refusing_duplicates(conn, [customer])
+        await outbox.record_events(conn, [created_event(customer)])
     return customer
 
 
@@ -97,10 +95,8 @@ async def update_customer_fields(
     changes: dict[str, Any],
     expected_version: int | None,
 ) -> Customer:
-    async with pool.acquire() as conn:
-        await ensure_seeded(conn, tenant_id)
-        async with conn.transaction():
-            return await _update(conn, tenant_id, customer_id, changes, expected_version)
+    async with seeded_transaction(pool, tenant_id) as conn:
+        return await _update(conn, tenant_id, customer_id, changes, expected_version)
 
 
 async def _update(

@@ -45,7 +45,7 @@ from customer_service.store.quickbooks import (
     quickbooks_customer_of,
     write_mappings,
 )
-from customer_service.store.reference import ensure_seeded
+from customer_service.store.reference import seeded_transaction
 from platform_events import Envelope
 from platform_events.contracts.customer import MappingSaved
 
@@ -95,10 +95,8 @@ async def save_mappings(
     default_choice: str | None,
 ) -> SaveResult:
     check_default_choice(default_choice)
-    async with pool.acquire() as conn:
-        await ensure_seeded(conn, tenant_id)
-        async with conn.transaction():
-            return await _save(conn, tenant_id, realm_id, requested, default_choice)
+    async with seeded_transaction(pool, tenant_id) as conn:
+        return await _save(conn, tenant_id, realm_id, requested, default_choice)
 
 
 async def _save(

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 
 from customer_service.domain.reference import DEFAULT_LISTS, ReferenceList, ReferenceLists
 
 # Tenants this process has seen seeded (committed): skips a round trip on every request.
 _seeded: set[str] = set()
+
+
+@asynccontextmanager
+async def seeded_transaction(
+    pool: asyncpg.Pool, tenant_id: str
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction, for a tenant whose lists are seeded first (ensure_seeded)."""
+    async with pool.acquire() as conn:
+        await ensure_seeded(conn, tenant_id)
+        async with conn.transaction():
+            yield conn
 
 
 async def ensure_seeded(conn: asyncpg.Connection, tenant_id: str) -> None:

@@ -19,7 +19,7 @@ needs a person makes the child's attempts count, so it ends `failed` rather than
 
 Update (linked): a sparse body of the fields the platform changed since the last reconcile
 (`platform_content`) whose value QuickBooks (`pushed_content`) does not hold yet, with the stored
-SyncToken. On 5010 the customer is re-read and merged three ways (docs/decisions/qbsync-push.md):
+SyncToken. On 5010 the customer is re-read and merged three ways (docs/decisions/0012-qbsync-push.md):
 a field both sides changed differently is a `conflict`; otherwise the platform's changes are
 re-applied on the fresh SyncToken, at most `push_conflict_tries` times, then `conflict` too, with
 every field still to send recorded. 6240 on a rename is `needs_link`; 610 (merged away in
