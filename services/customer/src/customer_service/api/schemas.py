@@ -12,7 +12,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from customer_service.domain.customer import COMMAND_ONLY_FIELDS, EDITABLE_FIELDS, Customer
 
 
-
 def nfc(text: str) -> str:
     """One spelling per name: "Café" typed as é or as e + U+0301 is the same customer, found by
     the same search and sent to QuickBooks the same way (docs/decisions/api-shape.md)."""
