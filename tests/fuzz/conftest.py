@@ -20,6 +20,9 @@ from billing_service.app import create_app as create_billing_app
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
 from platform_kit.auth import create_token, migrate_auth
+from qb_sync.app import create_app as create_qbsync_app
+from qb_sync.settings import Settings as QbSyncSettings
+from qbo_emulator.testing import EmulatorServer
 from tests.billing.conftest import create_topics_for, drop_schema, isolated_settings
 from tests.billing.support import customer_created, envelope, publish, wait_for
 from tests.fuzz.live import serving
@@ -114,3 +117,30 @@ async def _billing_customer(database_url: str, settings, tenant: str, customer: 
         )
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def qbsync_target(stack_env: dict[str, str]) -> Iterator[Target]:
+    """qb-sync against an emulator, its workers idle for tenants other than the fuzzer's."""
+    tenant = f"fuzz-qb-{uuid.uuid4().hex[:8]}"
+    with EmulatorServer(settings={"webhook_verifier_token": "fuzz-verifier"}) as emulator:
+        settings = QbSyncSettings(
+            database_url=stack_env["DATABASE_URL"],
+            kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+            qbo_base_url=emulator.base_url,
+            qbo_webhook_verifier_token="fuzz-verifier",
+            pull_cdc_interval_seconds=3600,
+            push_tenant_prefix=tenant,
+            pull_tenant_prefix=tenant,
+        )
+        with serving(create_qbsync_app(settings)) as base:
+            token = asyncio.run(_token(stack_env["DATABASE_URL"], tenant))
+            TOKENS["qb-sync"] = token
+            yield Target(
+                base,
+                {"authorization": f"Bearer {token}"},
+                tenant,
+                str(uuid.uuid4()),
+                settings.database_url,
+                "qbsync",
+            )

@@ -17,6 +17,7 @@ from schemathesis.config import SchemathesisConfig
 
 from billing_service.app import create_app as create_billing_app
 from customer_service.app import create_app as create_customer_app
+from qb_sync.app import create_app as create_qbsync_app
 from tests.fuzz.conftest import EXAMPLES, TOKENS, Target
 
 pytestmark = pytest.mark.integration
@@ -43,6 +44,7 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 customer_api = schemathesis.openapi.from_dict(create_customer_app().openapi(), config=CONFIG)
 billing_api = schemathesis.openapi.from_dict(create_billing_app().openapi(), config=CONFIG)
+qbsync_api = schemathesis.openapi.from_dict(create_qbsync_app().openapi(), config=CONFIG)
 
 
 def bearer_for(service: str) -> type:
@@ -61,6 +63,7 @@ def bearer_for(service: str) -> type:
 
 customer_api.auth(refresh_interval=None)(bearer_for("customer"))
 billing_api.auth(refresh_interval=None)(bearer_for("billing"))
+qbsync_api.auth(refresh_interval=None)(bearer_for("qb-sync"))
 
 BUDGET = settings(
     max_examples=EXAMPLES,
@@ -98,6 +101,14 @@ def test_billing_service_answers_as_documented(
     case: schemathesis.Case, billing_target: Target
 ) -> None:
     call(case, billing_target)
+
+
+@qbsync_api.parametrize()
+@BUDGET
+def test_qbsync_service_answers_as_documented(
+    case: schemathesis.Case, qbsync_target: Target
+) -> None:
+    call(case, qbsync_target)
 
 
 def test_customer_service_stateful(customer_target: Target) -> None:

@@ -6,15 +6,14 @@ act on `code` and show `fields` next to the inputs they name.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from platform_kit.logs import correlation_id_var
@@ -122,21 +121,37 @@ def _too_large(limit: int) -> JSONResponse:
     return error_response(ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes"))
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method the resource at this path serves, as its OpenAPI document lists them.
+    Starlette's own 405 names only the first matching route's method (FastAPI makes one route
+    per method). A literal path wins over a template that happens to match it:
+    `/connections/authorize` is not the `{realm_id}` of `DELETE /connections/{realm_id}`."""
+    path = scope.get("path", "")
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for template, (pattern, methods) in _path_patterns(app).items():
+        if pattern.fullmatch(path):
+            (templated if "{" in template else literal).update(methods)
+    return sorted(literal or templated)
 
 
-def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
-    """Every method some route serves at this path. Starlette's own 405 names only the first
-    matching route's, and FastAPI makes one route per method; asking the router once per
-    method also sees through included routers."""
-    return [
-        method
-        for method in _METHODS
-        if any(
-            route.matches({**scope, "method": method})[0] is Match.FULL
-            for route in app.router.routes
-        )
-    ]
+def _path_patterns(app: FastAPI) -> dict[str, tuple[re.Pattern[str], set[str]]]:
+    cached: dict[str, tuple[re.Pattern[str], set[str]]] | None = getattr(
+        app.state, "path_patterns", None
+    )
+    if cached is None:
+        cached = {
+            template: (
+                re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))),
+                {m.upper() for m in item if m.upper() in _METHODS},
+            )
+            for template, item in app.openapi().get("paths", {}).items()
+        }
+        app.state.path_patterns = cached
+    return cached
+
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:

@@ -14,6 +14,7 @@ Connecting queues a full import; the request never waits for it.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from qb_sync.connections.store import (
 from qb_sync.pull.state import request_import
 from qb_sync.settings import Settings
 
+log = logging.getLogger(__name__)
 REALM_PATTERN = r"^\w+$"
 RealmId = Annotated[
     str,
@@ -79,8 +81,11 @@ async def connect(
     try:
         await save_connection(conn, cipher, tenant_id, realm_id, grant)
     except RealmTaken:
+        # Says nothing of who holds it: whether a company is connected elsewhere is not the
+        # caller's to learn (docs/decisions/0013-api-shape.md). The log has the whole story.
+        log.warning("realm %s refused for tenant %s: held by another tenant", realm_id, tenant_id)
         raise ApiError(
-            409, "realm_taken", f"QuickBooks company {realm_id} is connected to another tenant"
+            409, "realm_unavailable", f"QuickBooks company {realm_id} cannot be connected here"
         ) from None
     await request_import(conn, tenant_id, realm_id)
     await conn.execute(
@@ -180,7 +185,14 @@ def connection_routes(
         url, state = await start_authorization(principal.tenant_id)
         return {"authorization_url": url, "state": state}
 
-    @router.get("/quickbooks/connections/callback")
+    @router.get(
+        "/quickbooks/connections/callback",
+        responses={
+            400: {"description": "Refused, expired or incomplete authorization"},
+            409: {"description": "This company cannot be connected here"},
+            502: {"description": "QuickBooks' OAuth service did not answer"},
+        },
+    )
     async def callback(
         state: Annotated[str, Query(min_length=1)],
         code: Annotated[str | None, Query(min_length=1)] = None,

@@ -9,7 +9,6 @@ out-of-order deliveries are harmless by construction.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -20,9 +19,10 @@ from platform_events.envelope import new_envelope
 from platform_kit.http import ApiError
 from platform_kit.outbox import add_to_outbox, outgoing
 from platform_kit.runtime import ServiceRuntime
+from qb_sync.api.webhook_payload import read_notifications
 from qb_sync.connections.store import tenant_of_realm
 from qb_sync.pull.metrics import PULL_WEBHOOKS
-from qb_sync.pull.notifications import BadPayload, parse_notifications, signature_ok
+from qb_sync.pull.notifications import BadPayload, signature_ok
 from qb_sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ SOURCE = "qb-sync"
 def webhook_routes(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     router = APIRouter(tags=["quickbooks webhooks"])
 
-    @router.post("/quickbooks/webhooks")
+    @router.post(
+        "/quickbooks/webhooks", responses={401: {"description": "intuit-signature does not match"}}
+    )
     async def receive(request: Request) -> dict[str, Any]:
         body = await request.body()  # the raw bytes: the signature covers them exactly
         if not signature_ok(
@@ -41,9 +43,11 @@ def webhook_routes(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
             PULL_WEBHOOKS.labels("bad_signature").inc()
             raise ApiError(401, "bad_signature", "intuit-signature does not match the body")
         try:
-            notifications = parse_notifications(json.loads(body))
-        except (ValueError, BadPayload) as exc:
-            raise ApiError(400, "bad_payload", f"not a QuickBooks webhook payload: {exc}") from exc
+            notifications = read_notifications(body)
+        except BadPayload as exc:  # signed, so Intuit's: acknowledged (api/webhook_payload.py)
+            PULL_WEBHOOKS.labels("malformed").inc()
+            log.warning("signed webhook body refused: %s", exc)
+            return {"queued": 0, "ignored": 0, "refused": f"not a webhook payload: {exc}"}
         queued = ignored = 0
         async with runtime.db.acquire() as conn, conn.transaction():
             events = []
