@@ -1,6 +1,6 @@
 """Each service served over HTTP on the tests' own stack, with a tenant and tokens to fuzz with.
 
-The budget (examples per operation) is FUZZ_EXAMPLES, 12 by default: enough for every generation
+The budget (examples per operation) is FUZZ_EXAMPLES, 10 by default: enough for every generation
 phase to reach every operation and keep the stage within minutes on two cores. The README says
 how to run it with a larger one.
 """
@@ -27,7 +27,7 @@ from tests.billing.conftest import create_topics_for, drop_schema, isolated_sett
 from tests.billing.support import customer_created, envelope, publish, wait_for
 from tests.fuzz.live import serving
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 
 TOKENS: dict[str, str] = {}  # service -> its target's token, for the fuzzers' auth provider

@@ -148,7 +148,14 @@ def connection_routes(
         wake_puller()
         return tenant_id
 
-    @router.post("/quickbooks/connections", status_code=201)
+    @router.post(
+        "/quickbooks/connections",
+        status_code=201,
+        responses={
+            409: {"description": "This company cannot be connected here"},
+            502: {"description": "The consent page or QuickBooks' OAuth did not answer"},
+        },
+    )
     async def connect_emulator(body: ConnectIn, principal: Principal = admin) -> ConnectionOut:
         if settings.qbo_environment != "emulator":
             raise ApiError(

@@ -1,7 +1,7 @@
 """A signed webhook body read into notifications, or refused with a reason, never an exception.
 
 Intuit holds later notifications back until a failed delivery is acknowledged, and retries for
-hours (docs/reference/quickbooks-online.md, webhooks). A body it signed but we cannot read will
+hours (docs/reference/quickbooks-online.md#webhooks). A body it signed but we cannot read will
 not read better on a retry, so the receiver acknowledges it (200, counted and logged) instead
 of answering an error: the next change-data-capture pass covers what it announced.
 """
