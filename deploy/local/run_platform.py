@@ -2,7 +2,8 @@
 services; print where everything listens and a ready token; Ctrl-C stops all of it.
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
-QBO_EMULATOR_PORT. Against the emulator, tenant `demo` is connected to one QuickBooks company
+QBO_EMULATOR_PORT, OPS_CONSOLE_PORT (the ops console, a web page over all of it). Against the
+emulator, tenant `demo` is connected to one QuickBooks company
 (`QBO_DEMO_REALM`) the way a user connects real QuickBooks: qb-sync's authorization URL, the
 emulator's consent page (Connect is automatic there), the redirect to qb-sync's callback and its
 code exchange. So qb-sync holds tokens the emulator issued (and refreshes them at its token
@@ -71,7 +72,7 @@ def processes(base_env: dict[str, str]) -> list[Process]:
                     "--port",
                     str(emulator_port),
                     "--snapshot",
-                    str(ROOT / ".state" / "qbo-emulator.json"),
+                    str(stack.STATE / "qbo-emulator.json"),
                     # As at Intuit, the consent page redirects only to registered URIs.
                     "--settings",
                     json.dumps({"redirect_uris": [callback]}),
@@ -87,7 +88,17 @@ def processes(base_env: dict[str, str]) -> list[Process]:
             "QBO_REDIRECT_URI": callback,
         }
     )
+    services = {  # where the ops console finds them
+        "CUSTOMER_URL": f"http://127.0.0.1:{_port('CUSTOMER_PORT', 8001)}",
+        "BILLING_URL": f"http://127.0.0.1:{_port('BILLING_PORT', 8002)}",
+        "QB_SYNC_URL": f"http://127.0.0.1:{qb_sync_port}",
+        "QBO_EMULATOR_URL": "" if real_qbo else emulator_url,
+        "PLATFORM_STATUS_FILE": str(stack.STATE / "platform-status.json"),  # the supervisor's
+    }
     procs += [
+        Process(
+            "ops-console", "ops_console", _port("OPS_CONSOLE_PORT", 8005), "/readyz", env=services
+        ),
         Process("customer", "customer_service", _port("CUSTOMER_PORT", 8001), "/readyz"),
         Process("billing", "billing_service", _port("BILLING_PORT", 8002), "/readyz"),
         Process("qb-sync", "qb_sync", qb_sync_port, "/readyz", env=qb_env),
@@ -235,6 +246,7 @@ def start_everything() -> list[Process]:
   customer service   {customer}   (OpenAPI: {customer}/docs)
   billing service    {billing}   (OpenAPI: {billing}/docs)
   qb-sync            {procs[-1].url}
+  ops console        {procs[-4].url}   (log in with the token below)
   QuickBooks         {quickbooks}
   Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
   PostgreSQL         {env["DATABASE_URL"]}

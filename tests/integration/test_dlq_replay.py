@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
@@ -15,7 +16,7 @@ from platform_kit.dlq import describe, read_dead_letters, replay
 from platform_kit.inbox import InboundEvent, PermanentError
 from platform_kit.kafka import encode_headers
 from platform_kit.outbox import kafka_headers
-from tests.support.kafka_io import publish_raw
+from tests.support.kafka_io import publish_raw, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +79,24 @@ async def test_replayed_dead_letter_is_applied_once_after_the_fix(
     finally:
         await runner.stop()
     assert await kit_pool.fetch("SELECT invoice_id FROM voided") == [("inv-9",)]
+
+
+async def test_replaying_one_letter_sends_only_that_partitions_letter(kafka_bootstrap, test_topic):
+    """Offsets restart at 0 in every partition: one letter is its partition and its offset."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for partition in (0, 1):  # each is offset 0 of its partition
+            await producer.send_and_wait(
+                f"{test_topic}.dlq",
+                f"letter-{partition}".encode(),
+                key=b"k",
+                partition=partition,
+                headers=[("dlq-source-topic", test_topic.encode())],
+            )
+    finally:
+        await producer.stop()
+
+    assert await replay(kafka_bootstrap, f"{test_topic}.dlq", {0}, partition=1) == 1
+    replayed = await read_all(kafka_bootstrap, test_topic, expected=2, timeout=5)
+    assert [r.value for r in replayed] == [b"letter-1"]

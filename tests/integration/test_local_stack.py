@@ -175,7 +175,7 @@ def test_a_kafka_started_by_this_process_is_reaped_when_stopped(tmp_path):
 
 
 def test_run_platform_stops_what_it_started_when_a_service_cannot_start(stack_env, tmp_path):
-    ports = {name: _free_port() for name in ("QBO_EMULATOR", "BILLING", "QB_SYNC")}
+    ports = {name: _free_port() for name in ("QBO_EMULATOR", "BILLING", "QB_SYNC", "OPS_CONSOLE")}
     with socket.socket() as taken:  # the customer service cannot bind its port
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -82,7 +82,10 @@ def describe(record: Any) -> dict[str, Any]:
     }
 
 
-async def replay(bootstrap: str, dlq_topic: str, offsets: set[int] | None = None) -> int:
+async def replay(
+    bootstrap: str, dlq_topic: str, offsets: set[int] | None = None, partition: int | None = None
+) -> int:
+    """`offsets` replays only those; `partition` narrows them to one partition of the DLQ."""
     records = await read_dead_letters(bootstrap, dlq_topic, group_id=REPLAYER_GROUP)
     producer = idempotent_producer(bootstrap, "dlq-replayer")
     await producer.start()
@@ -90,6 +93,8 @@ async def replay(bootstrap: str, dlq_topic: str, offsets: set[int] | None = None
     try:
         for record in records:
             if offsets and record.offset not in offsets:
+                continue
+            if offsets and partition is not None and record.partition != partition:
                 continue
             headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq-")]
             source = decode_headers(record.headers or []).get("dlq-source-topic")
@@ -132,6 +137,7 @@ def main() -> None:
     parser.add_argument("command", choices=["list", "replay"])
     parser.add_argument("topic", help="the dead-letter topic, e.g. billing.transactions.dlq")
     parser.add_argument("--offset", type=int, action="append", help="replay only these DLQ offsets")
+    parser.add_argument("--partition", type=int, help="with --offset: only in this partition")
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     )
@@ -140,7 +146,9 @@ def main() -> None:
         for record in asyncio.run(read_dead_letters(args.bootstrap, args.topic)):
             print(json.dumps(describe(record)))
     else:
-        count = asyncio.run(replay(args.bootstrap, args.topic, set(args.offset or [])))
+        count = asyncio.run(
+            replay(args.bootstrap, args.topic, set(args.offset or []), args.partition)
+        )
         print(f"replayed {count} dead letters from {args.topic}")
 
 

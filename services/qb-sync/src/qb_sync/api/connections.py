@@ -82,7 +82,7 @@ async def connect(
         await save_connection(conn, cipher, tenant_id, realm_id, grant)
     except RealmTaken:
         # Says nothing of who holds it: whether a company is connected elsewhere is not the
-        # caller's to learn (docs/decisions/0013-api-shape.md). The log has the whole story.
+        # caller's to learn (docs/decisions/0014-api-shape.md). The log has the whole story.
         log.warning("realm %s refused for tenant %s: held by another tenant", realm_id, tenant_id)
         raise ApiError(
             409, "realm_unavailable", f"QuickBooks company {realm_id} cannot be connected here"

@@ -1,0 +1,1 @@
+"""The ops console: one web page over Prometheus, the dead-letter topics and the services' APIs."""

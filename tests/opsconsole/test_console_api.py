@@ -1,0 +1,115 @@
+"""The console's API without a browser: who may use it, what it refuses, how it shows bytes and
+orders sync rows. (tests/e2e/ drives the page itself on the whole platform.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from ops_console.app import create_app
+from ops_console.dead_letters import pretty_bytes
+from ops_console.health import supervised
+from ops_console.quickbooks import failures_first
+from ops_console.settings import Settings
+from platform_kit.auth import create_token, migrate_auth
+
+pytestmark = pytest.mark.integration
+
+
+async def _tokens(dsn: str) -> tuple[str, str]:
+    await migrate_auth(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        admin = await create_token(conn, "console-t", ["admin"], "test")
+        writer = await create_token(conn, "console-t", ["read", "write"], "test")
+        return admin, writer
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def console(stack_env: dict[str, str]) -> Iterator[tuple[TestClient, str, str]]:
+    admin, writer = asyncio.run(_tokens(stack_env["DATABASE_URL"]))
+    settings = Settings(
+        database_url=stack_env["DATABASE_URL"],
+        kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        prometheus_url="http://127.0.0.1:9",  # nothing listens: Prometheus is down
+        billing_url="http://127.0.0.1:9",
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client, admin, writer
+
+
+def test_every_api_route_needs_an_admin_token(console: tuple[TestClient, str, str]) -> None:
+    client, admin, writer = console
+    assert client.get("/api/session").json()["error"]["code"] == "unauthorized"
+    refused = client.get("/api/dead-letters", headers={"Authorization": f"Bearer {writer}"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    me = client.get("/api/session", headers={"Authorization": f"Bearer {admin}"})
+    assert me.json() == {"tenant_id": "console-t", "name": "test"}
+    assert client.get("/").status_code == 200  # the page itself is public: it holds no data
+
+
+def test_bad_requests_get_a_clear_4xx(console: tuple[TestClient, str, str]) -> None:
+    client, admin, _ = console
+    auth = {"Authorization": f"Bearer {admin}"}
+    unknown = client.get("/api/dead-letters/billing.transactions", headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    for body in ({}, {"all": True, "offset": 3}, {"partition": 1}, {"partition": -1, "offset": 0}):
+        bad = client.post("/api/dead-letters/qb.sync.dlq/replay", json=body, headers=auth)
+        assert bad.status_code == 422, (body, bad.text)
+    assert client.get("/api/charts/nope", headers=auth).status_code == 422
+
+
+def test_dead_letter_counts_cover_every_topic(console: tuple[TestClient, str, str]) -> None:
+    client, admin, _ = console
+    topics = client.get("/api/dead-letters", headers={"Authorization": f"Bearer {admin}"}).json()
+    names = [t["topic"] for t in topics["topics"]]
+    assert "billing.transactions.dlq" in names and all(n.endswith(".dlq") for n in names)
+    assert all(t["total"] >= t["waiting"] >= 0 for t in topics["topics"])
+
+
+def test_a_service_or_prometheus_down_is_a_502_or_503_not_a_500(
+    console: tuple[TestClient, str, str],
+) -> None:
+    client, admin, _ = console
+    auth = {"Authorization": f"Bearer {admin}"}
+    charts = client.get("/api/charts/flow", headers=auth)
+    assert charts.status_code == 503 and charts.json()["error"]["code"] == "prometheus_unavailable"
+    billing = client.get("/api/billing", headers=auth)
+    assert billing.status_code == 502 and billing.json()["error"]["code"] == "upstream_unavailable"
+    services = client.get("/api/services", headers=auth).json()
+    billing_row = next(s for s in services["services"] if s["name"] == "billing")
+    assert billing_row["alive"] is False and services["prometheus"] is False
+
+
+def test_original_bytes_are_shown_readably() -> None:
+    assert pretty_bytes(b'{"a":1}') == ('{\n  "a": 1\n}', "json")
+    assert pretty_bytes(b"{not json") == ("{not json", "text")
+    assert pretty_bytes(b"\xff\x00A") == ("ff 00 41", "hex")
+    assert pretty_bytes(None) == ("", "empty")
+
+
+def test_sync_rows_put_what_needs_an_operator_first() -> None:
+    rows = [
+        {"customer_id": "a", "status": "synced", "updated_at": "2026-01-03"},
+        {"customer_id": "b", "status": "failed", "updated_at": "2026-01-01"},
+        {"customer_id": "c", "status": "pending", "updated_at": "2026-01-04"},
+        {"customer_id": "d", "status": "failed", "updated_at": "2026-01-02"},
+        {"customer_id": "e", "status": "conflict", "updated_at": "2026-01-01"},
+    ]
+    assert [r["customer_id"] for r in failures_first(rows)] == ["d", "b", "e", "c", "a"]
+
+
+def test_the_supervisors_status_file_is_read_when_there(tmp_path: Path) -> None:
+    status = tmp_path / "platform-status.json"
+    assert supervised(str(status)) == {}  # not written yet: restarts come from Prometheus alone
+    status.write_text('{"services": {"billing": {"state": "backoff", "restarts": 3}}}')
+    assert supervised(str(status))["billing"] == {"state": "backoff", "restarts": 3}
+    status.write_text("{half a fi")
+    assert supervised(str(status)) == {}
