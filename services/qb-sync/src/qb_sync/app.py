@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
+from platform_kit.versioning import include_api
 from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.service import pull_side
 from qb_sync.push.service import PushSide
@@ -62,6 +63,6 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     app.state.push = push
     install_http_basics(app)
     app.include_router(runtime.ops_router())
-    for router in pull.routers() + push.routers():
-        app.include_router(router)
+    # Under /v1 like every service; /quickbooks/... keeps answering (docs/decisions/0014-api-shape.md)
+    include_api(app, *pull.routers(), *push.routers(), legacy_prefixes=("/quickbooks",))
     return app
