@@ -32,19 +32,24 @@ def test_inactive_names_can_be_released(qb: Any, configure: Any) -> None:
     assert customer("Released Name").save(qb=qb).Id != old.Id
 
 
-def test_deactivation_with_balance_can_be_refused(qb: Any, configure: Any) -> None:
-    configure(refuse_deactivate_with_balance=True)
+def test_deactivation_with_balance_refusal_can_be_turned_off(qb: Any, configure: Any) -> None:
     owing = customer("Owing Co", Balance=12.5).save(qb=qb)
     with pytest.raises(QuickbooksException) as exc:
         sparse(qb, {"Id": owing.Id, "SyncToken": owing.SyncToken, "Active": False})
     assert type(exc.value) is QuickbooksException and exc.value.error_code == 6000
+    configure(refuse_deactivate_with_balance=False)
+    assert sparse(qb, {"Id": owing.Id, "SyncToken": "0", "Active": False})["Active"] is False
 
 
-def test_maxresults_over_1000_can_fault(qb: Any, configure: Any) -> None:
-    configure(max_results_over_limit="fault")
+def test_maxresults_over_1000_can_be_clamped(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any, configure: Any
+) -> None:
+    emulator.seed(realm.realm_id, "customers", [{"DisplayName": f"Clamp {i}"} for i in range(3)])
     with pytest.raises(ValidationException) as exc:
         Customer.where("", max_results=1001, qb=qb)
-    assert type(exc.value) is ValidationException and exc.value.error_code == 4000
+    assert type(exc.value) is ValidationException and exc.value.error_code == 4001
+    configure(max_results_over_limit="clamp")
+    assert len(Customer.where("", max_results=1001, qb=qb)) == 3
 
 
 def test_non_ascii_punctuation_check_can_be_disabled(qb: Any, configure: Any) -> None:

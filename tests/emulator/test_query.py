@@ -90,14 +90,17 @@ def test_count_and_empty_result(qb: Any, people: Any) -> None:
     assert qb.query("SELECT * FROM Customer WHERE DisplayName = 'Nobody'")["QueryResponse"] == {}
 
 
-def test_maxresults_defaults_to_100_and_caps_at_1000(
+def test_maxresults_defaults_to_100_and_stops_at_1000(
     emulator: EmulatorServer, realm: RealmTokens, qb: Any
 ) -> None:
     emulator.seed(
         realm.realm_id, "customers", [{"DisplayName": f"Bulk {i:04d}"} for i in range(1005)]
     )
     assert len(Customer.filter(Active=True, qb=qb)) == 100  # filter() sends no MAXRESULTS
-    assert len(Customer.where("", max_results=5000, qb=qb)) == 1000  # clamped (emulator default)
+    assert len(Customer.where("", max_results=1000, qb=qb)) == 1000
+    with pytest.raises(ValidationException) as exc:  # Intuit refuses more (ruby#24)
+        Customer.where("", max_results=5000, qb=qb)
+    assert exc.value.error_code == 4001
     assert len(Customer.where("", start_position=1001, max_results=1000, qb=qb)) == 5
 
 

@@ -15,6 +15,7 @@ from platform_kit.versioning import include_api
 from qb_sync.ownership import RealmOwnership
 from qb_sync.pull.service import pull_side
 from qb_sync.push.service import PushSide
+from qb_sync.qbd.routes import router as qbd_router
 from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.settings import Settings
@@ -65,4 +66,6 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     app.include_router(runtime.ops_router())
     # Under /v1 like every service; /quickbooks/... keeps answering (docs/decisions/0014-api-shape.md)
     include_api(app, *pull.routers(), *push.routers(), legacy_prefixes=("/quickbooks",))
+    # The Web Connector's SOAP endpoint is QuickBooks Desktop's contract, not ours to version.
+    app.include_router(qbd_router)
     return app

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qbo_emulator import admin, api, oauth
+from qbo_emulator import admin, api, control, oauth, pipeline
 from qbo_emulator.emulator import Emulator
 from qbo_emulator.settings import Settings
 
@@ -22,7 +23,7 @@ class _HideDroppedResponses(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, ConnectionAbortedError) and str(exc) == api.DROP_MARKER)
+        return not (isinstance(exc, ConnectionAbortedError) and str(exc) == pipeline.DROP_MARKER)
 
 
 def create_app(
@@ -55,7 +56,9 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(oauth.build_router(emu))
-    app.include_router(admin.build_router(emu))
-    app.include_router(api.build_router(emu))
+    app.include_router(oauth.router)
+    app.include_router(admin.router)
+    app.include_router(api.router)
+    app.add_exception_handler(control.AdminError, admin.admin_error)
+    app.add_exception_handler(StarletteHTTPException, pipeline.unknown_route)
     return app

@@ -10,21 +10,29 @@ from qbo_emulator.store import NAME_LISTS, Realm
 
 MAX_ITEMS = 30
 MAX_BATCH_REQUESTID = 36  # checked by the API before the batch runs
-MAX_BID_WITH_REQUESTID = 10  # qbo.md 3: with a batch requestid, each bId <= 10 characters
+MAX_BID_WITH_REQUESTID = 10  # Intuit basic field definitions: with a batch requestid, bId <= 10
 
 QueryRunner = Callable[[Realm, str], dict[str, Any]]
 Writer = Callable[[Realm, str, str, dict[str, Any]], dict[str, Any]]
 
 
 def run(
-    realm: Realm, body: Any, request_id: str | None, write: Writer, query: QueryRunner
+    realm: Realm,
+    body: Any,
+    request_id: str | None,
+    write: Writer,
+    query: QueryRunner,
+    *,
+    max_items: int = MAX_ITEMS,
 ) -> dict[str, Any]:
+    """The whole request is refused (one Fault) only when it is not a batch or is too big;
+    otherwise every item gets its own answer and the others go on."""
     items = body.get("BatchItemRequest") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
         raise faults.required("BatchItemRequest")
-    if len(items) > MAX_ITEMS:
+    if len(items) > max_items:
         raise faults.business(
-            f"The batch has {len(items)} items; at most {MAX_ITEMS} are allowed.",
+            f"The batch has {len(items)} items; at most {max_items} are allowed.",
             element="BatchItemRequest",
         )
     return {"BatchItemResponse": [_item(realm, item, request_id, write, query) for item in items]}

@@ -86,6 +86,12 @@ class Emulator:
         return self.lists.create(realm, kind, payload)
 
     def run_query(self, realm: Realm, text: str) -> dict[str, Any]:
+        limit = self.settings.max_query_length
+        if limit is not None and len(text) > limit:
+            # Intuit documents no query length limit; this one is opt-in (emulator decision).
+            raise faults.query_error(
+                f"The query is {len(text)} characters long; at most {limit} are accepted."
+            )
         parsed = query.parse(text, self.settings.reject_non_ascii_punctuation)
         records = [
             self.lists.render(realm, parsed.entity, r)

@@ -104,6 +104,45 @@ def unsupported(detail: str, status: int = 400) -> QBOFault:
     return QBOFault(500, "Unsupported Operation", detail, status=status)
 
 
+def unknown_resource(method: str, path: str, url: str) -> QBOFault:
+    """What QuickBooks answers for an entity or operation it does not serve: a write gets 400
+    "Unsupported Operation" (code 500, real answer quoted in minimul/qbo_api#81), a read the
+    SystemFault 10000 "Could not find resource" (real answer quoted in
+    grue/django-quickbooks-online#12; its HTTP status is not shown there, 500 is a decision)."""
+    relative = f"Could not find resource for relative : {path} of full path: {url}"
+    if method.upper() == "GET":
+        return QBOFault(
+            10000,
+            "An application error has occurred while processing your request",
+            f"System Failure Error: {relative}",
+            status=500,
+            fault_type="SystemFault",
+        )
+    return unsupported(f"Operation {relative} is not supported.")
+
+
+def deactivate_with_balance() -> QBOFault:
+    """Making a customer with an open balance inactive; Message and Detail from Intuit's real
+    answer (ruckus/quickbooks-ruby#390). The numeric code is not in any source found: 6000, the
+    business-validation code, is an emulator decision."""
+    return QBOFault(
+        6000,
+        "Delete List Has Balance Error",
+        "The entity you are trying to delete has an open balance. : This customer cannot be "
+        "deleted because it has a non-zero balance",
+        element="Active",
+    )
+
+
+def max_results_too_large(value: int, maximum: int) -> QBOFault:
+    """Intuit's answer to MAXRESULTS over the maximum (ruckus/quickbooks-ruby#24)."""
+    return QBOFault(
+        4001,
+        "Invalid query",
+        f"QueryValidationError: value {value} is too large. Max allowed value is {maximum}",
+    )
+
+
 def auth_failed_body(detail: str) -> dict[str, Any]:
     """401 body: note the lower-case keys (python-quickbooks#118)."""
     return {

@@ -1,7 +1,8 @@
 """Create, read, update and merge for Customer, Vendor and Employee (the name lists).
 
-Customers get the full treatment; vendors and employees only carry names, which is enough for
-the cross-entity DisplayName clashes (6240) that make customer sync hard.
+Customers get the full treatment (sub-customers, balances, currency); vendors and employees keep
+their documented writable fields (addresses, account numbers, tax ids) and share the
+DisplayName space with customers (6240).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from qbo_emulator import faults
 from qbo_emulator.clock import Clock
+from qbo_emulator.indexes import RealmIndex
 from qbo_emulator.rules import (
     SPARSE_KEEP,
     WRITE_ON_CREATE,
@@ -21,7 +23,7 @@ from qbo_emulator.rules import (
     writable,
 )
 from qbo_emulator.settings import Settings
-from qbo_emulator.store import NAME_LISTS, Realm, Store
+from qbo_emulator.store import Realm, Store
 
 PRINT_NAME_MAX = 110  # the default PrintOnCheckName is the DisplayName cut to its limit
 MAX_LEVEL = 4  # five levels in all: the top customer plus four below it
@@ -87,12 +89,16 @@ class NameLists:
             seen.add(parent["Id"])
         return chain
 
+    def index(self, realm: Realm) -> RealmIndex:
+        mode = self.settings.name_compare
+        if realm.index is None or realm.index_mode != mode:
+            realm.index = RealmIndex(realm.entities, self._name_key)
+            realm.index_mode = mode
+        index: RealmIndex = realm.index
+        return index
+
     def children(self, realm: Realm, customer_id: str) -> list[dict[str, Any]]:
-        return [
-            c
-            for c in realm.customers.values()
-            if (c.get("ParentRef") or {}).get("value") == customer_id
-        ]
+        return self.index(realm).children(realm.customers, customer_id)
 
     def balance_with_jobs(self, realm: Realm, record: dict[str, Any]) -> float:
         total = float(record.get("Balance", 0) or 0)
@@ -130,6 +136,7 @@ class NameLists:
         record["SyncToken"] = "0"
         record["MetaData"] = {"CreateTime": stamp, "LastUpdatedTime": stamp}
         realm.entities[kind][record["Id"]] = record
+        self.index(realm).add(kind, record)
         self.store.creates_by_name[f"{realm.realm_id}:{record['DisplayName']}"] += 1
         self.on_change(realm.realm_id, kind, record["Id"], "Create", None)
         return self.render(realm, kind, record)
@@ -143,7 +150,7 @@ class NameLists:
             raise faults.not_found(str(entity_id))
         token = payload.get("SyncToken")
         if token is None or token == "":
-            # qbo.md 2.10/8.6: an update needs Id and SyncToken; 2020 is QBO's "Required param
+            # An update needs Id and SyncToken; 2020 is QBO's "Required param
             # missing" (its exact answer for SyncToken is n/v: emulator decision).
             raise faults.required("SyncToken")
         if str(token) != current["SyncToken"]:
@@ -168,6 +175,7 @@ class NameLists:
             "LastUpdatedTime": self.clock.stamp(),
         }
         realm.entities[kind][record["Id"]] = record
+        self.index(realm).add(kind, record)
         self.on_change(realm.realm_id, kind, record["Id"], "Update", None)
         return self.render(realm, kind, record)
 
@@ -179,6 +187,7 @@ class NameLists:
             raise faults.not_found(from_id if source is None else into_id)
         for child in self.children(realm, from_id):
             child["ParentRef"] = {"value": into_id}
+            self.index(realm).add("Customer", child)
         target["Balance"] = float(target.get("Balance", 0) or 0) + float(
             source.get("Balance", 0) or 0
         )
@@ -276,15 +285,12 @@ class NameLists:
         return name.strip().casefold() if self.settings.name_compare == "casefold" else name
 
     def _check_unique(self, realm: Realm, kind: str, record: dict[str, Any]) -> None:
-        key = self._name_key(record["DisplayName"])
-        for other_kind in NAME_LISTS:
-            for other in realm.entities[other_kind].values():
-                if other_kind == kind and other["Id"] == record.get("Id"):
-                    continue
-                if not other.get("Active", True) and not self.settings.reserve_inactive_names:
-                    continue
-                if self._name_key(other["DisplayName"]) == key:
-                    raise faults.duplicate_name(other["Id"])
+        for other_kind, other in self.index(realm).named(realm.entities, record["DisplayName"]):
+            if other_kind == kind and other["Id"] == record.get("Id"):
+                continue
+            if not other.get("Active", True) and not self.settings.reserve_inactive_names:
+                continue
+            raise faults.duplicate_name(other["Id"])
 
     def _check_deactivation(
         self, realm: Realm, current: dict[str, Any], record: dict[str, Any]
@@ -292,7 +298,4 @@ class NameLists:
         deactivating = current.get("Active", True) and record.get("Active", True) is False
         if deactivating and self.settings.refuse_deactivate_with_balance:
             if self.balance_with_jobs(realm, current) != 0:
-                raise faults.business(
-                    "Delete List Has Balance Error: the customer has a non-zero balance.",
-                    element="Active",
-                )
+                raise faults.deactivate_with_balance()

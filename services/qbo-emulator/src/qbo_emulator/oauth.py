@@ -1,183 +1,50 @@
-"""OpenID discovery document, the consent page (authorization endpoint) and the token/revoke
-endpoints intuit-oauth talks to.
-
-The consent page is Intuit's with the user's "Connect" pressed at once: it checks the request,
-picks the company (`realm_id` query parameter, else the `default_realm_id` setting, else a new
-company) and redirects to `redirect_uri` with `code`, `state` and `realmId`. As at Intuit (and
-RFC 6749 4.1.2.1), an unknown client_id or an unregistered redirect_uri is answered on the page
-itself (400, no redirect); the other bad input goes back to the app as `error=...&state=...`.
-`consent=deny` stands for the user pressing Cancel (`error=access_denied`).
-"""
+"""OAuth routes intuit-oauth talks to: the OpenID discovery document, the consent page
+(authorization endpoint), and the token and revoke endpoints (logic in oauth_flows)."""
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
 
-from qbo_emulator.emulator import Emulator
-from qbo_emulator.tokens import CodeRefused
+from qbo_emulator import oauth_flows
+from qbo_emulator.deps import EmulatorDep
 
 DISCOVERY_PATHS = ("/.well-known/openid_configuration", "/.well-known/openid_sandbox_configuration")
 AUTHORIZE_PATH = "/connect/oauth2"
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
 REVOKE_PATH = "/oauth2/v1/tokens/revoke"
-ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
-# intuitlib.enums.Scopes: what Intuit knows. Only the accounting API is emulated, so it must be
-# among the scopes asked for.
-KNOWN_SCOPES = {
-    ACCOUNTING_SCOPE,
-    "com.intuit.quickbooks.payment",
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-}
-REALM_ID = re.compile(r"^\w{1,64}$")
+
+router = APIRouter()
 
 
-def _basic_ok(emu: Emulator, header: str) -> bool:
-    if not header.lower().startswith("basic "):
-        return False
-    try:
-        client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-    except ValueError:
-        return False
-    return client_id == emu.settings.client_id and secret == emu.settings.client_secret
+async def discovery(request: Request) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return oauth_flows.discovery(base, AUTHORIZE_PATH, TOKEN_PATH, REVOKE_PATH)
 
 
-def _redirect_ok(emu: Emulator, uri: str) -> bool:
-    registered = emu.settings.redirect_uris
-    if registered is not None:
-        return uri in registered
-    parts = urlsplit(uri)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
+for _path in DISCOVERY_PATHS:
+    router.add_api_route(_path, discovery, methods=["GET"])
+    router.add_api_route(_path + "/", discovery, methods=["GET"], include_in_schema=False)
 
 
-def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+@router.get(AUTHORIZE_PATH)
+async def authorize(request: Request, emu: EmulatorDep) -> Response:
+    return oauth_flows.authorize(emu, request.query_params)
 
 
-def _back_to_app(redirect_uri: str, **params: str | None) -> RedirectResponse:
-    query = urlencode({k: v for k, v in params.items() if v is not None})
-    return RedirectResponse(
-        redirect_uri + ("&" if "?" in redirect_uri else "?") + query, status_code=302
-    )
+@router.post(TOKEN_PATH)
+async def token(request: Request, emu: EmulatorDep) -> Response:
+    authorization = request.headers.get("authorization", "")
+    return oauth_flows.token(emu, authorization, await request.form(), request.headers)
 
 
-def build_router(emu: Emulator) -> APIRouter:
-    router = APIRouter()
+@router.post(REVOKE_PATH)
+async def revoke(request: Request, emu: EmulatorDep) -> Response:
+    authorization = request.headers.get("authorization", "")
+    return oauth_flows.revoke(emu, authorization, await request.body())
 
-    async def discovery(request: Request) -> dict[str, Any]:
-        base = str(request.base_url).rstrip("/")
-        return {
-            "issuer": "https://oauth.platform.intuit.com/op/v1",
-            "authorization_endpoint": f"{base}{AUTHORIZE_PATH}",
-            "token_endpoint": f"{base}{TOKEN_PATH}",
-            "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
-            "revocation_endpoint": f"{base}{REVOKE_PATH}",
-            "jwks_uri": f"{base}/oauth2/v1/keys",
-            "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-        }
 
-    for path in DISCOVERY_PATHS:
-        router.add_api_route(path, discovery, methods=["GET"])
-        router.add_api_route(path + "/", discovery, methods=["GET"], include_in_schema=False)
-
-    @router.get(AUTHORIZE_PATH)
-    async def authorize(request: Request) -> Response:
-        query = request.query_params
-        if query.get("client_id") != emu.settings.client_id:
-            return _oauth_error(400, "invalid_client", "Unknown client_id")
-        redirect_uri = query.get("redirect_uri", "")
-        if not _redirect_ok(emu, redirect_uri):
-            return _oauth_error(
-                400, "invalid_request", "redirect_uri is not registered for this app"
-            )
-        state = query.get("state") or None
-
-        def refuse(error: str, description: str) -> RedirectResponse:
-            emu.store.counters["authorizations_refused"] += 1
-            return _back_to_app(
-                redirect_uri, error=error, error_description=description, state=state
-            )
-
-        if query.get("response_type") != "code":
-            return refuse("unsupported_response_type", "response_type must be code")
-        scopes = set(query.get("scope", "").split())
-        if ACCOUNTING_SCOPE not in scopes or not scopes <= KNOWN_SCOPES:
-            return refuse("invalid_scope", f"scope must include {ACCOUNTING_SCOPE}")
-        if state is None:
-            return refuse("invalid_request", "state is required")
-        realm_id = query.get("realm_id") or emu.settings.default_realm_id
-        if realm_id is not None and not REALM_ID.match(realm_id):
-            return refuse("invalid_request", "realm_id must be 1-64 letters or digits")
-        if query.get("consent") == "deny":
-            return refuse("access_denied", "The user did not authorize the app")
-        realm = emu.ensure_realm(realm_id, permissive=False)
-        code = emu.tokens.issue_code(realm.realm_id, redirect_uri)
-        emu.store.counters["authorizations"] += 1
-        return _back_to_app(redirect_uri, code=code, state=state, realmId=realm.realm_id)
-
-    @router.post(TOKEN_PATH)
-    async def token(request: Request) -> Response:
-        if not _basic_ok(emu, request.headers.get("authorization", "")):
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
-        form = await request.form()
-        grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            return exchange_code(str(form.get("code") or ""), str(form.get("redirect_uri") or ""))
-        if grant_type != "refresh_token":
-            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        issued = emu.tokens.rotate(str(form.get("refresh_token", "")))
-        emu.dirty = True
-        if issued is None:
-            emu.store.counters["invalid_grant"] += 1
-            return JSONResponse(
-                {
-                    "error": "invalid_grant",
-                    "error_description": "Incorrect or invalid refresh token",
-                },
-                status_code=400,
-            )
-        emu.store.counters["token_refreshes"] += 1
-        return JSONResponse(issued)
-
-    def exchange_code(code: str, redirect_uri: str) -> Response:
-        if not code or not redirect_uri:
-            return _oauth_error(400, "invalid_request", "code and redirect_uri are required")
-        emu.dirty = True
-        try:
-            realm_id, issued = emu.tokens.exchange(code, redirect_uri)
-        except CodeRefused as refused:
-            emu.store.counters["invalid_grant"] += 1
-            return _oauth_error(400, "invalid_grant", str(refused))
-        # From its first token on, a company accepts only the tokens issued for it.
-        emu.ensure_realm(realm_id, permissive=False).require_tokens = True
-        emu.store.counters["codes_exchanged"] += 1
-        return JSONResponse(issued)
-
-    @router.post(REVOKE_PATH)
-    async def revoke(request: Request) -> Response:
-        if not _basic_ok(emu, request.headers.get("authorization", "")):
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
-        try:
-            token_value = json.loads(await request.body()).get("token")
-        except (ValueError, AttributeError):
-            token_value = None
-        emu.tokens.revoke(token=token_value)
-        emu.dirty = True
-        return Response(status_code=200)
-
-    @router.get("/oauth2/v1/keys")
-    async def keys() -> dict[str, Any]:
-        return {"keys": []}
-
-    return router
+@router.get("/oauth2/v1/keys")
+async def keys() -> dict[str, Any]:
+    return {"keys": []}

@@ -19,7 +19,7 @@ ENTITIES = ("Customer", "Vendor", "Employee")
 OPERATORS = ("<=", ">=", "=", "<", ">")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-# The properties a WHERE (and here also an ORDER BY) may name: qbo.md 8.11's filterable set.
+# The properties a WHERE (and here also an ORDER BY) may name: the Customer reference's filterable set.
 # Property names match case-insensitively (`Metadata.LastUpdatedTime` is QBO's own spelling).
 FILTERABLE = {
     name.lower(): name
@@ -355,7 +355,7 @@ def run(
     limit = DEFAULT_PAGE if query.max_results is None else query.max_results
     if limit > MAX_PAGE:
         if not clamp_over_max:
-            raise faults.query_error(f"MAXRESULTS {limit} exceeds the maximum of {MAX_PAGE}")
+            raise faults.max_results_too_large(limit, MAX_PAGE)
         limit = MAX_PAGE
     start = max(query.start, 1)
     page = rows[start - 1 : start - 1 + limit]

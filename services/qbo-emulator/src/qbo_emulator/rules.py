@@ -66,14 +66,51 @@ CUSTOMER_WRITABLE = COMMON_WRITABLE | {
     "CustomerTypeRef",
     "OtherContactInfo",
 }
+# Vendor and Employee reference pages: the same names are shared across the three lists, so
+# their addresses, account numbers and tax ids must survive a write like a customer's do.
+VENDOR_WRITABLE = COMMON_WRITABLE | {
+    "BillAddr",
+    "OtherContactInfo",
+    "TaxIdentifier",
+    "AcctNum",
+    "Vendor1099",
+    "TermRef",
+    "APAccountRef",
+    "BillRate",
+    "CostRate",
+    "TaxReportingBasis",
+    "GSTIN",
+    "GSTRegistrationType",
+    "BusinessNumber",
+    "T4AEligible",
+    "T5018Eligible",
+    "HasTPAR",
+    "VendorPaymentBankDetail",
+}
+EMPLOYEE_WRITABLE = COMMON_WRITABLE | {
+    "PrimaryAddr",
+    "EmployeeNumber",
+    "SSN",
+    "BillableTime",
+    "BillRate",
+    "CostRate",
+    "BirthDate",
+    "Gender",
+    "HiredDate",
+    "ReleasedDate",
+    "Organization",
+}
 # Accepted on create only; kept from the stored record afterwards.
 WRITE_ON_CREATE = ("CurrencyRef", "Balance", "OpenBalanceDate")
 # Never removable by a sparse update (Customer reference).
 SPARSE_KEEP = ("DisplayName", "PrintOnCheckName")
 
 
+WRITABLE = {"Customer": CUSTOMER_WRITABLE, "Vendor": VENDOR_WRITABLE, "Employee": EMPLOYEE_WRITABLE}
+
+
 def writable(kind: str) -> frozenset[str]:
-    return CUSTOMER_WRITABLE if kind == "Customer" else COMMON_WRITABLE
+    return WRITABLE[kind]
 
 
 def clean(value: Any) -> Any:

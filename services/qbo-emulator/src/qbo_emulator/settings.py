@@ -12,8 +12,15 @@ class Settings:
     client_id: str = "emulator-client-id"
     client_secret: str = "emulator-client-secret"
     access_token_ttl: int = 3600  # seconds; QBO issues 1-hour access tokens
-    refresh_token_ttl: int = 8726400  # 101 days, as x_refresh_token_expires_in
-    refresh_grace_seconds: int = 0  # a rotated-out refresh token still works this long
+    # Refresh tokens (Intuit's OAuth FAQ and "Validity of Refresh Token" article; see tokens.py):
+    # a value lives 101 days (x_refresh_token_expires_in 8726400 in real answers); refreshing
+    # with it hands back the same value until it is a day old, then a new value, and the
+    # replaced one stays usable ("stale") for 24 hours. Every grant ends five years after the
+    # user connected (Intuit's 2025 refresh-token policy), whatever is refreshed in between.
+    refresh_token_ttl: int = 8726400
+    refresh_token_rotation_seconds: int = 86400
+    refresh_grace_seconds: int = 86400
+    refresh_token_max_lifetime: int = 5 * 365 * 86400
     # Authorization codes are single use and short lived. Intuit's code lifetime is not in our
     # stored sources (n/v); 300 s is the common value (RFC 6749 4.1.2 advises at most 10 min).
     authorization_code_ttl: int = 300
@@ -47,9 +54,22 @@ class Settings:
     requests_per_second: int = 10
     max_concurrent: int = 10
     batch_per_minute: int = 40
+    # Batch (Intuit limits page: at most 30 payloads per batch request). A batch request counts
+    # once toward requests_per_minute ("500 requests per minute per realmId, including batch
+    # requests", Intuit 2016); batch_counts_items=True charges one per item instead.
+    batch_max_items: int = 30
+    batch_counts_items: bool = False
+    # A /v3 body larger than this gets 413 with an HTML page, as over-large batches do at
+    # Intuit (ruckus/quickbooks-ruby#361). The size is not documented: decision.
+    max_body_bytes: int = 1_000_000
     retry_after_seconds: int | None = None  # Retry-After on 429 is not documented: off
     # Query engine
-    max_results_over_limit: str = "clamp"  # "clamp" or "fault" (n/v which QBO does)
+    # MAXRESULTS over 1000: "fault" answers Intuit's 4001 "value N is too large. Max allowed
+    # value is 1000" (ruckus/quickbooks-ruby#24); "clamp" silently returns 1000.
+    max_results_over_limit: str = "fault"
+    # Query text longer than this (characters) gets 4000; None = no limit. Intuit documents
+    # none, so it is off by default; set it to test bulk finds that must split their IN lists.
+    max_query_length: int | None = None
     reject_non_ascii_punctuation: bool = True  # curly quotes / en dash break QBO's lexer
     # CDC
     cdc_max_objects: int = 1000
@@ -57,7 +77,8 @@ class Settings:
     # Names
     name_compare: str = "casefold"  # "casefold" (trimmed, case-insensitive) or "exact"
     reserve_inactive_names: bool = True
-    refuse_deactivate_with_balance: bool = False
+    # Making a customer with an open balance inactive is refused, as at Intuit (ruby#390).
+    refuse_deactivate_with_balance: bool = True
     # Webhooks
     webhook_url: str | None = None
     webhook_verifier_token: str = "emulator-verifier-token"

@@ -34,6 +34,10 @@ class Realm:
     # are accepted. False only for realms seeded with permissive auth or auto-created; set back
     # to True once tokens are issued for the realm, or by the admin API.
     require_tokens: bool = True
+    # Lookup index (indexes.RealmIndex) with the name-compare mode it was built for; never
+    # saved, rebuilt on first use.
+    index: Any = field(default=None, repr=False, compare=False)
+    index_mode: str | None = field(default=None, repr=False, compare=False)
 
     def allocate_id(self) -> str:
         value = str(self.next_id)

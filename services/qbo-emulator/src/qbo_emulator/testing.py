@@ -16,7 +16,7 @@ sets `service_time_ms` to 0 (`EmulatorServer(service_time_ms=...)` to ask for on
 
 python-quickbooks and intuit-oauth are imported lazily: the emulator itself does not need them.
 The client helpers set OAUTHLIB_INSECURE_TRANSPORT=1 for the process, since the emulator serves
-plain http (reference/qbo.md section 1.2).
+plain http (docs/reference/quickbooks-online.md).
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def quickbooks_client(
     refresh_token: str | None = None,
     timeout: float | tuple[float, float] | None = None,
 ) -> Any:
-    """A python-quickbooks `QuickBooks` client for `realm_id` on the emulator (qbo.md 1.2).
+    """A python-quickbooks `QuickBooks` client for `realm_id` on the emulator.
 
     Without `access_token` a placeholder bearer is sent, which only permissive realms accept
     (seed_realm on a permissive EmulatorServer, the harness default, or an unknown realm when
@@ -190,6 +190,11 @@ def quickbooks_client(
 # What `EmulatorServer(permissive=True)`, the harness default, turns on (the server's own
 # defaults are strict): realms seeded without tokens and unknown realm ids accept any bearer.
 PERMISSIVE_SETTINGS = {"permissive_auth": True, "auto_create_realms": True}
+# What `EmulatorServer(rotate_every_refresh=True)`, the harness default, turns on: every refresh
+# hands out a new refresh token and the old one dies at once. That is the worst case a client
+# must survive (it has to store every rotated token); the server's own default is Intuit's
+# (the same value for a day, the replaced one usable for 24 hours more).
+ROTATE_EVERY_REFRESH = {"refresh_token_rotation_seconds": 0, "refresh_grace_seconds": 0}
 
 
 class EmulatorServer:
@@ -200,6 +205,8 @@ class EmulatorServer:
     - `permissive` (True): PERMISSIVE_SETTINGS, as the harness always behaved; False: strict
       auth, the server's default (unknown or placeholder tokens 401, unknown realms 401/403).
     - `service_time_ms` (0): how long each /v3 request takes; None: the server's default.
+    - `rotate_every_refresh` (True): ROTATE_EVERY_REFRESH; False: Intuit's rotation (the
+      server's default).
     `args`: extra command-line arguments (subprocess mode only).
     """
 
@@ -213,11 +220,14 @@ class EmulatorServer:
         subprocess_mode: bool = False,
         permissive: bool = True,
         service_time_ms: int | None = 0,
+        rotate_every_refresh: bool = True,
         args: Iterable[str] = (),
     ) -> None:
         self.host = host
         self.port = port
         defaults: dict[str, Any] = dict(PERMISSIVE_SETTINGS) if permissive else {}
+        if rotate_every_refresh:
+            defaults.update(ROTATE_EVERY_REFRESH)
         if service_time_ms is not None:
             defaults["service_time_ms"] = service_time_ms
         self.settings = {**defaults, **(settings or {})}

@@ -54,6 +54,12 @@ class Throttle:
         self.in_flight[realm_id] += 1
         return None
 
+    def charge(self, realm_id: str, extra: int) -> None:
+        """Count `extra` more requests in the realm's per-minute window (a batch's other items
+        when batches are charged per item); later requests feel them."""
+        now = self.clock.epoch()
+        self.minute[realm_id].extend([now] * extra)
+
     def release(self, realm_id: str) -> None:
         self.in_flight[realm_id] -= 1
 

@@ -1,7 +1,21 @@
 """OAuth token registry, per realm: single-use authorization codes, expiring access tokens and
-rotating refresh tokens.
+refresh tokens that rotate as Intuit's do.
 
 Every pair belongs to a grant (one authorization, or one admin issue); rotation keeps the grant.
+Refresh tokens, per Intuit (OAuth FAQ, quoted in python-quickbooks#150; the "Validity of Refresh
+Token" article quoted in intuit/QuickBooks-V3-PHP-SDK#324; Intuit staff in
+intuit/oauth-jsclient#74 and IntuitDeveloper/oauth2-nodejs#2):
+- refreshing with the current value answers a new access token and the *same* refresh token
+  until that value is `refresh_token_rotation_seconds` old (a day), then a new value;
+  `x_refresh_token_expires_in` counts down the value's own lifetime (`refresh_token_ttl`);
+- the replaced value is stale: it keeps working for `refresh_grace_seconds` (24 hours), and
+  answers the grant's current value (emulator decision: so two workers that refresh at once
+  both end up holding the newest value), then `invalid_grant`;
+- no value outlives the grant's hard expiry, five years after the user connected
+  (https://blogs.intuit.com/2025/11/12/important-changes-to-refresh-token-policy);
+  `x_refresh_token_expires_in` never reaches past it, and clients that send
+  `x-include-refresh-token-hard-expires-in: true` (intuit-oauth 1.2.7) also get
+  `x_refresh_token_hard_expires_in`.
 A code exchanged twice revokes its grant's tokens (RFC 6749 section 10.5; Intuit does the same:
 "a second call with the same oauth code ... would invalidate the token for that auth code",
 intuit/oauth-jsclient#173)."""
@@ -23,6 +37,8 @@ class RefreshToken:
     replaced_at: float | None = None  # set when rotated out: the token is stale from then on
     revoked: bool = False
     grant_id: str = ""
+    issued_at: float = 0.0
+    hard_expires_at: float | None = None  # the grant's five-year end
 
 
 @dataclass
@@ -63,39 +79,78 @@ class TokenRegistry:
         self.codes: dict[str, AuthorizationCode] = {}
 
     def issue(self, realm_id: str, grant_id: str | None = None) -> dict[str, Any]:
-        """A new pair, shaped like Intuit's token response (a new grant unless given one)."""
+        """A new grant's pair (or a new pair for `grant_id`), shaped like Intuit's answer."""
         now = self.clock.epoch()
         grant_id = grant_id or secrets.token_hex(8)
-        access = "eyJemu." + secrets.token_urlsafe(24)
-        refresh = "AB1emu" + secrets.token_urlsafe(24)
-        self.access[access] = AccessToken(
-            realm_id, now + self.settings.access_token_ttl, grant_id=grant_id
-        )
-        self.refresh[refresh] = RefreshToken(
-            realm_id, now + self.settings.refresh_token_ttl, grant_id=grant_id
-        )
-        return {
-            "access_token": access,
-            "refresh_token": refresh,
-            "expires_in": self.settings.access_token_ttl,
-            "x_refresh_token_expires_in": self.settings.refresh_token_ttl,
-            "token_type": "bearer",
-        }
+        hard = now + self.settings.refresh_token_max_lifetime
+        refresh = self._new_refresh(realm_id, grant_id, hard)
+        return self._answer(refresh, self._new_access(realm_id, grant_id))
 
-    def rotate(self, refresh_token: str) -> dict[str, Any] | None:
-        """Refresh grant: None means invalid_grant (unknown, revoked, expired or stale)."""
+    def rotate(
+        self, refresh_token: str, *, with_hard_expiry: bool = False
+    ) -> dict[str, Any] | None:
+        """Refresh grant: None means invalid_grant (unknown, revoked, expired, or stale for
+        longer than the grace window)."""
         entry = self.refresh.get(refresh_token)
         now = self.clock.epoch()
-        if entry is None or entry.revoked or entry.expires_at <= now:
+        if entry is None or entry.revoked or min(entry.expires_at, self._hard(entry)) <= now:
             return None
-        if (
-            entry.replaced_at is not None
-            and now - entry.replaced_at > self.settings.refresh_grace_seconds
-        ):
-            return None
-        if entry.replaced_at is None:
+        if entry.replaced_at is not None:
+            if now - entry.replaced_at > self.settings.refresh_grace_seconds:
+                return None
+            current = self._current(entry.grant_id)
+            if current is None:
+                return None
+            refresh_token = current
+        elif now - entry.issued_at >= self.settings.refresh_token_rotation_seconds:
             entry.replaced_at = now
-        return self.issue(entry.realm_id, entry.grant_id)
+            refresh_token = self._new_refresh(entry.realm_id, entry.grant_id, self._hard(entry))
+        access = self._new_access(entry.realm_id, entry.grant_id)
+        return self._answer(refresh_token, access, with_hard_expiry=with_hard_expiry)
+
+    def _new_access(self, realm_id: str, grant_id: str) -> str:
+        access = "eyJemu." + secrets.token_urlsafe(24)
+        expires = self.clock.epoch() + self.settings.access_token_ttl
+        self.access[access] = AccessToken(realm_id, expires, grant_id=grant_id)
+        return access
+
+    def _new_refresh(self, realm_id: str, grant_id: str, hard_expires_at: float) -> str:
+        now = self.clock.epoch()
+        refresh = "AB1emu" + secrets.token_urlsafe(24)
+        self.refresh[refresh] = RefreshToken(
+            realm_id,
+            min(now + self.settings.refresh_token_ttl, hard_expires_at),
+            grant_id=grant_id,
+            issued_at=now,
+            hard_expires_at=hard_expires_at,
+        )
+        return refresh
+
+    def _current(self, grant_id: str) -> str | None:
+        """The grant's newest refresh token value (not replaced, not revoked)."""
+        for value, entry in self.refresh.items():
+            if entry.grant_id == grant_id and entry.replaced_at is None and not entry.revoked:
+                return value
+        return None
+
+    def _hard(self, entry: RefreshToken) -> float:
+        return entry.hard_expires_at if entry.hard_expires_at is not None else entry.expires_at
+
+    def _answer(
+        self, refresh_token: str, access_token: str, *, with_hard_expiry: bool = False
+    ) -> dict[str, Any]:
+        now = self.clock.epoch()
+        entry = self.refresh[refresh_token]
+        answer: dict[str, Any] = {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "expires_in": self.settings.access_token_ttl,
+            "x_refresh_token_expires_in": round(min(entry.expires_at, self._hard(entry)) - now),
+            "token_type": "bearer",
+        }
+        if with_hard_expiry:
+            answer["x_refresh_token_hard_expires_in"] = round(self._hard(entry) - now)
+        return answer
 
     def issue_code(self, realm_id: str, redirect_uri: str) -> str:
         """The code the consent page sends back: single use, `authorization_code_ttl` long."""

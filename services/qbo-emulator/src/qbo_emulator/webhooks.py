@@ -70,7 +70,7 @@ class Notifier:
 
     `deliveries` is the admin view: one record per notification (`seq` = its index), with its
     body, attempts and outcome. Tests can hold notifications back and release them in another
-    order, or deliver a past one again (duplicates and out-of-order delivery, qbo.md 4.2)."""
+    order, or deliver a past one again (duplicates and out-of-order delivery, which Intuit warns of in its webhooks best practices)."""
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings

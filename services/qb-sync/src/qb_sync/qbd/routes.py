@@ -1,0 +1,97 @@
+"""`POST /qbwc`: the SOAP endpoint the Web Connector calls (AppURL of the .qwc), and
+`GET /qbwc?wsdl`: its static WSDL. A SOAP body we cannot read gets a SOAP Client fault (400);
+anything that goes wrong inside gets the operation's protocol error answer, never a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from platform_kit.http import ApiError
+from qb_sync.qbd.admin import router as admin_router
+from qb_sync.qbd.protocol import WebConnectorService
+from qb_sync.qbd.soap import WSDL, BadSoap, SoapCall, parse_call, render_fault, render_result
+
+log = logging.getLogger("qb_sync.qbd")
+router = APIRouter(tags=["quickbooks-desktop"])
+router.include_router(admin_router)
+XML = "text/xml; charset=utf-8"
+# What each operation answers when the service itself fails: the Web Connector then shows
+# getLastError's text and closes the session, and tries again on its next run.
+FALLBACK: dict[str, Any] = {
+    "serverVersion": "",
+    "clientVersion": "",
+    "authenticate": ["", "none"],
+    "sendRequestXML": "",
+    "receiveResponseXML": -1,
+    "getLastError": "qb-sync could not process the call; it is logged, try again later.",
+    "connectionError": "done",
+    "closeConnection": "OK",
+}
+
+
+@router.get("/qbwc")
+async def wsdl(request: Request) -> Response:
+    if "wsdl" not in {key.lower() for key in request.query_params}:
+        raise ApiError(
+            404, "not_found", "the Web Connector endpoint answers POST; its WSDL is at ?wsdl"
+        )
+    return Response(WSDL, media_type=XML)
+
+
+@router.get("/qbwc/support")
+async def support() -> Response:
+    """The .qwc's AppSupport page (same host as AppURL, as the Web Connector requires)."""
+    return Response(
+        "<html><body><h1>Customer Platform: QuickBooks Desktop</h1><p>The Web Connector talks "
+        "to this service. Sync results are shown in the platform.</p></body></html>",
+        media_type="text/html",
+    )
+
+
+@router.post("/qbwc")
+async def soap(request: Request) -> Response:
+    try:
+        call = parse_call(await request.body())
+    except BadSoap as exc:
+        log.warning("qbd: bad SOAP call: %s", exc)
+        return Response(render_fault(str(exc)), status_code=400, media_type=XML)
+    try:
+        result = await _dispatch(WebConnectorService(request.app.state.runtime.db), call)
+    except Exception:
+        log.exception("qbd: %s failed", call.operation)
+        result = FALLBACK[call.operation]
+    return Response(render_result(call.operation, result), media_type=XML)
+
+
+async def _dispatch(service: WebConnectorService, call: SoapCall) -> Any:
+    p = call.params
+    ticket = p.get("ticket", "")
+    match call.operation:
+        case "serverVersion":
+            return await service.server_version()
+        case "clientVersion":
+            return await service.client_version(p.get("strversion", ""))
+        case "authenticate":
+            return await service.authenticate(p.get("strusername", ""), p.get("strpassword", ""))
+        case "sendRequestXML":
+            return await service.send_request_xml(
+                ticket,
+                p.get("strhcpresponse", ""),
+                p.get("qbxmlmajorvers", ""),
+                p.get("qbxmlminorvers", ""),
+            )
+        case "receiveResponseXML":
+            return await service.receive_response_xml(
+                ticket, p.get("response", ""), p.get("hresult", ""), p.get("message", "")
+            )
+        case "getLastError":
+            return await service.get_last_error(ticket)
+        case "connectionError":
+            return await service.connection_error(
+                ticket, p.get("hresult", ""), p.get("message", "")
+            )
+        case _:
+            return await service.close_connection(ticket)

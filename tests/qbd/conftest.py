@@ -1,0 +1,88 @@
+"""qb-sync's Web Connector endpoint on a real port over a fresh PostgreSQL schema (qb-sync's
+migrations), for the simulated Web Connector to call through its SOAP client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import asyncpg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from platform_kit.auth import Authenticator, migrate_auth
+from platform_kit.db import apply_migrations, create_pool, service_migrations
+from platform_kit.http import install_http_basics
+from qb_sync.qbd.routes import router
+
+OWNER_ID = "{6B0A1C2D-3E4F-4A5B-8C9D-0E1F2A3B4C5D}"
+
+
+@dataclass
+class Endpoint:
+    url: str
+    schema: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def qbd_schema(database_url: str) -> AsyncIterator[str]:
+    schema = f"t_qbd_{uuid.uuid4().hex[:10]}"
+    await migrate_auth(database_url)  # the kit's API tokens, for the admin routes
+    pool = await create_pool(database_url, schema, min_size=1, max_size=2)
+    try:
+        await apply_migrations(pool, schema, service_migrations("qb_sync.migrations"))
+    finally:
+        await pool.close()
+    yield schema
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db(database_url: str, qbd_schema: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, qbd_schema, min_size=1, max_size=3)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def endpoint(database_url: str, qbd_schema: str) -> Iterator[Endpoint]:
+    """The router as qb-sync mounts it, served by uvicorn in a thread with its own pool."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(database_url, qbd_schema, min_size=1, max_size=4)
+        app.state.runtime = SimpleNamespace(db=pool, auth=Authenticator(lambda: pool))
+        yield
+        await pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+    install_http_basics(app)
+    app.include_router(router)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the endpoint did not start")
+        threading.Event().wait(0.05)
+    yield Endpoint(f"http://127.0.0.1:{port}/qbwc", qbd_schema)
+    server.should_exit = True
+    thread.join(10)
