@@ -28,7 +28,7 @@ async def stored_state(b: BillingUnderTest, tenant: str) -> tuple[object, ...]:
             "SELECT * FROM ledger_entries WHERE tenant_id = $1 ORDER BY seq", tenant
         ),
         await b.pool.fetch("SELECT * FROM balances WHERE tenant_id = $1", tenant),
-        await b.pool.fetchval("SELECT count(*) FROM outbox"),
+        await b.pool.fetch("SELECT * FROM rejections WHERE tenant_id = $1", tenant),
     )
 
 

@@ -44,7 +44,11 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 customer_api = schemathesis.openapi.from_dict(create_customer_app().openapi(), config=CONFIG)
 billing_api = schemathesis.openapi.from_dict(create_billing_app().openapi(), config=CONFIG)
-qbsync_api = schemathesis.openapi.from_dict(create_qbsync_app().openapi(), config=CONFIG)
+# The QuickBooks Desktop side (Web Connector SOAP and its connection routes) arrived just before
+# this stage; it is not fuzzed yet: its answers are not all documented.
+qbsync_api = schemathesis.openapi.from_dict(create_qbsync_app().openapi(), config=CONFIG).exclude(
+    path_regex="^/(quickbooks-desktop|qbwc)"
+)
 
 
 def bearer_for(service: str) -> type:
