@@ -27,15 +27,14 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
 import asyncpg
 import httpx
+from harness import load_env, machine_load, percentile
 
 from platform_kit.auth import create_token, migrate_auth
 
-ROOT = Path(__file__).resolve().parents[1]
 # A fresh tenant per run, removed at the end, so every run starts from exactly --customers rows.
 TENANT = f"bench-customer-api-{uuid.uuid4().hex[:8]}"
 WORDS = (
@@ -89,22 +88,8 @@ class LeanClient:
             self.idle.put_nowait((reader, writer))
 
 
-def load_env() -> tuple[str, str]:
-    env_file = ROOT / ".state" / "stack.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key, value)
-    return os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
-
-
 def company(rng: random.Random) -> str:
     return f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(SUFFIXES)}"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def report(label: str, latencies: list[float], elapsed: float, errors: int) -> None:
@@ -256,6 +241,7 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=18601)
     args = parser.parse_args()
     _kafka, dsn = load_env()
+    print(f"machine: {machine_load()} at start")
 
     env = {**os.environ, "HTTP_PORT": str(args.port), "LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "customer_service"], env=env)  # noqa: ASYNC220
@@ -302,6 +288,7 @@ async def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
         await remove_bench_tenant(dsn)
+    print(f"machine: {machine_load()} at end")
 
 
 async def remove_bench_tenant(dsn: str) -> None:

@@ -1,15 +1,22 @@
-"""Outbox -> Kafka: throughput of the relay beside a naive relay, and commit-to-publish latency.
+"""Outbox -> Kafka: the relay beside the machine's ceiling and a naive relay, and its
+commit-to-topic latency, in one run.
 
     uv run python bench/outbox_relay.py [--events 100000] [--naive-events 5000] [--rate 1000]
 
-Needs the stack (`./dev stack start`; reads .state/stack.env or KAFKA_BOOTSTRAP_SERVERS and
-DATABASE_URL). Prints its figures; asserts nothing.
+Needs the stack (`./dev stack start`; reads $STACK_STATE_DIR/stack.env or .state/stack.env, or
+KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). Prints its figures; asserts nothing.
 
+0. Ceiling (bench/ceilings.py): the same N records produced by an idempotent transactional
+   producer (1,000 per transaction, as the relay batches), and the same rows COPYd into a logged
+   table. The relay's ceiling is the slower of the two.
 1. Throughput: N rows already in the outbox; time until the relay has published them all.
 2. The naive relay on the same machine in the same run: poll one row, publish it, wait for the ack,
    delete it, repeat.
-3. Latency: a writer commits one event per transaction at --rate events/s for --seconds; a consumer
-   notes when each arrives. Latency = arrival on the topic - the writer's commit returning.
+3. Latency: a writer commits one event per transaction at --rate events/s for --seconds; a
+   read-committed consumer notes when each arrives. Latency = arrival on the topic - the writer's
+   commit returning. Twice: the relay in the bench's own process (beside the writer and the
+   consumer, on one event loop), then in a process of its own (`python -m platform_kit.relay`),
+   as a service's relay has its own event loop apart from any load generator.
 """
 
 from __future__ import annotations
@@ -17,33 +24,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import statistics
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from pathlib import Path
+from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+import ceilings
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from harness import create_topics, load_env, machine_load, percentile
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
 from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool, load_migrations
 from platform_kit.kafka import idempotent_producer
-from platform_kit.outbox import OutgoingEvent, add_to_outbox
+from platform_kit.outbox import OutgoingEvent, add_to_outbox, kafka_headers
 from platform_kit.relay import OutboxRelay
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_env() -> tuple[str, str]:
-    env_file = ROOT / ".state" / "stack.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key, value)
-    return os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
+from platform_kit.serve import tune_garbage_collector
 
 
 def event(topic: str, i: int, keys: int = 100) -> OutgoingEvent:
@@ -67,12 +67,7 @@ async def fresh_schema(dsn: str) -> tuple[str, asyncpg.Pool]:
 
 async def new_topic(bootstrap: str) -> str:
     name = f"bench.outbox.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 6, 1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, [name])
     return name
 
 
@@ -125,14 +120,69 @@ async def naive_throughput(bootstrap: str, dsn: str, n: int) -> float:
     return n / elapsed
 
 
-async def latency_at_rate(bootstrap: str, dsn: str, rate: int, seconds: float) -> list[float]:
+class TimedRelay(OutboxRelay):
+    """The relay, noting how long each wake-up took to start a batch and each batch took (select,
+    one Kafka transaction, delete): where a commit's way to the topic spends its time."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.notified_at: float | None = None
+        self.wake_ms: list[float] = []
+        self.batch_ms: list[float] = []
+        self.batch_sizes: list[int] = []
+        self.written_per_s = 0.0  # the rate the writer achieved (set by latency_at_rate)
+
+    def _on_notify(self, *args: Any) -> None:
+        if self.notified_at is None:
+            self.notified_at = time.perf_counter()
+        super()._on_notify(*args)
+
+    async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        started = time.perf_counter()
+        if self.notified_at is not None:
+            self.wake_ms.append((started - self.notified_at) * 1000)
+            self.notified_at = None
+        sent = await super().publish_batch(conn, producer)
+        if sent:
+            self.batch_ms.append((time.perf_counter() - started) * 1000)
+            self.batch_sizes.append(sent)
+        return sent
+
+    def summary(self) -> str:
+        return (
+            f"notify -> batch start p50 {percentile(self.wake_ms, 50):.1f} ms, "
+            f"p99 {percentile(self.wake_ms, 99):.1f} ms; batch (select, Kafka transaction, "
+            f"delete) p50 {percentile(self.batch_ms, 50):.1f} ms, p99 "
+            f"{percentile(self.batch_ms, 99):.1f} ms; {len(self.batch_ms):,} batches, "
+            f"p50 {percentile([float(n) for n in self.batch_sizes], 50):.0f} events"
+        )
+
+
+def relay_process(bootstrap: str, dsn: str, schema: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "platform_kit.relay", "--schema", schema, "--dsn", dsn,
+         "--bootstrap", bootstrap],
+    )  # fmt: skip
+
+
+async def latency_at_rate(
+    bootstrap: str, dsn: str, rate: int, seconds: float, own_process: bool = False
+) -> tuple[list[float], TimedRelay]:
     schema, pool = await fresh_schema(dsn)
     topic = await new_topic(bootstrap)
-    relay = OutboxRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
-    relay.start()
+    relay = TimedRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
+    proc = relay_process(bootstrap, dsn, schema) if own_process else None
+    if proc is None:
+        relay.start()
+    else:  # its first batch published means it is up (the consumer reads that one too)
+        async with pool.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, [event(topic, -1)])
+        await asyncio.wait_for(wait_empty(pool), 120)
+    writers = await create_pool(dsn, schema, min_size=16, max_size=32)
     committed: dict[str, float] = {}
     arrived: dict[str, float] = {}
     total = int(rate * seconds)
+    expected = total + (1 if proc else 0)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -144,31 +194,45 @@ async def latency_at_rate(bootstrap: str, dsn: str, rate: int, seconds: float) -
     await consumer.start()
 
     async def consume() -> None:
-        while len(arrived) < total:
+        while len(arrived) < expected:
             batch = await consumer.getmany(timeout_ms=100)
             now = time.perf_counter()
             for records in batch.values():
                 for record in records:
                     arrived[json.loads(record.value)["id"]] = now
 
+    async def write_one(i: int) -> None:
+        outgoing = event(topic, i)
+        async with writers.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, [outgoing])
+        committed[str(outgoing.envelope.id)] = time.perf_counter()
+
     async def write() -> None:
+        """Open loop: each commit starts at its scheduled time, whether or not earlier ones have
+        finished (a slow commit does not lower the offered rate)."""
         started = time.perf_counter()
+        tasks = []
         for i in range(total):
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            outgoing = event(topic, i)
-            async with pool.acquire() as conn, conn.transaction():
-                await add_to_outbox(conn, [outgoing])
-            committed[str(outgoing.envelope.id)] = time.perf_counter()
+            tasks.append(asyncio.create_task(write_one(i)))
+        await asyncio.gather(*tasks)
 
     consumer_task = asyncio.create_task(consume())
+    write_started = time.perf_counter()
     await write()
+    relay.written_per_s = total / (time.perf_counter() - write_started)
     await asyncio.wait_for(consumer_task, 60)
     await consumer.stop()
-    await relay.stop()
+    await writers.close()
+    if proc is None:
+        await relay.stop()
+    else:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
     await drop(pool, schema)
-    return [arrived[i] - committed[i] for i in committed]
+    return [arrived[i] - committed[i] for i in committed], relay
 
 
 async def drop(pool: asyncpg.Pool, schema: str) -> None:
@@ -176,8 +240,14 @@ async def drop(pool: asyncpg.Pool, schema: str) -> None:
     await pool.close()
 
 
-def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(p * 10) - 1]
+def outbox_records(topic: str, n: int) -> list[ceilings.Record]:
+    """The relay's records for `n` outbox rows: the same payload, key and headers."""
+    records = []
+    for i in range(n):
+        e = event(topic, i)
+        headers = [(k, v.encode()) for k, v in kafka_headers(e.envelope).items()]
+        records.append((e.envelope.model_dump_json().encode(), e.key.encode(), headers))
+    return records
 
 
 async def main() -> None:
@@ -186,21 +256,40 @@ async def main() -> None:
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--latency-only", action="store_true")
     args = parser.parse_args()
     bootstrap, dsn = load_env()
+    print(f"machine: {machine_load()} at start")
 
-    relay_rate = await relay_throughput(bootstrap, dsn, args.events)
-    naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
-    latencies = await latency_at_rate(bootstrap, dsn, args.rate, args.seconds)
-    print(f"relay throughput : {relay_rate:,.0f} events/s  ({args.events:,} events)")
-    print(f"naive throughput : {naive_rate:,.0f} events/s  ({args.naive_events:,} events)")
-    print(f"ratio            : {relay_rate / naive_rate:.1f}x")
-    print(
-        f"commit->topic at {args.rate}/s for {args.seconds:.0f}s ({len(latencies):,} events): "
-        f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
-        f"max {max(latencies) * 1000:.1f} ms"
-    )
+    if not args.latency_only:
+        ceiling = await ceilings.measure(bootstrap, dsn, outbox_records("ceiling", args.events))
+        limit = min(ceiling.produce, ceiling.copy_rows)
+        print(f"ceiling on this stack, {args.events:,} records:")
+        print("\n".join(ceiling.lines()))
+        relay_rate = await relay_throughput(bootstrap, dsn, args.events)
+        print(
+            f"relay throughput : {relay_rate:,.0f} events/s ({args.events:,} events) = "
+            f"{relay_rate / limit:.0%} of the ceiling ({limit:,.0f}/s)"
+        )
+        naive_rate = await naive_throughput(bootstrap, dsn, args.naive_events)
+        print(f"naive throughput : {naive_rate:,.0f} events/s ({args.naive_events:,} events)")
+        print(f"relay / naive    : {relay_rate / naive_rate:.1f}x")
+    for own_process in (False, True):
+        seconds, relay = await latency_at_rate(bootstrap, dsn, args.rate, args.seconds, own_process)
+        ms = [v * 1000 for v in seconds]
+        where = "its own process" if own_process else "the writer's process"
+        print(
+            f"commit->topic at {args.rate}/s offered ({relay.written_per_s:,.0f}/s achieved) "
+            f"for {args.seconds:.0f}s, relay in {where} "
+            f"({len(ms):,} events): p50 {percentile(ms, 50):.1f} ms, "
+            f"p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
+        )
+        if not own_process:
+            print(f"  where it goes: {relay.summary()}")
+    print(f"machine: {machine_load()} at end")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # As the services run (platform_kit/serve.py): the ceiling is what the same runtime allows.
+    tune_garbage_collector()
+    uvloop.run(main())

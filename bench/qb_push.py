@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import httpx
+from harness import load_env
 
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
@@ -40,17 +39,7 @@ from qb_sync.app import create_app
 from qb_sync.settings import Settings
 from qbo_emulator.testing import EmulatorServer
 
-ROOT = Path(__file__).resolve().parent.parent
 LIMIT_PER_MINUTE = 500  # QuickBooks' (and the emulator's default) per-company limit
-
-
-def load_env() -> tuple[str, str]:
-    env_file = ROOT / ".state" / "stack.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key, value)
-    return os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
 
 
 async def run(customers: int) -> None:

@@ -1,5 +1,7 @@
-"""Run the whole platform in the foreground: stack, topics, the QuickBooks emulator, the three
-services; print where everything listens and a ready token; Ctrl-C stops all of it.
+"""Run the whole platform in the foreground: stack (Kafka, PostgreSQL, Prometheus), topics, the
+QuickBooks emulator, the three services; print where everything listens and a ready token. A
+process that dies is restarted with backoff (supervisor.py), its restarts counted in
+`<state>/platform-status.json`; Ctrl-C stops all of it.
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
 QBO_EMULATOR_PORT, OPS_CONSOLE_PORT (the ops console, a web page over all of it). Against the
@@ -30,7 +32,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-import stack  # noqa: E402  (the sibling module that starts Kafka and PostgreSQL)
+import prometheus_local  # noqa: E402  (siblings: the stack, its Prometheus, the supervisor)
+import stack  # noqa: E402
+from supervisor import Supervised, Supervisor  # noqa: E402
 
 
 @dataclass
@@ -46,6 +50,16 @@ class Process:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def has_metrics(self) -> bool:
+        return self.name not in ("qbo-emulator", "ops-console")  # no /metrics of their own
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args], env=self.env, cwd=ROOT
+        )
+        return self.popen
 
 
 def _port(name: str, default: int) -> int:
@@ -148,7 +162,7 @@ def connect_demo_company(qb_sync: Process, token: str, realm_id: str) -> None:
 
 def stop_all(procs: list[Process], started_stack: bool) -> None:
     """Stop every process this run started (newest first), then the stack if this run started
-    it. Used on Ctrl-C, when a service dies, and when start-up fails half way."""
+    it. Used on Ctrl-C and when start-up fails half way."""
     for proc in reversed(procs):
         if proc.popen and proc.popen.poll() is None:
             proc.popen.send_signal(signal.SIGTERM)
@@ -163,6 +177,22 @@ def stop_all(procs: list[Process], started_stack: bool) -> None:
         stack.stop()
 
 
+def _log(message: str) -> None:
+    print(f"[platform] {message}", flush=True)
+
+
+def supervise(procs: list[Process]) -> Supervisor:
+    supervisor = Supervisor(
+        stack.STATE / "platform-status.json",
+        base=float(os.environ.get("PLATFORM_RESTART_BASE_SECONDS", "0.5")),
+        cap=float(os.environ.get("PLATFORM_RESTART_MAX_SECONDS", "30")),
+        log=_log,
+    )
+    for proc in procs:
+        supervisor.add(Supervised(proc.name, proc.url, proc.ready_path, proc.start, proc.popen))
+    return supervisor
+
+
 def main() -> int:
     started_stack = not stack.is_up()
 
@@ -171,14 +201,17 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    supervisor: Supervisor | None = None
+    targets: Path | None = None
     try:
         procs = start_everything()
+        targets = prometheus_local.write_targets(
+            f"platform-{procs[-1].port}", {p.name: p.port for p in procs if p.has_metrics}
+        )
+        supervisor = supervise(procs)
         while True:
-            for proc in procs:
-                if proc.popen and proc.popen.poll() is not None:
-                    print(f"[platform] {proc.name} exited with {proc.popen.returncode}", flush=True)
-                    return 1
-            time.sleep(1)
+            supervisor.tick()
+            time.sleep(0.5)
     except Stop:
         return 0
     except (StartFailed, SystemExit) as exc:
@@ -192,7 +225,11 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\n[platform] stopping…", flush=True)
+        if targets:
+            targets.unlink(missing_ok=True)
         stop_all(_started, started_stack)
+        if supervisor:
+            supervisor.stopped()
 
 
 _started: list[Process] = []  # what start_everything has launched so far, for stop_all
@@ -221,9 +258,7 @@ def start_everything() -> list[Process]:
     token = asyncio.run(prepare())
     procs = processes(env)
     for proc in procs:
-        proc.popen = subprocess.Popen(
-            [sys.executable, "-m", proc.module, *proc.args], env=proc.env, cwd=ROOT
-        )
+        proc.start()
         _started.append(proc)
         wait_http(proc)
     emulated = procs[0].name == "qbo-emulator"
@@ -250,7 +285,9 @@ def start_everything() -> list[Process]:
   QuickBooks         {quickbooks}
   Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
   PostgreSQL         {env["DATABASE_URL"]}
+  Prometheus         {prometheus_local.prometheus_url()}   (alerts: /alerts, queries: /graph)
   ops                <service>/healthz  <service>/readyz  <service>/metrics
+  restarts           {stack.STATE / "platform-status.json"}   (a dead service is restarted)
 
   token (tenant "demo", read+write+admin):
     export TOKEN={token}

@@ -1,13 +1,16 @@
 """The local stack without Docker: a real Apache Kafka broker (KRaft, one node, jars from Maven
-Central) and a throwaway PostgreSQL cluster (Debian's postgresql), both on 127.0.0.1.
+Central), a throwaway PostgreSQL cluster (Debian's postgresql) and a Prometheus (Debian's
+prometheus) that scrapes the services with the project's alert rules, all on 127.0.0.1.
 
     python deploy/local/stack.py start    # idempotent: reports "already up" when it is
     python deploy/local/stack.py status
     python deploy/local/stack.py stop     # stops what it started, by PID
-    python deploy/local/stack.py env      # prints the two variables for other programs
+    python deploy/local/stack.py env      # prints the variables for other programs
 
 State lives in `.state/` (git-ignored); the broker's jars in ~/.cache/customer-platform/.
-When KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL is set, that server is used and nothing is started.
+When KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL or PROMETHEUS_URL is set, that server is used and
+nothing is started for it. Prometheus finds what to scrape in `.state/prometheus/targets/*.json`
+(file_sd): whoever starts services writes their ports there (run_platform.py does).
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pidfiles import pid_alive, port_open, reap  # siblings: this runs as a script
+from prometheus_local import (
+    prometheus_pid,
+    prometheus_targets_dir,
+    prometheus_url,
+    reload_prometheus,
+    start_prometheus,
+    stop_prometheus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -47,31 +61,6 @@ PG_DATABASE = "platform"
 
 def log(message: str) -> None:
     print(f"[stack] {message}", flush=True)
-
-
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def _pid_alive(pid_file: Path, expect: str) -> int | None:
-    """The pid in the file, if that process is alive and is the one we started: a pid file can
-    outlive its process (a reboot, a crash) and the pid be reused by something unrelated, which
-    must then be neither reported up nor signalled. `expect` is part of our command line."""
-    try:
-        pid = int(pid_file.read_text().splitlines()[0].strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, ValueError, IndexError):
-        return None
-    if state in ("Z", "X") or expect not in cmdline:
-        return None
-    return pid
-
-
-def _reap(pid: int) -> None:
-    """Collect a child that exited (Kafka is our child under `./dev up`), so it is not left a
-    zombie that still looks alive."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 # --- what must be installed -----------------------------------------------------------------------
@@ -102,7 +91,9 @@ def jre_package() -> str:
     return "default-jre-headless"  # 17 on Debian 12, 21 on Debian 13
 
 
-def missing_packages(need_kafka: bool, need_postgres: bool) -> list[str]:
+def missing_packages(
+    need_kafka: bool, need_postgres: bool, need_prometheus: bool = False
+) -> list[str]:
     missing = []
     if need_kafka:
         if (_java_major() or 0) < 17:
@@ -113,11 +104,13 @@ def missing_packages(need_kafka: bool, need_postgres: bool) -> list[str]:
             missing.append("maven")
     if need_postgres and not all(_find_pg_bin(n) for n in ("initdb", "pg_ctl", "psql")):
         missing.append("postgresql")
+    if need_prometheus and not shutil.which("prometheus"):
+        missing.append("prometheus")
     return missing
 
 
-def require_packages(need_kafka: bool, need_postgres: bool) -> None:
-    missing = missing_packages(need_kafka, need_postgres)
+def require_packages(need_kafka: bool, need_postgres: bool, need_prometheus: bool = False) -> None:
+    missing = missing_packages(need_kafka, need_postgres, need_prometheus)
     if missing:
         sudo = "" if os.geteuid() == 0 else "sudo "
         log(f"missing: {' '.join(missing)}")
@@ -126,14 +119,6 @@ def require_packages(need_kafka: bool, need_postgres: bool) -> None:
         )
         log("(or run ./dev stack start as root, which installs them)")
         sys.exit(1)
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _find_pg_bin(name: str) -> str | None:
@@ -193,7 +178,7 @@ def pg_running() -> bool:
     if os.environ.get("DATABASE_URL"):
         return True
     data = _pg_dir() / "data"
-    return _pid_alive(data / "postmaster.pid", expect=str(data)) is not None
+    return pid_alive(data / "postmaster.pid", expect=str(data)) is not None
 
 
 def start_postgres() -> None:
@@ -205,7 +190,7 @@ def start_postgres() -> None:
     if pg_running():
         log(f"PostgreSQL already up on 127.0.0.1:{PG_PORT}")
         return
-    if _port_open(PG_PORT):
+    if port_open(PG_PORT):
         sys.exit(f"port {PG_PORT} is taken by another program; set STACK_PG_PORT")
     if not (data / "PG_VERSION").exists():
         pg.mkdir(parents=True, exist_ok=True)
@@ -327,7 +312,7 @@ def _kafka_dir() -> Path:
 
 
 def kafka_pid() -> int | None:
-    return _pid_alive(_kafka_dir() / "kafka.pid", expect=str(_kafka_dir() / "server.properties"))
+    return pid_alive(_kafka_dir() / "kafka.pid", expect=str(_kafka_dir() / "server.properties"))
 
 
 def start_kafka() -> None:
@@ -338,7 +323,7 @@ def start_kafka() -> None:
         log(f"Kafka already up on {bootstrap_servers()}")
         return
     for port in (BROKER_PORT, CONTROLLER_PORT):
-        if _port_open(port):
+        if port_open(port):
             sys.exit(f"port {port} is taken by another program; set STACK_KAFKA_PORT")
     fetch_kafka_jars()
     directory = _kafka_dir()
@@ -455,13 +440,13 @@ def stop_kafka() -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and kafka_pid():
-        _reap(pid)
+        reap(pid, wait=0)
         time.sleep(0.2)
     if kafka_pid():
         log("Kafka: did not stop in 30 s; SIGKILL")
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-    _reap(pid)
+    reap(pid)
     (_kafka_dir() / "kafka.pid").unlink(missing_ok=True)
 
 
@@ -472,30 +457,36 @@ def write_env() -> Path:
     env_file = STATE / "stack.env"
     env_file.write_text(
         f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers()}\nDATABASE_URL={database_url()}\n"
+        f"PROMETHEUS_URL={prometheus_url()}\nPROMETHEUS_TARGETS_DIR={prometheus_targets_dir()}\n"
     )
     return env_file
 
 
 def is_up() -> bool:
     kafka_up = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) or kafka_pid() is not None
-    return kafka_up and pg_running()
+    prometheus_up = bool(os.environ.get("PROMETHEUS_URL")) or prometheus_pid() is not None
+    return kafka_up and pg_running() and prometheus_up
 
 
 def start() -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     if is_up():
         log("stack already up; started nothing")
+        reload_prometheus()  # the alert rules may have been edited since
     else:
         require_packages(
             need_kafka=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and kafka_pid() is None,
             need_postgres=not pg_running(),
+            need_prometheus=not os.environ.get("PROMETHEUS_URL") and prometheus_pid() is None,
         )
         start_postgres()
         start_kafka()
+        start_prometheus()
     log(f"env written to {write_env()}")
 
 
 def stop() -> None:
+    stop_prometheus()
     stop_kafka()
     stop_postgres()
     log("stack stopped")
@@ -518,10 +509,13 @@ def main() -> None:
             f" ({bootstrap_servers()})"
         )
         print(f"postgres: {'up' if pg_running() else 'down'} ({database_url()})")
+        prometheus_up = prometheus_pid() or os.environ.get("PROMETHEUS_URL")
+        print(f"prometheus: {'up' if prometheus_up else 'down'} ({prometheus_url()})")
         sys.exit(0 if up else 1)
     elif args.command == "env":
         print(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers()}")
         print(f"export DATABASE_URL={database_url()}")
+        print(f"export PROMETHEUS_URL={prometheus_url()}")
     elif args.command == "wait":
         asyncio.run(_wait_kafka(None))
 

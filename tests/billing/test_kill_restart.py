@@ -20,21 +20,18 @@ import time
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-
-from bench.billing_ingest import (
-    Sandbox,
-    applied,
+from billing_sandbox import Sandbox, applied, start_service, wait_applied
+from billing_workload import (
     build_workload,
     check_exactly_once,
     credit_limit_envelope,
     customer_envelopes,
-    free_port,
     late_customer_envelopes,
     send,
-    start_service,
     stream,
-    wait_applied,
 )
+from harness import free_port
+
 from tests.billing.support import wait_for
 
 pytestmark = pytest.mark.integration

@@ -63,3 +63,20 @@ def test_every_service_has_a_dockerfile_that_compose_builds():
         dockerfile = compose["services"][name]["build"]["dockerfile"]
         assert (ROOT / dockerfile).exists(), dockerfile
         assert dockerfile == f"services/{name}/Dockerfile"
+
+
+def test_compose_prometheus_loads_the_alert_rules_and_scrapes_every_service():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    prometheus = compose["services"]["prometheus"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    assert (ROOT / "deploy/prometheus/alerts.yml").exists()
+    scraped = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    services = {name for name, s in compose["services"].items() if "build" in s}
+    assert services - scraped <= {"qbo-emulator"}, "a service Prometheus does not scrape"

@@ -35,7 +35,7 @@ def test_every_event_type_has_a_committed_schema_and_a_topic():
         assert (SCHEMA_DIR / f"{event_type}.json").exists()
         assert topic_for_event(event_type).name
     asyncapi = json.loads(ASYNCAPI_FILE.read_text())
-    assert set(asyncapi["channels"]) == {spec.name for spec in TOPICS}
+    assert set(asyncapi["channels"]) == {n for spec in TOPICS for n in (spec.name, spec.dlq)}
 
 
 def test_every_event_type_is_versioned():

@@ -23,6 +23,8 @@ def _without_overrides() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("DATABASE_URL", None)
+    env.pop("PROMETHEUS_URL", None)
+    env.pop("PROMETHEUS_TARGETS_DIR", None)
     return env
 
 
@@ -40,6 +42,7 @@ def test_second_start_reports_up_and_starts_nothing(stack_env):
     )
     assert status.returncode == 0
     assert "kafka: up" in status.stdout and "postgres: up" in status.stdout
+    assert "prometheus: up" in status.stdout
 
 
 def _free_port() -> int:
@@ -90,7 +93,7 @@ def test_a_stale_pid_file_naming_an_unrelated_process_is_neither_up_nor_signalle
 
 def test_missing_tools_print_the_exact_apt_get_line_not_a_traceback(tmp_path):
     env = _isolated_stack_env(tmp_path)
-    bare = tmp_path / "bin"  # a PATH without java, mvn or PostgreSQL
+    bare = tmp_path / "bin"  # a PATH without java, mvn, PostgreSQL or Prometheus
     bare.mkdir()
     for tool in ("runuser", "test"):
         found = shutil.which(tool)
@@ -102,7 +105,7 @@ def test_missing_tools_print_the_exact_apt_get_line_not_a_traceback(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
     line = next(x for x in result.stdout.splitlines() if "apt-get install -y" in x)
     packages = line.split("--no-install-recommends", 1)[1].split()
-    assert packages == ["default-jre-headless", "maven", "postgresql"]  # no apt-cache here
+    assert packages == ["default-jre-headless", "maven", "postgresql", "prometheus"]  # no apt-cache
 
 
 def _fake_apt_cache(tmp_path: Path) -> Path:

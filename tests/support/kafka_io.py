@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -68,12 +69,26 @@ async def publish_events(
 
 
 async def publish_raw(
-    bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k", headers: list | None = None
+    bootstrap: str,
+    topic: str,
+    values: list[bytes],
+    key: bytes | None = None,
+    headers: list | None = None,
 ) -> None:
+    """Without `key`, each value is keyed by its envelope's subject, as a producer must."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for value in values:
-            await producer.send_and_wait(topic, value, key=key, headers=headers or [])
+            await producer.send_and_wait(
+                topic, value, key=key or _subject_of(value), headers=headers or []
+            )
     finally:
         await producer.stop()
+
+
+def _subject_of(value: bytes) -> bytes:
+    try:
+        return str(json.loads(value)["subject"]).encode()
+    except (ValueError, KeyError, TypeError):
+        return b"k"

@@ -3,8 +3,8 @@ version; resumable after a failure mid-way."""
 
 from __future__ import annotations
 
-from qb_sync.connections.oauth import Grant
-from qb_sync.connections.store import save_connection
+from qb_sync.domain.tokens import Grant
+from qb_sync.store.connections import save_connection
 from qbo_emulator.testing import EmulatorServer
 
 from .conftest import PullTenant, eventually

@@ -9,8 +9,8 @@ import asyncio
 import json
 import uuid
 
-from qb_sync.push.pusher import Outcome
-from qb_sync.push.state import get_mapping
+from qb_sync.domain.outcomes import Outcome
+from qb_sync.store.push.rows import get_mapping
 from qbo_emulator.testing import EmulatorServer
 from qbo_emulator.webhooks import cloudevents_payload, legacy_payload
 

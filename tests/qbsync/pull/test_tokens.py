@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from qb_sync.connections.credentials import StoredCredentials
 from qb_sync.qbo.errors import ReauthRequired
+from qb_sync.usecases.stored_tokens import StoredCredentials
 from qbo_emulator.testing import EmulatorServer
 
 from .conftest import PullTenant, eventually

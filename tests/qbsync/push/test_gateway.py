@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from qb_sync.qbo import names
-from qb_sync.qbo.credentials import Tokens
+from qb_sync.domain import names
 from qb_sync.qbo.errors import QboFault, Throttled, Transient
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.qbo.token_source import Tokens
 from qb_sync.settings import Settings
 from qbo_emulator.testing import EmulatorServer
 

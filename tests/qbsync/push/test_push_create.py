@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from qb_sync.push.state import customers_changed, request_push, save_snapshots
+from qb_sync.store.push.intent import customers_changed, request_push
+from qb_sync.store.push.snapshots import save_snapshots
 from tests.customer.kafka_tail import TopicTail
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld

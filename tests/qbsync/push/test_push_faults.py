@@ -82,7 +82,8 @@ async def test_a_throttling_storm_ends_with_every_customer_synced_once(world: Pu
 async def test_a_rename_between_lost_answers_never_makes_a_second_customer(
     world: PushWorld,
 ) -> None:
-    # QuickBooks forgets requestids quickly here (its retention is undocumented, qbo.md 3).
+    # QuickBooks forgets requestids quickly here (its retention is undocumented,
+    # docs/reference/quickbooks-online.md#idempotency-requestid).
     world.emulator.configure(requestid_ttl_seconds=0.1)
     try:
         # The find and the create fill the company's minute: the create commits, its answer is

@@ -16,13 +16,17 @@ import asyncpg
 import pytest
 from fastapi import FastAPI
 
-from qb_sync.ownership import RealmOwnership
-from qb_sync.push.pusher import Outcome, Pusher
-from qb_sync.push.state import get_mapping, lease_due, request_push, save_snapshot
-from qb_sync.push.worker import PushWorker
-from qb_sync.qbo.credentials import FixedCredentials
+from qb_sync.domain.outcomes import Outcome
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.qbo.token_source import FixedCredentials
+from qb_sync.runners.push_worker import PushWorker
 from qb_sync.settings import Settings
+from qb_sync.store.ownership import RealmOwnership
+from qb_sync.store.push.intent import request_push
+from qb_sync.store.push.leases import lease_due
+from qb_sync.store.push.rows import get_mapping
+from qb_sync.store.push.snapshots import save_snapshot
+from qb_sync.usecases.push_row import Pusher
 from qbo_emulator.testing import EmulatorServer
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import QuickBooksLog, push_settings

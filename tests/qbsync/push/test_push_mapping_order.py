@@ -8,8 +8,8 @@ import asyncio
 import uuid
 
 from platform_events.contracts.customer import MappingSaved
-from qb_sync.mirror import publish_mirror
-from qb_sync.push.service import CONSUMER
+from qb_sync.runners.push_side import CONSUMER
+from qb_sync.store.mirror import publish_mirror
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 from tests.support.kafka_io import publish_events

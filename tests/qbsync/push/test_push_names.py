@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from qb_sync.push.state import record_link
+from qb_sync.store.push.intent import record_link
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 
@@ -105,7 +105,8 @@ QUOTED = "\u201cQuoted\u201d O\u2019Neil \u2013 Sons"
 async def test_names_with_curly_quotes_and_dashes_are_found_and_created_once(
     world: PushWorld,
 ) -> None:
-    # QuickBooks' query lexer refuses these characters (qbo.md 2.2); the emulator does too.
+    # QuickBooks' query lexer refuses these characters; the emulator does too
+    # (docs/reference/quickbooks-online.md#query-language).
     seeded = world.seed("customers", CAFE)
     found = (await world.create_customer(company_name=CAFE))["customer_id"]
     fresh = (await world.create_customer(company_name=QUOTED))["customer_id"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qb_sync.mirror import publish_mirror
+from qb_sync.store.mirror import publish_mirror
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -67,6 +70,21 @@ class Envelope(BaseModel):
         return self
 
 
+# The id of the event being handled, while a consumer handles it: what new envelopes name as
+# their cause unless the producer says otherwise.
+_cause: ContextVar[str | None] = ContextVar("causation_id", default=None)
+
+
+@contextmanager
+def caused_by(event_id: uuid.UUID | str | None) -> Iterator[None]:
+    """Events enveloped inside this block name `event_id` as their causation_id."""
+    token = _cause.set(str(event_id) if event_id is not None else None)
+    try:
+        yield
+    finally:
+        _cause.reset(token)
+
+
 def new_envelope(
     data: EventData,
     *,
@@ -87,7 +105,7 @@ def new_envelope(
         subject=subject,
         tenant_id=tenant_id,
         correlation_id=correlation_id,
-        causation_id=causation_id,
+        causation_id=causation_id or _cause.get(),
         sequence=sequence,
         data=data.model_dump(mode="json"),
     )

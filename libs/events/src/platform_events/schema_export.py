@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from platform_events.asyncapi import asyncapi_document
 from platform_events.compat import breaking_changes
 from platform_events.envelope import Envelope
 from platform_events.published import (
@@ -25,69 +26,17 @@ from platform_events.published import (
     record_path,
 )
 from platform_events.registry import EVENT_TYPES
-from platform_events.topics import TOPICS
+from platform_events.wire import headers_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 ASYNCAPI_FILE = SCHEMA_DIR / "asyncapi.json"
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
-    schemas = {"envelope": Envelope.model_json_schema()}
+    schemas = {"envelope": Envelope.model_json_schema(), "kafka-headers": headers_schema()}
     for event_type, model in sorted(EVENT_TYPES.items()):
         schemas[event_type] = model.model_json_schema()
     return schemas
-
-
-def asyncapi_document() -> dict[str, Any]:
-    channels: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    for event_type in EVENT_TYPES:
-        messages[event_type] = {
-            "name": event_type,
-            "contentType": "application/json",
-            "headers": {
-                "type": "object",
-                "properties": {
-                    "ce_type": {"type": "string", "const": event_type},
-                    "ce_id": {"type": "string", "format": "uuid"},
-                    "correlation_id": {"type": "string"},
-                },
-            },
-            "payload": {"$ref": f"./{event_type}.json", "x-envelope": {"$ref": "./envelope.json"}},
-        }
-    for spec in TOPICS:
-        channels[spec.name] = {
-            "address": spec.name,
-            "description": spec.description,
-            "bindings": {
-                "kafka": {
-                    "partitions": spec.partitions,
-                    "topicConfiguration": {
-                        "cleanup.policy": [spec.kafka_config()["cleanup.policy"]],
-                    },
-                    "x-key": spec.key,
-                    "x-producers": list(spec.producers),
-                    "x-consumers": list(spec.consumers),
-                    "x-dead-letter-topic": spec.dlq,
-                }
-            },
-            "messages": {
-                m.event_type: {"$ref": f"#/components/messages/{m.event_type}"}
-                for m in spec.event_types
-            },
-        }
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "Customer platform events",
-            "version": "1.0.0",
-            "description": "Every event travels inside the envelope (envelope.json); "
-            "the Kafka key is the aggregate id.",
-        },
-        "defaultContentType": "application/json",
-        "channels": channels,
-        "components": {"messages": messages},
-    }
 
 
 class BreakingSchemaChange(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from platform_events.contracts import billing, customer, quickbooks
-from platform_events.envelope import EventData
+from platform_events.envelope import Envelope, EventData
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,46 @@ for _spec in TOPICS:  # the first topic that declares a type carries it
 def topic_for_event(event_type: str) -> TopicSpec:
     """The topic the registry declares for an event type (KeyError for an unknown type)."""
     return _TOPIC_OF_TYPE[event_type]
+
+
+_SPECS: dict[str, TopicSpec] = {spec.name: spec for spec in TOPICS}
+
+
+def spec_of(topic: str) -> TopicSpec | None:
+    return _SPECS.get(topic)
+
+
+def key_of(spec: TopicSpec, data: EventData) -> str | None:
+    """The Kafka key the registry prescribes (`spec.key`, fields joined by ':'), read from the
+    event's data; None when the data does not name it (an unlinked mapping row, say)."""
+    parts: list[str] = []
+    for name in spec.key.split(":"):
+        value = getattr(data, name, None)
+        if value is None and name == "customer_id":  # customer facts carry a snapshot
+            value = getattr(getattr(data, "customer", None), "customer_id", None)
+        if value is None:
+            return None
+        parts.append(str(value))
+    return ":".join(parts)
+
+
+def key_mismatch(topic: str, key: bytes | None, envelope: Envelope, data: EventData) -> str | None:
+    """Why this record's Kafka key does not fit its event, or None when it does.
+
+    Per-key order is what consumers rely on, so a message keyed by anything else (another
+    customer, a typo, no key) would be applied out of order with that aggregate's other events."""
+    text = key.decode(errors="replace") if key is not None else None
+    if text != envelope.subject:
+        return f"key {text!r} is not the event's subject {envelope.subject!r}"
+    spec = spec_of(topic)
+    if spec is None and envelope.type in _TOPIC_OF_TYPE:  # a topic outside the registry
+        spec = _TOPIC_OF_TYPE[envelope.type]
+    if spec is None:
+        return None
+    expected = key_of(spec, data)
+    if expected is not None and expected != text:
+        return f"key {text!r} is not the event's {spec.key} {expected!r}"
+    return None
 
 
 def all_topic_names(with_dead_letters: bool = True) -> list[str]:

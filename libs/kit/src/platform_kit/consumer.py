@@ -24,23 +24,32 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka.annotations import Consumer, KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage
 from pydantic import ValidationError
 
 from platform_events import UnknownEventType, parse_event
-from platform_events.topics import TOPICS, dead_letter_topic
+from platform_events.topics import TOPICS, dead_letter_topic, key_mismatch
+from platform_kit.broker import kafka_broker
+from platform_kit.dead_letters import dead_letter_headers, one_line
 from platform_kit.inbox import (
+    APPLIED,
+    DEAD_LETTERED,
     BatchEventHandler,
     EventHandler,
     Failure,
     InboundEvent,
     PerEventBatch,
     PermanentError,
+    collecting_outcomes,
 )
-from platform_kit.kafka import idempotent_producer
+from platform_kit.kafka import encode_headers, idempotent_producer
 from platform_kit.logs import correlation_id_var
 from platform_kit.metrics import (
     BATCH_RECORDS,
@@ -55,10 +64,17 @@ from platform_kit.progress import PollProgress
 log = logging.getLogger(__name__)
 
 RecordKey = tuple[str, int, int]
+# FastStream's batch subscriber sleeps this long after an empty poll, on top of the poll's own
+# wait: small, so an idle consumer sees a new record within ~50 ms.
+BATCH_TIMEOUT_MS = 50
 
 
 class UndecodableMessage(Exception):
-    pass
+    """Can never be read as an event of this topic: dead-lettered at once."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.detail = detail
 
 
 class _PollCutShort(Exception):
@@ -73,6 +89,11 @@ class _Deadlines:
 
     def left(self) -> float:
         return self.work - asyncio.get_running_loop().time()
+
+
+async def _no_body(_: Any) -> None:
+    """The handler reads the records themselves (`msg.raw_message`)."""
+    return None
 
 
 def _allowed_types(topics: Iterable[str]) -> dict[str, set[str]]:
@@ -147,6 +168,34 @@ class ConsumerRunner:
         self.dead_lettered = 0
         self.outage_retries = 0
         self.started = asyncio.Event()
+        self._dlq: AIOKafkaProducer
+        self.broker = kafka_broker(bootstrap, name)
+        self.subscriber = self.broker.subscriber(
+            *topics,
+            group_id=self.group_id,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=BATCH_TIMEOUT_MS,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_interval_ms=max_poll_interval_ms,
+            listener=_ForgetRevoked(self),
+            parser=self._parse,
+            decoder=_no_body,
+        )
+        self.subscriber(self._handle)
+
+    async def _parse(self, records: tuple[ConsumerRecord, ...]) -> KafkaAckableMessage:
+        """Raw: nothing decoded here (a bad header or body must reach `_decode` and be
+        dead-lettered, not fail the batch inside FastStream)."""
+        first, last = records[0], records[-1]
+        return KafkaAckableMessage(
+            raw_message=records,
+            body=b"",
+            message_id=f"{first.topic}-{first.partition}-{first.offset}-{last.offset}",
+            consumer=self.subscriber.consumer,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"consumer-{self.name}")
@@ -158,48 +207,59 @@ class ConsumerRunner:
                 await asyncio.wait_for(self._task, 30)
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            client_id=self.name,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_interval_ms=self.max_poll_interval_ms,
-        )
-        consumer.subscribe(self.topics, listener=_ForgetRevoked(self))
-        dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
-        self.consumer = consumer
+        """Start the FastStream broker (its subscriber owns the aiokafka consumer), then wait
+        until stopped; the poll cycle itself runs in `_handle`, one call per batch."""
+        self._dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
+        lag: asyncio.Task[None] | None = None
         try:
-            await consumer.start()
             if self._owns_dlq_producer:
-                await dlq.start()
-            await self._consume(consumer, dlq)
+                await self._dlq.start()
+            await self.broker.start()
+            consumer = self.subscriber.consumer
+            assert consumer is not None
+            self.consumer = consumer
+            lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
+            self.started.set()
+            await self._stopping.wait()
         finally:  # also when cancelled while starting: no group member is left behind
-            await consumer.stop()
-            if self._owns_dlq_producer:
-                await dlq.stop()
-
-    async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
-        lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
-        self.started.set()
-        try:
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
-                if batches:
-                    await self._fill(consumer, batches)
-                    BATCH_RECORDS.labels(self.name).observe(
-                        sum(len(records) for records in batches.values())
-                    )
-                    await self._poll_cycle(consumer, dlq, batches)
-        finally:
-            lag.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag
+            self._stopping.set()  # a batch in flight cuts short: the broker waits for it
+            if lag is not None:
+                lag.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lag
             for tp in self._lag_series:  # a stopped consumer reports no lag
                 with contextlib.suppress(KeyError):
                     CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
             self._lag_series.clear()
+            await self.broker.stop()
+            if self._owns_dlq_producer:
+                await self._dlq.stop()
+
+    async def _handle(self, msg: KafkaMessage, consumer: Consumer) -> None:
+        """One FastStream batch = one poll cycle of the kit. Offsets are committed explicitly by
+        the cycle (per partition, up to the first unresolved record), never by FastStream
+        (AckPolicy.MANUAL, and `ack()` is never called: it would commit everything handed out).
+        Anything escaping here seeks the batch back (`nack()`): otherwise the next commit would
+        move past records never handled."""
+        try:
+            records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
+            if self._stopping.is_set():
+                raise _PollCutShort("stopping")
+            batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+            for record in records:
+                batches.setdefault(TopicPartition(record.topic, record.partition), []).append(
+                    record
+                )
+            await self._fill(consumer, batches)
+            BATCH_RECORDS.labels(self.name).observe(
+                sum(len(records) for records in batches.values())
+            )
+            await self._poll_cycle(consumer, self._dlq, batches)
+        except _PollCutShort:
+            await msg.nack()
+        except Exception:
+            log.exception("batch handler failed; its records will be read again")
+            await msg.nack()
 
     async def _fill(
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
@@ -355,13 +415,14 @@ class ConsumerRunner:
         backoff = 0.2
         while True:
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    token = correlation_id_var.set(events[0].envelope.correlation_id)
-                    try:
-                        failures = await self.batch_handler.apply_batch(conn, self.name, events)
-                    finally:
-                        correlation_id_var.reset(token)
-                self._count(events, failures)
+                with collecting_outcomes() as outcomes:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        token = correlation_id_var.set(events[0].envelope.correlation_id)
+                        try:
+                            failures = await self.batch_handler.apply_batch(conn, self.name, events)
+                        finally:
+                            correlation_id_var.reset(token)
+                self._count(events, failures, outcomes)
                 return failures
             except PermanentError as exc:
                 if len(events) == 1:
@@ -398,8 +459,8 @@ class ConsumerRunner:
             envelope, data = parse_event(record.value)
         except ValidationError as exc:
             if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise UndecodableMessage(f"not JSON: {exc.errors()[0]['msg']}") from exc
-            raise UndecodableMessage(f"schema violation: {exc}") from exc
+                raise UndecodableMessage(f"not JSON: {exc.errors()[0]['msg']}", str(exc)) from exc
+            raise UndecodableMessage(f"schema violation: {_summary(exc)}", str(exc)) from exc
         except UnknownEventType as exc:
             raise UndecodableMessage(str(exc)) from exc
         allowed = self._allowed.get(record.topic)
@@ -407,37 +468,54 @@ class ConsumerRunner:
             raise UndecodableMessage(
                 f"event type {envelope.type!r} does not belong on {record.topic}"
             )
+        mismatch = key_mismatch(record.topic, record.key, envelope, data)
+        if mismatch:
+            raise UndecodableMessage(mismatch)
         return InboundEvent(envelope, data, record)
 
-    def _count(self, events: list[InboundEvent], failures: list[Failure]) -> None:
+    def _count(
+        self, events: list[InboundEvent], failures: list[Failure], outcomes: dict[Any, str]
+    ) -> None:
+        """After the commit: each event by its outcome (failures are counted as dead letters
+        when they are sent). One labelled increment per (type, outcome), not per event."""
         failed = {id(f.event) for f in failures}
-        processed = Counter(e.envelope.type for e in events if id(e) not in failed)
-        for event_type, n in processed.items():  # one labelled increment per type, not per event
-            EVENTS_IN.labels(self.name, event_type, "processed").inc(n)
-        self.applied += processed.total()
+        counted = Counter(
+            (e.envelope.type, outcomes.get(e.envelope.id, APPLIED))
+            for e in events
+            if id(e) not in failed
+        )
+        for (event_type, outcome), n in counted.items():
+            EVENTS_IN.labels(self.name, event_type, outcome).inc(n)
+        self.applied += sum(n for (_, outcome), n in counted.items() if outcome == APPLIED)
 
     async def _dead_letter(
         self, dlq: AIOKafkaProducer, record: ConsumerRecord, error: BaseException, attempts: int
     ) -> None:
         headers = list(record.headers or ())
-        headers += [
-            ("dlq-reason", str(error)[:4000].encode()),
-            ("dlq-error-type", type(error).__name__.encode()),
-            ("dlq-attempts", str(attempts).encode()),
-            ("dlq-consumer", self.name.encode()),
-            ("dlq-source-topic", record.topic.encode()),
-            ("dlq-source-partition", str(record.partition).encode()),
-            ("dlq-source-offset", str(record.offset).encode()),
-            ("dlq-time", str(int(time.time() * 1000)).encode()),
-        ]
+        headers += encode_headers(
+            dead_letter_headers(
+                reason=str(error),
+                detail=getattr(error, "detail", None),
+                error_type=type(error).__name__,
+                attempts=attempts,
+                consumer=self.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        )
         await dlq.send_and_wait(
             dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
         )
         self.dead_lettered += 1
         DEAD_LETTERS.labels(self.name, record.topic).inc()
-        EVENTS_IN.labels(self.name, _header(record, "ce_type") or "unknown", "dead_lettered").inc()
+        EVENTS_IN.labels(self.name, _header(record, "ce_type") or "unknown", DEAD_LETTERED).inc()
         log.error(
-            "dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, error
+            "dead-lettered %s[%s]@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            one_line(str(error)),
         )
 
     # consumer lag ------------------------------------------------------------------------------
@@ -492,6 +570,14 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         pass
+
+
+def _summary(exc: ValidationError) -> str:
+    """Every error as `field: message`, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors()
+    )
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:

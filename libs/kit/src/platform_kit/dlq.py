@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
+from platform_kit.dead_letters import without_dead_letter_headers
 from platform_kit.kafka import decode_headers, idempotent_producer
 
 REPLAYER_GROUP = "dlq-replayer"
@@ -76,6 +77,7 @@ def describe(record: Any) -> dict[str, Any]:
         "consumer": headers.get("dlq-consumer"),
         "error_type": headers.get("dlq-error-type"),
         "reason": headers.get("dlq-reason"),
+        "detail": headers.get("dlq-detail"),
         "attempts": headers.get("dlq-attempts"),
         "event_type": headers.get("ce_type"),
         "event_id": headers.get("ce_id"),
@@ -96,7 +98,7 @@ async def replay(
                 continue
             if offsets and partition is not None and record.partition != partition:
                 continue
-            headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq-")]
+            headers = without_dead_letter_headers(record.headers or ())
             source = decode_headers(record.headers or []).get("dlq-source-topic")
             if source:
                 await producer.send_and_wait(

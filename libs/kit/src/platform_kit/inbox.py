@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -11,6 +13,7 @@ import asyncpg
 from aiokafka.structs import ConsumerRecord
 
 from platform_events import Envelope, EventData
+from platform_events.envelope import caused_by
 
 
 class PermanentError(Exception):
@@ -29,6 +32,37 @@ class Failure:
     event: InboundEvent
     error: BaseException
     attempts: int
+
+
+# What became of each consumed event, for `platform_events_consumed_total{outcome}`. An event a
+# handler does not mark was applied; the consumer counts the marks only once the transaction has
+# committed, so a rolled-back attempt counts nothing.
+APPLIED, DUPLICATE, CONFLICT, PARKED, DEAD_LETTERED = (
+    "applied",
+    "duplicate",
+    "conflict",
+    "parked",
+    "dead_lettered",
+)
+_outcomes: ContextVar[dict[uuid.UUID, str] | None] = ContextVar("event_outcomes", default=None)
+
+
+def note_outcome(event_ids: Iterable[uuid.UUID], outcome: str) -> None:
+    """A handler says what became of these events (duplicate, conflict, parked)."""
+    marks = _outcomes.get()
+    if marks is not None:
+        for event_id in event_ids:
+            marks[event_id] = outcome
+
+
+@contextmanager
+def collecting_outcomes() -> Iterator[dict[uuid.UUID, str]]:
+    marks: dict[uuid.UUID, str] = {}
+    token = _outcomes.set(marks)
+    try:
+        yield marks
+    finally:
+        _outcomes.reset(token)
 
 
 async def record_in_inbox(conn: asyncpg.Connection, consumer: str, event_id: uuid.UUID) -> bool:
@@ -88,8 +122,10 @@ class PerEventBatch:
                 async with conn.transaction():
                     if not await record_in_inbox(conn, consumer, event.envelope.id):
                         self.duplicates += 1
+                        note_outcome([event.envelope.id], DUPLICATE)
                         continue
-                    await self.handler.apply(conn, event)
+                    with caused_by(event.envelope.id):
+                        await self.handler.apply(conn, event)
             except PermanentError as exc:
                 failures.append(Failure(event, exc, 1))
         return failures

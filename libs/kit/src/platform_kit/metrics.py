@@ -19,7 +19,8 @@ OUTBOX_PUBLISH_LATENCY = Histogram(
 )
 EVENTS_IN = Counter(
     "platform_events_consumed_total",
-    "Events consumed, by outcome (applied, duplicate, dead_lettered)",
+    "Events consumed, by outcome: applied, duplicate (seen before), conflict (same natural key, "
+    "other content), parked (waits for what it needs), dead_lettered",
     ["consumer", "type", "outcome"],
 )
 HANDLER_LATENCY = Histogram(
@@ -31,11 +32,22 @@ BATCH_RECORDS = Histogram(
     ["consumer"],
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
 )
+# Lag here counts records, not offsets: it is the end offset minus the position, and the position
+# steps over transaction markers. Tools that subtract the committed offset from the end offset
+# (kafka-consumer-groups.sh, Burrow, kafka-lag-exporter) read 1 behind on a caught-up
+# transactional partition: the commit marker of the last transaction takes an offset, and no
+# consumer ever receives it, so nothing commits past it until the next record. Every topic here
+# is written in transactions (the outbox relay), so "lag 1 forever" from such a tool is normal.
 CONSUMER_LAG = Gauge(
     "platform_consumer_lag",
-    "Records of the partition not processed yet (end offset minus the next offset to process)",
+    "Records of the partition not processed yet (end offset minus the next offset to process; "
+    "external tools that use the committed offset read 1 more on a transactional partition, "
+    "the commit marker)",
     ["consumer", "topic", "partition"],
 )
 DEAD_LETTERS = Counter(
-    "platform_dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "topic"]
+    "platform_dead_letters_total",
+    "Messages sent to a dead-letter topic: by the consumer at once, or later through the outbox "
+    "(counted when the relay has published them); `topic` is the source topic",
+    ["consumer", "topic"],
 )

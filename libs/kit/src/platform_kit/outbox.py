@@ -15,26 +15,13 @@ import asyncpg
 
 from platform_events import Envelope
 from platform_events.topics import topic_for_event
+from platform_events.wire import kafka_headers
 
 BUCKETS = 16
 
 
 def bucket_of(key: str) -> int:
     return zlib.crc32(key.encode()) % BUCKETS
-
-
-def kafka_headers(envelope: Envelope) -> dict[str, str]:
-    """Routing facts as headers, so consumers can route or skip without parsing the body."""
-    headers = {
-        "ce_type": envelope.type,
-        "ce_id": str(envelope.id),
-        "ce_source": envelope.source,
-        "tenant_id": envelope.tenant_id,
-        "content-type": "application/json",
-    }
-    if envelope.correlation_id:
-        headers["correlation_id"] = envelope.correlation_id
-    return headers
 
 
 @dataclass(frozen=True)

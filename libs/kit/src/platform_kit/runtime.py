@@ -15,10 +15,12 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from platform_events.asyncapi import asyncapi_document
+from platform_events.asyncapi_html import render_html
 from platform_kit.auth import Authenticator, migrate_auth
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.db import apply_migrations, create_pool, pending_migrations, service_migrations
@@ -149,6 +151,14 @@ class ServiceRuntime:
             return JSONResponse(
                 {"ready": ready, "checks": checks}, status_code=200 if ready else 503
             )
+
+        @router.get("/asyncapi.json", include_in_schema=False)
+        async def asyncapi_json() -> JSONResponse:
+            return JSONResponse(asyncapi_document())
+
+        @router.get("/asyncapi", include_in_schema=False)
+        async def asyncapi_html() -> HTMLResponse:
+            return HTMLResponse(render_html(asyncapi_document()))
 
         @router.get(
             "/metrics",

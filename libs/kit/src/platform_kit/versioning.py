@@ -4,7 +4,7 @@ Routes are written without the prefix and mounted under it by `include_api`. Pat
 answered before it had the prefix (`/customers/...`, `/quickbooks/...`) keep answering through
 `LegacyPaths`: the request is served by the `/v1` route itself, so both can never drift, and the
 answer says it is deprecated (RFC 9745 `Deprecation`) and names its successor (RFC 8288 `Link`).
-See docs/decisions/0014-api-shape.md.
+See docs/decisions/0015-api-shape.md.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from billing_service.api import routes
 from billing_service.handlers.apply_billing_events import ApplyBillingEvents
+from billing_service.handlers.expire_parked import run_parked_expiry
 from billing_service.handlers.sweep_flags import run_sweeps
 from billing_service.settings import Settings
 from platform_kit.consumer import ConsumerRunner
@@ -59,6 +60,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime.background.append(
                 asyncio.create_task(
                     run_sweeps(runtime.db, settings.billing_schema, settings.overdue_sweep_seconds)
+                )
+            )
+            runtime.background.append(
+                asyncio.create_task(
+                    run_parked_expiry(
+                        runtime.db,
+                        settings.consumer_name,
+                        settings.parked_max_wait_seconds,
+                        settings.parked_check_seconds,
+                    )
                 )
             )
             yield

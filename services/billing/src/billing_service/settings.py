@@ -17,3 +17,7 @@ class Settings(ServiceSettings):
     run_consumers: bool = True
     # Overdue depends on the calendar, not only on events: re-check every account this often.
     overdue_sweep_seconds: float = 300.0
+    # A transaction parked for its customer (or for the entry it corrects) longer than this is
+    # dead-lettered with the reason (handlers/expire_parked.py); checked every `..._check_seconds`.
+    parked_max_wait_seconds: float = 7 * 24 * 3600.0
+    parked_check_seconds: float = 300.0

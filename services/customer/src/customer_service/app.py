@@ -17,7 +17,7 @@ from platform_kit.versioning import include_api
 
 SERVICE = "customer"
 SCHEMA = "customer"
-# Answered without /v1 too while clients move (docs/decisions/0014-api-shape.md).
+# Answered without /v1 too while clients move (docs/decisions/0015-api-shape.md).
 LEGACY_PREFIXES = ("/customers", "/reference-lists", "/quickbooks")
 
 

@@ -1,5 +1,6 @@
-"""The qb-sync service's HTTP app: connections + pull (pull/service.py) and push
-(push/service.py) around one `QboGateway`, the only way to QuickBooks."""
+"""The qb-sync service's composition root: the runtime, the pull side (runners/pull_side.py) and
+the push side (runners/push_side.py) around one `QboGateway`, the only way to QuickBooks, and the
+module-level routers of api/. Layers: docs/decisions/0014-qbsync-layers.md."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 from platform_kit.versioning import include_api
-from qb_sync.ownership import RealmOwnership
-from qb_sync.pull.service import pull_side
-from qb_sync.push.service import PushSide
+from qb_sync.api import connections, sync, webhooks
+from qb_sync.api import pull as pull_api
+from qb_sync.api.errors import install_use_case_errors
 from qb_sync.qbd.routes import router as qbd_router
-from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.gateway import QboGateway
+from qb_sync.qbo.token_source import Credentials
+from qb_sync.runners.pull_side import pull_side
+from qb_sync.runners.push_side import PushSide
 from qb_sync.settings import Settings
+from qb_sync.store.ownership import RealmOwnership
 
 SERVICE = "qb-sync"
 SCHEMA = "qb_sync"
@@ -64,8 +68,16 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     app.state.push = push
     install_http_basics(app)
     app.include_router(runtime.ops_router())
-    # Under /v1 like every service; /quickbooks/... keeps answering (docs/decisions/0014-api-shape.md)
-    include_api(app, *pull.routers(), *push.routers(), legacy_prefixes=("/quickbooks",))
+    install_use_case_errors(app)
+    # Under /v1 like every service; /quickbooks/... keeps answering (docs/decisions/0015-api-shape.md)
+    include_api(
+        app,
+        connections.router,
+        pull_api.router,
+        webhooks.router,
+        sync.router,
+        legacy_prefixes=("/quickbooks",),
+    )
     # The Web Connector's SOAP endpoint is QuickBooks Desktop's contract, not ours to version.
     app.include_router(qbd_router)
     return app

@@ -51,7 +51,7 @@ class Settings(ServiceSettings):
     # Threads running QuickBooks calls (and their send pacing); not the default to_thread pool.
     qbo_threads: int = 32
 
-    # Push (push/): worker concurrency, lease, attempts and backoff between attempts.
+    # Push: worker concurrency, lease, attempts and backoff between attempts.
     push_enabled: bool = True
     push_workers: int = 8
     push_tick_seconds: float = 0.2

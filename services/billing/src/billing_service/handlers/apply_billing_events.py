@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from billing_service.domain.facts import fact_from_event
+from billing_service.store.balance_sequences import numbered
 from billing_service.store.customers import accounts_of, upsert_customers
 from billing_service.store.flags import refresh_flags
 from billing_service.store.ledger import write_facts
@@ -37,7 +38,16 @@ from billing_service.store.pending import (
     take_waiting_for_keys,
 )
 from platform_events.contracts import billing, customer
-from platform_kit.inbox import Failure, InboundEvent, PermanentError, new_event_ids
+from platform_kit.inbox import (
+    CONFLICT,
+    DUPLICATE,
+    PARKED,
+    Failure,
+    InboundEvent,
+    PermanentError,
+    new_event_ids,
+    note_outcome,
+)
 from platform_kit.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
@@ -159,7 +169,8 @@ class _Poll:
         await self._write([Parked(e, -1) for e in events if type(e.data) in TRANSACTIONS])
         if changed:  # a new credit limit is a change to evaluate, like a new balance
             accounts = await accounts_of(conn, sorted({(t, c) for t, c, _ in changed}))
-            await add_to_outbox(conn, await refresh_flags(conn, accounts, self.today))
+            flags = await refresh_flags(conn, accounts, self.today)
+            await add_to_outbox(conn, await numbered(conn, flags))
         return self.failures
 
     async def _write(self, items: Sequence[Parked]) -> None:
@@ -193,6 +204,9 @@ class _Poll:
             for p in items
         ]
         outcome = await write_facts(self.conn, self.consumer, facts, today=self.today, locked=True)
+        note_outcome((f.event_id for f in outcome.duplicates), DUPLICATE)
+        note_outcome((f.event_id for f in outcome.conflicts), CONFLICT)
+        note_outcome((w.fact.event_id for w in outcome.waiting), PARKED)
         if outcome.waiting:
             await park(
                 self.conn,
@@ -240,6 +254,7 @@ async def _unseen(
 ) -> list[InboundEvent]:
     """Drop events already handled (in the inbox, or parked), and repeats of an id in the poll."""
     seen = await handled_or_parked(conn, consumer, [e.envelope.id for e in events])
+    note_outcome(seen, DUPLICATE)
     fresh: list[InboundEvent] = []
     for event in events:
         if event.envelope.id not in seen:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from billing_service.store.balance_sequences import numbered
 from billing_service.store.flags import refresh_flags
 from billing_service.store.locks import lock_customers
 from platform_kit.outbox import add_to_outbox
@@ -54,7 +55,7 @@ async def sweep_once(
                 async with conn.transaction():
                     await lock_customers(conn, ((t, c) for t, c, _ in accounts))
                     events = await refresh_flags(conn, accounts, today)
-                    await add_to_outbox(conn, events)
+                    await add_to_outbox(conn, await numbered(conn, events))
                 emitted += len(events)
                 after = accounts[-1]
         finally:

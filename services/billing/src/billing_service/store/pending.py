@@ -8,7 +8,6 @@ arrival order, in the same database transaction as what it waited for.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ from billing_service.store.ledger import WAITS_FOR_CUSTOMER
 from billing_service.store.metrics import PENDING_PARKED
 from platform_events import parse_event
 from platform_events.topics import dead_letter_topic
+from platform_kit.dead_letters import dead_letter_headers
 from platform_kit.inbox import InboundEvent
 from platform_kit.outbox import bucket_of
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per transaction in a poll: not frozen, a frozen __init__ is slow
 class Parked:
     """A drained transaction: the event as first received, and its place in the queue."""
 
@@ -158,16 +158,15 @@ async def dead_letter_through_outbox(
     r = event.record
     headers = {k: bytes(v).decode(errors="replace") for k, v in r.headers or ()}
     headers.update(
-        {
-            "dlq-reason": reason[:4000],
-            "dlq-error-type": "PermanentError",
-            "dlq-attempts": "1",
-            "dlq-consumer": consumer,
-            "dlq-source-topic": r.topic,
-            "dlq-source-partition": str(r.partition),
-            "dlq-source-offset": str(r.offset),
-            "dlq-time": str(int(time.time() * 1000)),
-        }
+        dead_letter_headers(
+            reason=reason,
+            error_type="PermanentError",
+            attempts=1,
+            consumer=consumer,
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+        )
     )
     key = (r.key or b"").decode(errors="replace")
     await conn.execute(
@@ -180,3 +179,46 @@ async def dead_letter_through_outbox(
         json.dumps(headers),
         r.value,
     )
+
+
+@dataclass(frozen=True)
+class Expired:
+    parked: Parked
+    waits_for: str
+    customer_id: str
+    waited_seconds: float
+
+
+async def expired_customers(
+    conn: asyncpg.Connection, max_wait_seconds: float, limit: int
+) -> list[tuple[str, str]]:
+    """(tenant, customer) of transactions parked longer than `max_wait_seconds`, oldest first."""
+    rows = await conn.fetch(
+        """SELECT tenant_id, customer_id FROM pending_transactions
+           WHERE parked_at < now() - make_interval(secs => $1) ORDER BY seq LIMIT $2""",
+        max_wait_seconds,
+        limit,
+    )
+    return sorted({(r["tenant_id"], r["customer_id"]) for r in rows})
+
+
+async def take_expired(
+    conn: asyncpg.Connection, customers: Sequence[tuple[str, str]], max_wait_seconds: float
+) -> list[Expired]:
+    """Remove these customers' transactions parked longer than `max_wait_seconds`."""
+    if not customers:
+        return []
+    rows = await conn.fetch(
+        """DELETE FROM pending_transactions p
+           USING unnest($1::text[], $2::text[]) AS k(tenant_id, customer_id)
+           WHERE p.tenant_id = k.tenant_id AND p.customer_id = k.customer_id
+             AND p.parked_at < now() - make_interval(secs => $3)
+           RETURNING p.*, extract(epoch FROM now() - p.parked_at) AS waited""",
+        [c[0] for c in customers],
+        [c[1] for c in customers],
+        max_wait_seconds,
+    )
+    return [
+        Expired(Parked(_inbound(r), r["seq"]), r["waits_for"], r["customer_id"], float(r["waited"]))
+        for r in sorted(rows, key=lambda r: r["seq"])
+    ]

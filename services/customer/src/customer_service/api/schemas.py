@@ -14,7 +14,7 @@ from customer_service.domain.customer import COMMAND_ONLY_FIELDS, EDITABLE_FIELD
 
 def nfc(text: str) -> str:
     """One spelling per name: "Café" typed as é or as e + U+0301 is the same customer, found by
-    the same search and sent to QuickBooks the same way (docs/decisions/0014-api-shape.md)."""
+    the same search and sent to QuickBooks the same way (docs/decisions/0015-api-shape.md)."""
     return unicodedata.normalize("NFC", text)
 
 

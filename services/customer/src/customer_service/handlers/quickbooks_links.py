@@ -36,6 +36,8 @@ async def request_push_to_quickbooks(
             raise NotFound(f"customer {customer_id} not found")
         await _refuse_if_mapped(conn, tenant_id, realm_id, customer_id)
         await insert_push_request(conn, tenant_id, realm_id, customer_id)
+        # Every MappingSaved carries one: qb-sync orders a company's mapping changes by it.
+        [mapping_sequence] = await next_unowned_sequences(conn, 1)
         await outbox.record_events(
             conn,
             [
@@ -48,6 +50,7 @@ async def request_push_to_quickbooks(
                     customer_id,
                     customer.version,
                     customer.active,
+                    mapping_sequence,
                 )
             ],
         )

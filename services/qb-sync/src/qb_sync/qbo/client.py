@@ -1,9 +1,10 @@
 """Building a python-quickbooks client for one call, with timeouts and typed errors.
 
-- No intuit-oauth `AuthClient`: its constructor fetches the discovery document over the network
-  and can refresh tokens as a side effect (qbo.md 1.2). `QuickBooks` only reads `environment`,
-  `client_id`, `access_token` and `refresh_token` from it, so a plain holder does; refreshing is
-  the `Credentials`' job.
+- No intuit-oauth `AuthClient`: its constructor fetches the discovery document over the network and
+  can refresh tokens as a side effect
+  (docs/reference/quickbooks-online.md#building-the-client-and-its-base-url). `QuickBooks` only
+  reads `environment`, `client_id`, `access_token` and `refresh_token` from it, so a plain holder
+  does; refreshing is the `Credentials`' job.
 - `process_request` is overridden: every HTTP call gets a (connect, read) timeout (the library
   sets none, so a stalled socket blocks forever) and the HTTP status is classified before the
   library parses the body (a 429 is XML, which the library misreports as code 10000).
@@ -80,7 +81,8 @@ def build_client(
 ) -> TimedQuickBooks:
     holder = _BearerOnly(
         client_id=client_id,
-        # QuickBooks uses the sandbox host only for exactly "sandbox" (qbo.md 1.2).
+        # QuickBooks uses the sandbox host only for exactly "sandbox"
+        # (docs/reference/quickbooks-online.md#building-the-client-and-its-base-url).
         environment="sandbox" if environment == "sandbox" else "production",
         access_token=access_token,
     )

@@ -1,9 +1,10 @@
 """Typed QuickBooks errors, classified by HTTP status first and `error_code` second.
 
-python-quickbooks raises a plain `QuickbooksException` for 5010, 6240 and 6000 and reports a 429
-(an XML body) as code 10000 "Error reading json response" (qbo.md 1.9), so the class it raises
-says little. `qbo/client.py` looks at the HTTP status before the library parses the body and
-raises these instead; everything that reaches the library's own fault handling becomes `QboFault`.
+python-quickbooks raises a plain `QuickbooksException` for 5010, 6240 and 6000 and reports a 429 (an
+XML body) as code 10000 "Error reading json response"
+(docs/reference/quickbooks-online.md#how-errors-become-exceptions), so the class it raises says
+little. `qbo/client.py` looks at the HTTP status before the library parses the body and raises these
+instead; everything that reaches the library's own fault handling becomes `QboFault`.
 """
 
 from __future__ import annotations

@@ -33,11 +33,10 @@ from prometheus_client import Counter
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
-from qb_sync.ownership import RealmOwnership
 from qb_sync.qbo.client import as_fault, build_client
-from qb_sync.qbo.credentials import Credentials
 from qb_sync.qbo.errors import AuthExpired, LeaseEnding, Throttled, Transient
 from qb_sync.qbo.limits import Limits, LimitSettings
+from qb_sync.qbo.token_source import Credentials
 from qb_sync.settings import Settings
 
 T = TypeVar("T")
@@ -52,9 +51,16 @@ class CallLease(Protocol):
         ...
 
 
+class CompanyInUse(Protocol):
+    """Told about every call (store/ownership.py's `RealmOwnership`), so a company in use is
+    never let go as idle. A protocol: the gateway needs no more of it."""
+
+    def touch(self, realm: tuple[str, str]) -> None: ...
+
+
 class QboGateway:
     def __init__(
-        self, settings: Settings, credentials: Credentials, ownership: RealmOwnership | None = None
+        self, settings: Settings, credentials: Credentials, ownership: CompanyInUse | None = None
     ) -> None:
         self.settings = settings
         self.credentials = credentials

@@ -1,7 +1,8 @@
 """Per-realm pacing below QuickBooks' limits, so we never earn a 429 in the first place.
 
-QuickBooks allows 500 requests per minute, 10 per second and 10 in flight per realm (qbo.md 6;
-the emulator enforces the same as sliding windows). We pace every realm with:
+QuickBooks allows 500 requests per minute, 10 per second and 10 in flight per realm
+(docs/reference/quickbooks-online.md#limits-and-throttling; the emulator enforces the same as
+sliding windows). We pace every realm with:
 - a semaphore of `max_concurrent` calls in flight (default 4);
 - a token bucket refilled at min(per_minute / 60, per_second) tokens a second with a burst of
   `burst` (default 1: strict pacing). In any sliding window of T seconds at most

@@ -1,1 +1,0 @@
-"""QuickBooks connections: encrypted OAuth tokens per (tenant, realm), refresh and connect flows."""

@@ -1,1 +1,0 @@
-"""Pull: QuickBooks customers into the compacted `qb.customers` mirror (import, CDC, webhooks)."""

@@ -1,1 +1,0 @@
-"""Push: platform customers into QuickBooks (mapping state, customer.events consumer, worker)."""
