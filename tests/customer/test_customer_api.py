@@ -328,7 +328,7 @@ async def test_two_concurrent_edits_with_the_same_version_one_wins(tenant: Tenan
 async def test_the_openapi_document_lists_the_customer_routes(tenant: Tenant):
     spec = (await tenant.client.get("/openapi.json")).json()
     assert {
-        "/customers",
-        "/customers/{customer_id}",
-        "/quickbooks/companies/{realm_id}/mappings",
+        "/v1/customers",
+        "/v1/customers/{customer_id}",
+        "/v1/quickbooks/companies/{realm_id}/mappings",
     } <= set(spec["paths"])

@@ -50,7 +50,8 @@ async def test_a_company_connected_to_one_tenant_cannot_be_taken_by_another(
     async with client_for(qbsync_app, token) as other:
         reply = await other.post("/quickbooks/connections", json={"realm_id": pull_tenant.realm_id})
     assert reply.status_code == 409
-    assert reply.json()["error"]["code"] == "realm_taken"
+    assert reply.json()["error"]["code"] == "realm_unavailable"
+    assert "tenant" not in reply.text  # who holds it is not the caller's to learn
 
 
 async def test_connect_needs_the_admin_scope_and_a_valid_realm_id(

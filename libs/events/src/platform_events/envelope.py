@@ -9,7 +9,11 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from platform_events.text import first_text_problem
+
+BIGINT_MAX = 2**63 - 1
 
 
 class EventData(BaseModel):
@@ -38,6 +42,32 @@ class Envelope(BaseModel):
         ge=0, description="Aggregate version, so consumers can drop stale updates."
     )
     data: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _storable(self) -> Envelope:
+        """What a consumer would store must fit PostgreSQL: text without NUL or lone surrogates
+        (anywhere in the envelope or its data), a time that exists in UTC, a bigint sequence.
+        An event that fails is a schema violation: dead-lettered with the reason, at once."""
+        found = first_text_problem(
+            {
+                "type": self.type,
+                "source": self.source,
+                "subject": self.subject,
+                "tenant_id": self.tenant_id,
+                "correlation_id": self.correlation_id or "",
+                "causation_id": self.causation_id or "",
+                "data": self.data,
+            }
+        )
+        if found:
+            raise ValueError(f"{found[0]} {found[1]}")
+        try:
+            self.time.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("time lies outside the years 1-9999 once taken to UTC") from None
+        if self.sequence > BIGINT_MAX:
+            raise ValueError(f"sequence exceeds {BIGINT_MAX}")
+        return self
 
 
 # The id of the event being handled, while a consumer handles it: what new envelopes name as

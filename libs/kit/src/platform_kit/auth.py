@@ -24,10 +24,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import asyncpg
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from platform_kit.db import apply_migrations, create_pool, load_migrations
 from platform_kit.http import ApiError
@@ -42,6 +43,11 @@ UNKNOWN_SECONDS = 1.0
 UNKNOWN_MAX = 1_000
 
 V = TypeVar("V")
+
+# Declares the bearer scheme in each route's OpenAPI entry; `authenticate` does the checking.
+BearerToken = Annotated[
+    HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False, scheme_name="bearer"))
+]
 
 
 @dataclass(frozen=True)
@@ -172,19 +178,22 @@ class Authenticator:
         return revoked
 
     def require(self, scope: str):  # type: ignore[no-untyped-def]
-        async def dependency(request: Request) -> Principal:
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise ApiError(401, "unauthorized", "a bearer token is required")
-            principal = await self.principal_for(token.strip())
-            if principal is None:
-                raise ApiError(401, "unauthorized", "unknown or revoked token")
-            if not principal.allows(scope):
-                raise ApiError(403, "forbidden", f"this token lacks the '{scope}' scope")
-            return principal
+        async def dependency(request: Request, _documented: BearerToken = None) -> Principal:
+            return await self.authenticate(request, scope)
 
         return dependency
+
+    async def authenticate(self, request: Request, scope: str) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "unauthorized", "a bearer token is required")
+        principal = await self.principal_for(token.strip())
+        if principal is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked token")
+        if not principal.allows(scope):
+            raise ApiError(403, "forbidden", f"this token lacks the '{scope}' scope")
+        return principal
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ act on `code` and show `fields` next to the inputs they name.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from platform_kit.logs import correlation_id_var
+from platform_kit.openapi import document_errors
 
 CORRELATION_HEADER = "x-correlation-id"
 
@@ -49,7 +51,11 @@ def field_error(field: str, message: str, code: str = "invalid") -> dict[str, An
 
 
 class BodySizeLimit:
-    """413 before reading more than `max_bytes` of a request body (declared or streamed)."""
+    """413 before reading more than `max_bytes` of a request body, declared or streamed.
+
+    The body is read whole here, before the app runs: a chunked body (no Content-Length) that
+    runs over is refused exactly like a declared one, instead of failing inside whatever route
+    was reading it (a 400 from form parsing, a 500 from a raw `request.body()`)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -63,32 +69,89 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _too_large(self.max_bytes)(scope, receive, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _PayloadTooLarge()
-            return message
-
         try:
-            await self.app(scope, limited_receive, send)
-        except _PayloadTooLarge:
+            _body, replayed = await read_whole_body(receive, self.max_bytes)
+        except PayloadTooLarge:
             await _too_large(self.max_bytes)(scope, receive, send)
+            return
+        await self.app(scope, replayed, send)
 
 
-class _PayloadTooLarge(Exception):
+class PayloadTooLarge(Exception):
     pass
 
 
+async def read_whole_body(receive: Receive, max_bytes: int | None = None) -> tuple[bytes, Receive]:
+    """The request body, and a `receive` that hands it to the app again as one message."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), _replaying(b"".join(chunks), receive, message)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), _replaying(b"".join(chunks), receive, None)
+
+
+def _replaying(body: bytes, receive: Receive, pending: Message | None) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if pending is not None:
+            return pending  # e.g. http.disconnect, seen while reading
+        return await receive()
+
+    return replayed
+
+
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
 def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse(
-        ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes").body(),
-        status_code=413,
+    return error_response(ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes"))
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method the resource at this path serves, as its OpenAPI document lists them.
+    Starlette's own 405 names only the first matching route's method (FastAPI makes one route
+    per method). A literal path wins over a template that happens to match it:
+    `/connections/authorize` is not the `{realm_id}` of `DELETE /connections/{realm_id}`."""
+    path = scope.get("path", "")
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for template, (pattern, methods) in _path_patterns(app).items():
+        if pattern.fullmatch(path):
+            (templated if "{" in template else literal).update(methods)
+    return sorted(literal or templated)
+
+
+def _path_patterns(app: FastAPI) -> dict[str, tuple[re.Pattern[str], set[str]]]:
+    cached: dict[str, tuple[re.Pattern[str], set[str]]] | None = getattr(
+        app.state, "path_patterns", None
     )
+    if cached is None:
+        cached = {
+            template: (
+                re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))),
+                {m.upper() for m in item if m.upper() in _METHODS},
+            )
+            for template, item in app.openapi().get("paths", {}).items()
+        }
+        app.state.path_patterns = cached
+    return cached
+
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:
@@ -97,12 +160,19 @@ def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Unknown routes and wrong methods answer in the same shape as every other error.
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        codes = {
+            400: "malformed_body",  # FastAPI's "error parsing the body": not UTF-8, not JSON
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
-        body = ApiError(exc.status_code, code, str(exc.detail)).body()
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return error_response(ApiError(exc.status_code, code, str(exc.detail)), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -126,4 +196,8 @@ def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 
+    from platform_kit.request_guard import UnstorableTextGuard  # it builds on this module
+
+    document_errors(app)
+    app.add_middleware(UnstorableTextGuard)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

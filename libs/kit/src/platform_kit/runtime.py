@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from platform_events.asyncapi import asyncapi_document
 from platform_events.asyncapi_html import render_html
@@ -29,6 +30,12 @@ from platform_kit.settings import ServiceSettings
 from platform_kit.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
 
 ConsumerFactory = Callable[["ServiceRuntime"], list[ConsumerRunner]]
 
@@ -131,7 +138,13 @@ class ServiceRuntime:
         async def healthz() -> dict[str, str]:
             return {"status": "alive", "service": self.service}
 
-        @router.get("/readyz")
+        @router.get(
+            "/readyz",
+            responses={
+                200: {"description": "Ready", "model": Readiness},
+                503: {"description": "Not ready", "model": Readiness},
+            },
+        )
         async def readyz() -> JSONResponse:
             checks = await self.readiness()
             ready = all(v == "ok" for v in checks.values())
@@ -147,7 +160,16 @@ class ServiceRuntime:
         async def asyncapi_html() -> HTMLResponse:
             return HTMLResponse(render_html(asyncapi_document()))
 
-        @router.get("/metrics")
+        @router.get(
+            "/metrics",
+            response_class=Response,
+            responses={
+                200: {
+                    "description": "Prometheus text exposition format",
+                    "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                }
+            },
+        )
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

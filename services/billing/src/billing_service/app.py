@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from billing_service.api.routes import build_router
+from billing_service.api import routes
 from billing_service.handlers.apply_billing_events import ApplyBillingEvents
 from billing_service.handlers.expire_parked import run_parked_expiry
 from billing_service.handlers.sweep_flags import run_sweeps
@@ -16,6 +16,7 @@ from billing_service.settings import Settings
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
+from platform_kit.versioning import include_api
 
 SERVICE = "billing"
 
@@ -78,5 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_http_basics(app)
     app.include_router(runtime.ops_router())
-    app.include_router(build_router(runtime, settings))
+    include_api(app, routes.router)  # billing was at /v1 from the start: no legacy paths
     return app

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from customer_service.api import customers, profile, quickbooks, reference
 from customer_service.api.body_limits import BodyLimitsByPath
-from customer_service.api.customers import customer_routes
 from customer_service.api.errors import install_domain_errors
-from customer_service.api.profile import profile_routes
-from customer_service.api.quickbooks import quickbooks_routes
-from customer_service.api.reference import reference_routes
 from customer_service.handlers.inbound import InboundEvents
 from customer_service.settings import Settings
 from platform_events.topics import BILLING_BALANCES, QB_CUSTOMERS, QB_SYNC
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
+from platform_kit.versioning import include_api
 
 SERVICE = "customer"
 SCHEMA = "customer"
+# Answered without /v1 too while clients move (docs/decisions/0015-api-shape.md).
+LEGACY_PREFIXES = ("/customers", "/reference-lists", "/quickbooks")
 
 
 def consumers_of(settings: Settings):  # type: ignore[no-untyped-def]
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app = FastAPI(title="customer service", lifespan=runtime.lifespan)
     app.state.runtime = runtime
+    app.state.settings = settings
     # The kit's limit is the outer bound (attachments plus multipart overhead); the per-path
     # middleware keeps ordinary JSON requests to max_body_bytes.
     install_http_basics(app, max_body_bytes=settings.attachment_max_bytes + 1_000_000)
@@ -60,8 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_domain_errors(app)
     app.include_router(runtime.ops_router())
-    app.include_router(customer_routes(runtime))
-    app.include_router(profile_routes(runtime, settings.attachment_max_bytes))
-    app.include_router(reference_routes(runtime))
-    app.include_router(quickbooks_routes(runtime))
+    include_api(
+        app,
+        customers.router,
+        profile.router,
+        reference.router,
+        quickbooks.router,
+        legacy_prefixes=LEGACY_PREFIXES,
+    )
     return app

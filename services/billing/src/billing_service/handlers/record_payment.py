@@ -18,6 +18,7 @@ from platform_kit.outbox import add_to_outbox, outgoing
 
 # A unique-key race is only lost to a writer that has committed, so a second try sees its entry.
 _ATTEMPTS = 3
+BALANCE_OUT_OF_RANGE = "the account's balance would pass the largest amount it can hold"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ async def record_payment(
                     await apply_corrections_waiting_for(
                         conn, consumer, [(tenant_id, fact.idempotency_key)]
                     )
+            except asyncpg.NumericValueOutOfRangeError:
+                # A balance or total would pass what a bigint holds (about 9.2e18 minor units).
+                await tx.rollback()
+                return PaymentResult("rejected", None, envelope.id, BALANCE_OUT_OF_RANGE)
             except asyncpg.UniqueViolationError:
                 # The payment id is unique per tenant, the lock is per customer: a writer of the
                 # same id for another customer committed first. Try again to see its entry (a

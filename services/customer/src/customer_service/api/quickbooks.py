@@ -6,9 +6,10 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from customer_service.api.schemas import nfc
 from customer_service.domain.errors import NotFound
 from customer_service.domain.mapping import RequestedRow
 from customer_service.handlers.mappings import save_mappings
@@ -22,8 +23,7 @@ from customer_service.store.quickbooks import (
     mappings_of_customer,
     realms_of,
 )
-from platform_kit.auth import Principal
-from platform_kit.runtime import ServiceRuntime
+from platform_kit.deps import Db, Reader, Writer
 
 FormChoice = Literal["dont_import", "create_here", "link_existing"]
 # A default has no customer to link to, so "link_existing" is a per-row choice only.
@@ -83,8 +83,20 @@ class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     realm_id: RealmId
-    # Not stripped: spaces count in an exact QuickBooks name.
-    display_name: str = Field(min_length=1, max_length=500)
+    # Not stripped: spaces count in an exact QuickBooks name. NFC like every name we store.
+    display_name: Annotated[str, AfterValidator(nfc), Field(min_length=1, max_length=500)]
+
+
+class PushOut(BaseModel):
+    status: str
+    realm_id: str
+    customer_id: str
+
+
+class LinkOut(BaseModel):
+    status: str
+    realm_id: str
+    qb_customer_id: str
 
 
 class CustomerLinkOut(BaseModel):
@@ -106,74 +118,78 @@ def _line(address: Any, key: str) -> str | None:
     return str(value) if value else None
 
 
-def quickbooks_routes(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(tags=["quickbooks"])
-    reader = Depends(runtime.auth.require("read"))
-    writer = Depends(runtime.auth.require("write"))
+router = APIRouter(tags=["quickbooks"])
+Realm = Annotated[str, Path(min_length=1, max_length=64)]
 
-    @router.get("/quickbooks/companies", response_model=list[CompanyOut])
-    async def companies(principal: Principal = reader) -> list[dict[str, Any]]:
-        return [dict(r) for r in await realms_of(runtime.db, principal.tenant_id)]
 
-    @router.get("/quickbooks/companies/{realm_id}/mappings", response_model=list[MappingRowOut])
-    async def mapping_form(
-        realm_id: str, default_choice: DefaultChoice = "dont_import", principal: Principal = reader
-    ) -> list[MappingRowOut]:
-        rows = await directory_with_mappings(runtime.db, principal.tenant_id, realm_id)
-        return [
-            MappingRowOut(
-                qb_customer_id=r["qb_customer_id"],
-                display_name=r["display_name"],
-                company_name=r["company_name"],
-                active=r["active"],
-                billing_line1=_line(r["billing_address"], "line1"),
-                billing_line2=_line(r["billing_address"], "line2"),
-                physical_line1=_line(r["shipping_address"], "line1"),
-                choice=r["choice"] or default_choice,
-                is_default=r["choice"] is None,
-                customer_id=str(r["customer_id"]) if r["customer_id"] else None,
-                customer_name=r["customer_name"],
-                status=r["status"],
-            )
-            for r in rows
-        ]
+@router.get("/quickbooks/companies", response_model=list[CompanyOut])
+async def companies(db: Db, who: Reader) -> list[dict[str, Any]]:
+    return [dict(r) for r in await realms_of(db, who.tenant_id)]
 
-    @router.put("/quickbooks/companies/{realm_id}/mappings", response_model=MappingSaveOut)
-    async def save_form(
-        realm_id: str, body: MappingSaveIn, principal: Principal = writer
-    ) -> MappingSaveOut:
-        result = await save_mappings(
-            runtime.db,
-            principal.tenant_id,
-            realm_id,
-            [RequestedRow(r.qb_customer_id, r.choice, r.customer_id) for r in body.rows],
-            body.default_choice,
-        )
-        return MappingSaveOut(
-            changed_rows=result.changed, created_customers=result.created_customer_ids
-        )
 
-    @router.get("/customers/{customer_id}/quickbooks", response_model=list[CustomerLinkOut])
-    async def links(customer_id: str, principal: Principal = reader) -> list[dict[str, Any]]:
-        if not await customer_exists(runtime.db, principal.tenant_id, customer_id):
-            raise NotFound(f"customer {customer_id} not found")
-        return [
-            dict(r)
-            for r in await mappings_of_customer(runtime.db, principal.tenant_id, customer_id)
-        ]
+@router.get("/quickbooks/companies/{realm_id}/mappings", response_model=list[MappingRowOut])
+async def mapping_form(
+    realm_id: Realm, db: Db, who: Reader, default_choice: DefaultChoice = "dont_import"
+) -> list[MappingRowOut]:
+    rows = await directory_with_mappings(db, who.tenant_id, realm_id)
+    return [mapping_row(r, default_choice) for r in rows]
 
-    @router.post("/customers/{customer_id}/quickbooks/push", status_code=202)
-    async def push(customer_id: str, body: PushIn, principal: Principal = writer) -> dict[str, str]:
-        await request_push_to_quickbooks(
-            runtime.db, principal.tenant_id, customer_id, body.realm_id
-        )
-        return {"status": "pending", "realm_id": body.realm_id, "customer_id": customer_id}
 
-    @router.post("/customers/{customer_id}/quickbooks/link")
-    async def link(customer_id: str, body: LinkIn, principal: Principal = writer) -> dict[str, str]:
-        qb_id = await link_by_display_name(
-            runtime.db, principal.tenant_id, customer_id, body.realm_id, body.display_name
-        )
-        return {"status": "linked", "realm_id": body.realm_id, "qb_customer_id": qb_id}
+@router.put(
+    "/quickbooks/companies/{realm_id}/mappings",
+    response_model=MappingSaveOut,
+    responses={409: {"description": "A row names a customer another row or company holds"}},
+)
+async def save_form(realm_id: Realm, body: MappingSaveIn, db: Db, who: Writer) -> MappingSaveOut:
+    rows = [RequestedRow(r.qb_customer_id, r.choice, r.customer_id) for r in body.rows]
+    result = await save_mappings(db, who.tenant_id, realm_id, rows, body.default_choice)
+    return MappingSaveOut(
+        changed_rows=result.changed, created_customers=result.created_customer_ids
+    )
 
-    return router
+
+@router.get("/customers/{customer_id}/quickbooks", response_model=list[CustomerLinkOut])
+async def links(customer_id: str, db: Db, who: Reader) -> list[dict[str, Any]]:
+    if not await customer_exists(db, who.tenant_id, customer_id):
+        raise NotFound(f"customer {customer_id} not found")
+    return [dict(r) for r in await mappings_of_customer(db, who.tenant_id, customer_id)]
+
+
+@router.post(
+    "/customers/{customer_id}/quickbooks/push",
+    status_code=202,
+    response_model=PushOut,
+    responses={409: {"description": "The customer is linked differently in this company"}},
+)
+async def push(customer_id: str, body: PushIn, db: Db, who: Writer) -> PushOut:
+    await request_push_to_quickbooks(db, who.tenant_id, customer_id, body.realm_id)
+    return PushOut(status="pending", realm_id=body.realm_id, customer_id=customer_id)
+
+
+@router.post(
+    "/customers/{customer_id}/quickbooks/link",
+    response_model=LinkOut,
+    responses={409: {"description": "The QuickBooks customer is linked to another customer"}},
+)
+async def link(customer_id: str, body: LinkIn, db: Db, who: Writer) -> LinkOut:
+    qb_id = await link_by_display_name(
+        db, who.tenant_id, customer_id, body.realm_id, body.display_name
+    )
+    return LinkOut(status="linked", realm_id=body.realm_id, qb_customer_id=qb_id)
+
+
+def mapping_row(r: Any, default_choice: str) -> MappingRowOut:
+    return MappingRowOut(
+        qb_customer_id=r["qb_customer_id"],
+        display_name=r["display_name"],
+        company_name=r["company_name"],
+        active=r["active"],
+        billing_line1=_line(r["billing_address"], "line1"),
+        billing_line2=_line(r["billing_address"], "line2"),
+        physical_line1=_line(r["shipping_address"], "line1"),
+        choice=r["choice"] or default_choice,
+        is_default=r["choice"] is None,
+        customer_id=str(r["customer_id"]) if r["customer_id"] else None,
+        customer_name=r["customer_name"],
+        status=r["status"],
+    )

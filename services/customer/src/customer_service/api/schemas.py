@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import typing
+import unicodedata
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from customer_service.domain.customer import COMMAND_ONLY_FIELDS, EDITABLE_FIELDS, Customer
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+def nfc(text: str) -> str:
+    """One spelling per name: "Café" typed as é or as e + U+0301 is the same customer, found by
+    the same search and sent to QuickBooks the same way (docs/decisions/0015-api-shape.md)."""
+    return unicodedata.normalize("NFC", text)
+
+
+# Names and free text, normalised to NFC on the way in (length counts the normalised text).
+Text = Annotated[
+    str,
+    AfterValidator(nfc),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+]
+LongText = Annotated[
+    str,
+    AfterValidator(nfc),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
@@ -53,7 +70,12 @@ class CustomerFieldsIn(BaseModel):
     display_name: Text | None = None
     contact_name: Text | None = None
     tracking_number: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+        Annotated[
+            str,
+            AfterValidator(nfc),
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+        ]
+        | None
     ) = None
     ext_account_number: Text | None = None
     sub_account_number: Text | None = None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import Header, Response
+from typing import Annotated
+
+from fastapi import Depends, Header, Response
 
 from customer_service.domain.errors import FieldProblem, ValidationFailed
 
 
-def expected_version(if_match: str | None = Header(default=None)) -> int | None:
+def expected_version(
+    if_match: Annotated[str | None, Header(max_length=40)] = None,
+) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
@@ -18,3 +22,6 @@ def expected_version(if_match: str | None = Header(default=None)) -> int | None:
 
 def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
+
+
+IfMatch = Annotated[int | None, Depends(expected_version)]

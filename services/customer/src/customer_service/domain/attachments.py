@@ -62,3 +62,25 @@ def content_disposition(filename: str) -> str:
         if not unicodedata.combining(ch)
     )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+MAX_FILENAME = 255
+_MAX_EXTENSION = 16
+
+
+def safe_filename(sent: str | None) -> str:
+    """The name a file is stored and served under: the last path segment only (a client's
+    `../../etc/passwd` is `passwd`), no control characters (NUL included), NFC, no leading dots,
+    and at most 255 characters with the extension kept when the stem has to be cut."""
+    name = unicodedata.normalize("NFC", sent or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
+    name = name.strip().lstrip(".").strip()
+    if not name:
+        return "attachment"
+    if len(name) <= MAX_FILENAME:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > _MAX_EXTENSION:
+        return name[:MAX_FILENAME]
+    return stem[: MAX_FILENAME - len(extension) - 1].rstrip() + "." + extension

@@ -6,10 +6,11 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from customer_service.domain.errors import FieldProblem, ValidationFailed
+from platform_kit.text import text_problem
 
 SORTS = ("name", "-name", "created", "-created", "tracking_number", "-tracking_number")
 Status = Literal["active", "inactive", "all"]
@@ -69,13 +70,14 @@ def _bad_cursor(message: str, code: str = "malformed") -> ValidationFailed:
 
 
 def _is_sort_value(sort_key: str, value: Any) -> bool:
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or text_problem(value) is not None:
         return False
     if sort_key != "created":
         return True
     try:
-        return datetime.fromisoformat(value).tzinfo is not None
-    except ValueError:
+        moment = datetime.fromisoformat(value)
+        return moment.tzinfo is not None and moment.astimezone(UTC) is not None
+    except (ValueError, OverflowError):  # not a time, or before year 1 once in UTC
         return False
 
 

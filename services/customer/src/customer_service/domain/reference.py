@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
+
+import pycountry
 
 from customer_service.domain.errors import Problems
 
@@ -86,3 +89,21 @@ def fill_and_check_references(
             )
     problems.raise_if_any()
     return result
+
+
+def check_reference_list(kind: str, values: list[str], default: str | None) -> None:
+    """A list is checked where it is written, because every later customer takes its values:
+    a currency that is not ISO 4217 would then fail every create that defaults to it."""
+    problems = Problems()
+    for index, value in enumerate(values):
+        if any(unicodedata.category(ch).startswith("C") for ch in value):
+            problems.add(f"values.{index}", "control characters are not allowed", "invalid")
+        elif kind == "currency" and not is_iso_4217(value):
+            problems.add(f"values.{index}", f"{value!r} is not an ISO 4217 code", "invalid")
+    if default is not None and default not in values:
+        problems.add("default", "the default must be one of the values", "invalid")
+    problems.raise_if_any()
+
+
+def is_iso_4217(code: str) -> bool:
+    return len(code) == 3 and code.isupper() and pycountry.currencies.get(alpha_3=code) is not None

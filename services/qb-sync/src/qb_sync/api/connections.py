@@ -54,7 +54,14 @@ class ConnectionOut(BaseModel):
 router = APIRouter(tags=["quickbooks connections"])
 
 
-@router.post("/quickbooks/connections", status_code=201)
+@router.post(
+    "/quickbooks/connections",
+    status_code=201,
+    responses={
+        409: {"description": "This company cannot be connected here"},
+        502: {"description": "The consent page or QuickBooks' OAuth did not answer"},
+    },
+)
 async def connect_emulator(
     body: ConnectIn, principal: Admin, connections: ConnectionsDep
 ) -> ConnectionOut:
@@ -75,7 +82,14 @@ async def authorize(principal: Admin, connections: ConnectionsDep) -> dict[str, 
     return {"authorization_url": url, "state": state}
 
 
-@router.get("/quickbooks/connections/callback")
+@router.get(
+    "/quickbooks/connections/callback",
+    responses={
+        400: {"description": "Refused, expired or incomplete authorization"},
+        409: {"description": "This company cannot be connected here"},
+        502: {"description": "QuickBooks' OAuth service did not answer"},
+    },
+)
 async def callback(
     connections: ConnectionsDep,
     state: Annotated[str, Query(min_length=1)],

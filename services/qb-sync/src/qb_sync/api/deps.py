@@ -4,12 +4,13 @@ Routers stay module-level, so a reader finds each handler by its path."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from platform_kit.auth import Principal
+# Admin/Reader/Writer are the kit's: they declare the bearer scheme, so each route's OpenAPI
+# entry promises its 401.
+from platform_kit.deps import Admin, Reader, Writer
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.runners.pull_side import PullSide
 from qb_sync.runners.push_side import PushSide
@@ -34,19 +35,6 @@ def pull_side(request: Request) -> PullSide:
     return side
 
 
-def _scope(name: str) -> Callable[[Request], Awaitable[Principal]]:
-    async def principal(request: Request) -> Principal:
-        check: Callable[[Request], Awaitable[Principal]] = runtime_of(request).auth.require(name)
-        return await check(request)
-
-    return principal
-
-
-Reader = Annotated[Principal, Depends(_scope("read"))]
-Writer = Annotated[Principal, Depends(_scope("write"))]
-Admin = Annotated[Principal, Depends(_scope("admin"))]
-
-
 def sync_rows(request: Request) -> SyncRows:
     push = push_side(request)
     return SyncRows(runtime_of(request).db, push.gateway, push.pusher, push.wake)
@@ -69,3 +57,13 @@ SyncRowsDep = Annotated[SyncRows, Depends(sync_rows)]
 ConnectionsDep = Annotated[Connections, Depends(connections)]
 PullRequestsDep = Annotated[PullRequests, Depends(pull_requests)]
 WebhookIntakeDep = Annotated[WebhookIntake, Depends(webhook_intake)]
+
+__all__ = [
+    "Admin",
+    "ConnectionsDep",
+    "PullRequestsDep",
+    "Reader",
+    "SyncRowsDep",
+    "WebhookIntakeDep",
+    "Writer",
+]

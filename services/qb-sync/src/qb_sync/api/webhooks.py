@@ -12,8 +12,13 @@ from qb_sync.api.deps import WebhookIntakeDep
 router = APIRouter(tags=["quickbooks webhooks"])
 
 
-@router.post("/quickbooks/webhooks")
+@router.post(
+    "/quickbooks/webhooks", responses={401: {"description": "intuit-signature does not match"}}
+)
 async def receive_webhook(request: Request, intake: WebhookIntakeDep) -> dict[str, Any]:
     body = await request.body()  # the raw bytes: the signature covers them exactly
-    queued, ignored = await intake.receive(body, request.headers.get("intuit-signature"))
-    return {"queued": queued, "ignored": ignored}
+    receipt = await intake.receive(body, request.headers.get("intuit-signature"))
+    answer: dict[str, Any] = {"queued": receipt.queued, "ignored": receipt.ignored}
+    if receipt.refused is not None:
+        answer["refused"] = receipt.refused
+    return answer

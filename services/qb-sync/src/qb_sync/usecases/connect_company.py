@@ -10,6 +10,7 @@ emulator's consent page. Connecting queues a full import; nothing waits for it.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from qb_sync.store.pull_state import request_import
 from qb_sync.store.push.intent import due_after_reconnect
 from qb_sync.store.token_cipher import TokenCipher
 
+log = logging.getLogger(__name__)
 STATE_TTL = timedelta(hours=1)
 
 
@@ -46,8 +48,11 @@ async def connect(
     try:
         await save_connection(conn, cipher, tenant_id, realm_id, grant)
     except RealmTaken:
+        # Says nothing of who holds it: whether a company is connected elsewhere is not the
+        # caller's to learn (docs/decisions/0015-api-shape.md). The log has the whole story.
+        log.warning("realm %s refused for tenant %s: held by another tenant", realm_id, tenant_id)
         raise Conflict(
-            "realm_taken", f"QuickBooks company {realm_id} is connected to another tenant"
+            "realm_unavailable", f"QuickBooks company {realm_id} cannot be connected here"
         ) from None
     await request_import(conn, tenant_id, realm_id)
     await due_after_reconnect(conn, tenant_id, realm_id)

@@ -8,7 +8,6 @@ notifications are only hints, so duplicates and out-of-order deliveries are harm
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -18,23 +17,26 @@ from prometheus_client import Counter
 from platform_events.contracts.quickbooks import QuickBooksWebhookReceived
 from platform_events.envelope import new_envelope
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
-from qb_sync.domain.errors import BadRequest, Unauthorized
-from qb_sync.domain.webhook_notifications import (
-    BadPayload,
-    Notification,
-    parse_notifications,
-    signature_ok,
-)
+from qb_sync.domain.errors import Unauthorized
+from qb_sync.domain.webhook_notifications import BadPayload, Notification, signature_ok
+from qb_sync.domain.webhook_payload import read_notifications
 from qb_sync.settings import Settings
 from qb_sync.store.connections import tenant_of_realm
 
 log = logging.getLogger(__name__)
 PULL_WEBHOOKS = Counter(
     "qbsync_webhook_notifications_total",
-    "Webhook notifications received, by outcome (queued, ignored, bad_signature)",
+    "Webhook notifications received, by outcome (queued, ignored, bad_signature, malformed)",
     ["outcome"],
 )
 SOURCE = "qb-sync"
+
+
+@dataclass(frozen=True)
+class WebhookReceipt:
+    queued: int
+    ignored: int
+    refused: str | None = None  # why a signed body was acknowledged but not used
 
 
 @dataclass
@@ -42,15 +44,19 @@ class WebhookIntake:
     db: asyncpg.Pool
     settings: Settings
 
-    async def receive(self, body: bytes, signature: str | None) -> tuple[int, int]:
-        """(queued, ignored): notifications for realms nobody has connected are ignored."""
+    async def receive(self, body: bytes, signature: str | None) -> WebhookReceipt:
+        """Notifications for realms nobody has connected are ignored. A signed body we cannot
+        read is Intuit's: acknowledged with the reason, not answered with an error
+        (domain/webhook_payload.py)."""
         if not signature_ok(body, signature, self.settings.qbo_webhook_verifier_token):
             PULL_WEBHOOKS.labels("bad_signature").inc()
             raise Unauthorized("bad_signature", "intuit-signature does not match the body")
         try:
-            notifications = parse_notifications(json.loads(body))
-        except (ValueError, BadPayload) as exc:
-            raise BadRequest("bad_payload", f"not a QuickBooks webhook payload: {exc}") from exc
+            notifications = read_notifications(body)
+        except BadPayload as exc:
+            PULL_WEBHOOKS.labels("malformed").inc()
+            log.warning("signed webhook body refused: %s", exc)
+            return WebhookReceipt(0, 0, refused=f"not a webhook payload: {exc}")
         async with self.db.acquire() as conn, conn.transaction():
             events = await _events_for_connected(conn, notifications)
             await add_to_outbox(conn, events)
@@ -59,7 +65,7 @@ class WebhookIntake:
         PULL_WEBHOOKS.labels("ignored").inc(ignored)
         if ignored:
             log.info("webhook notifications for unconnected realms ignored: %d", ignored)
-        return queued, ignored
+        return WebhookReceipt(queued, ignored)
 
 
 async def _events_for_connected(
