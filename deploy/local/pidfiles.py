@@ -24,10 +24,11 @@ def pid_alive(pid_file: Path, expect: str) -> int | None:
     return pid
 
 
-def reap(pid: int, wait: float = 5.0) -> None:
+def reap(pid: int, wait: float = 30.0) -> None:
     """Collect a child that exited (the servers are our children under `./dev up`), so it is not
     left a zombie that still looks alive. A JVM's main thread can show as exited (state Z) while
-    its other threads still wind down, so this waits a little for the whole process."""
+    its other threads still wind down (seconds on a busy machine), so this waits for the whole
+    process; it returns as soon as the child is collected."""
     deadline = time.monotonic() + wait
     while True:
         try:
