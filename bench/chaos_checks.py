@@ -24,7 +24,7 @@ import httpx
 
 from bench.chaos_load import Told
 from billing_service.store.recompute import differences
-from qb_sync.push.fields import desired
+from qb_sync.domain.fields import desired
 
 FIGURES = (
     "events_lost",
