@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from platform_events.contracts import billing, customer, quickbooks
 from platform_events.envelope import Envelope, EventData
+from platform_events.topics import TOPICS
 
-_ALL: tuple[type[EventData], ...] = (
-    customer.CustomerCreated,
-    customer.CustomerUpdated,
-    customer.CustomerInactivated,
-    customer.CustomerReactivated,
-    customer.MappingSaved,
-    billing.InvoiceIssued,
-    billing.InvoiceVoided,
-    billing.PaymentReceived,
-    billing.PaymentReversed,
-    billing.RefundIssued,
-    billing.CreditApplied,
-    billing.AdjustmentPosted,
-    billing.BalanceChanged,
-    billing.CreditLimitExceeded,
-    billing.OverdueChanged,
-    billing.BillingTransactionRejected,
-    quickbooks.QuickBooksCustomerMirrored,
-    quickbooks.QuickBooksCustomerLinked,
-    quickbooks.QuickBooksSyncFailed,
-    quickbooks.QuickBooksWebhookReceived,
+# Derived from the topic registry, the one place that says which types exist and where they go.
+_ALL: tuple[type[EventData], ...] = tuple(
+    dict.fromkeys(model for spec in TOPICS for model in spec.event_types)
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {model.event_type: model for model in _ALL}

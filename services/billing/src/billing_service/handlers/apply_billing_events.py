@@ -38,6 +38,7 @@ from billing_service.store.pending import (
     take_waiting_for_keys,
 )
 from platform_events.contracts import billing, customer
+from platform_events.topics import BILLING_TRANSACTIONS
 from platform_kit.inbox import (
     CONFLICT,
     DUPLICATE,
@@ -61,17 +62,8 @@ CUSTOMER_FACTS: frozenset[type] = frozenset(
         customer.CustomerReactivated,
     }
 )
-TRANSACTIONS: frozenset[type] = frozenset(
-    {
-        billing.InvoiceIssued,
-        billing.InvoiceVoided,
-        billing.PaymentReceived,
-        billing.PaymentReversed,
-        billing.RefundIssued,
-        billing.CreditApplied,
-        billing.AdjustmentPosted,
-    }
-)
+# Every type the topic registry declares on billing.transactions.
+TRANSACTIONS: frozenset[type] = frozenset(BILLING_TRANSACTIONS.event_types)
 
 _CORRECTIONS: frozenset[type] = frozenset[type]((billing.InvoiceVoided, billing.PaymentReversed))
 
