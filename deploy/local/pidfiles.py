@@ -4,8 +4,10 @@ one we started, collect an exited child, is a port taken."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -38,6 +40,22 @@ def reap(pid: int, wait: float = 30.0) -> None:
         if done or time.monotonic() > deadline:
             return
         time.sleep(0.05)
+
+
+def terminate(pid: int, alive: Callable[[], int | None], grace: float = 30.0) -> bool:
+    """SIGTERM our server, wait up to `grace` seconds for it to go, SIGKILL it if it did not, and
+    collect it. `alive` re-reads its pid file (None once it is gone). True if it needed SIGKILL."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and alive():
+        reap(pid, wait=0)
+        time.sleep(0.2)
+    killed = bool(alive())
+    if killed:
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    reap(pid)
+    return killed
 
 
 def port_open(port: int) -> bool:

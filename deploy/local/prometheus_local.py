@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from pidfiles import pid_alive, port_open, reap
+from pidfiles import pid_alive, port_open, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("STACK_STATE_DIR", ROOT / ".state"))
@@ -165,13 +164,5 @@ def stop_prometheus() -> None:
     if os.environ.get("PROMETHEUS_URL") or not pid:
         return
     log("Prometheus: stopping")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and prometheus_pid():
-        reap(pid, wait=0)
-        time.sleep(0.2)
-    if prometheus_pid():
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-    reap(pid)
+    terminate(pid, prometheus_pid)
     (_dir() / "prometheus.pid").unlink(missing_ok=True)

@@ -23,7 +23,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pidfiles import pid_alive, port_open, reap  # siblings: this runs as a script
+from pidfiles import pid_alive, port_open, terminate  # siblings: this runs as a script
 from prometheus_local import (
     prometheus_pid,
     prometheus_targets_dir,
@@ -437,16 +436,8 @@ def stop_kafka() -> None:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or not pid:
         return
     log("Kafka: stopping")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and kafka_pid():
-        reap(pid, wait=0)
-        time.sleep(0.2)
-    if kafka_pid():
+    if terminate(pid, kafka_pid):
         log("Kafka: did not stop in 30 s; SIGKILL")
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-    reap(pid)
     (_kafka_dir() / "kafka.pid").unlink(missing_ok=True)
 
 
