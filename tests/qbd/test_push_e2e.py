@@ -122,7 +122,9 @@ class DesktopWorld:
 
     def ours(self, customer_id: str) -> list[str]:
         guid = external_guid(self.tenant_id, customer_id)
-        return [c.list_id for c in self.company.customers.values() if c.text("ExternalGUID") == guid]
+        return [
+            c.list_id for c in self.company.customers.values() if c.text("ExternalGUID") == guid
+        ]
 
     async def assert_linked_once(self, *customer_ids: str) -> None:
         """Zero duplicates; each customer linked to its one QuickBooks customer, in qb-sync's
@@ -133,11 +135,12 @@ class DesktopWorld:
             row = await self.wait_status(customer_id, "synced")
             assert self.ours(customer_id) == [row["qb_customer_id"]]
 
-            async def linked_in_customer_service(cid: str = customer_id) -> bool:
+            async def linked_in_customer_service(
+                cid: str = customer_id, qb_id: str = row["qb_customer_id"]
+            ) -> bool:
                 reply = await self.customers.get(f"/customers/{cid}/quickbooks")
                 return any(
-                    m["realm_id"] == self.connection_id
-                    and m["qb_customer_id"] == row["qb_customer_id"]
+                    m["realm_id"] == self.connection_id and m["qb_customer_id"] == qb_id
                     for m in reply.json()
                 )
 
@@ -159,7 +162,9 @@ async def desktop(
         reply = await sync.post("/quickbooks-desktop/connections")
         assert reply.status_code == 201, reply.text
         created = reply.json()
-        qwc = (await sync.get(f"/quickbooks-desktop/connections/{created['connection_id']}/qwc")).text
+        qwc = (
+            await sync.get(f"/quickbooks-desktop/connections/{created['connection_id']}/qwc")
+        ).text
         owner_id = qwc.split("<OwnerID>")[1].split("</OwnerID>")[0]
         yield DesktopWorld(
             customers,
@@ -222,8 +227,7 @@ async def test_permission_denied_shows_failed_in_both_services(desktop: DesktopW
     async def failed_in_customer_service() -> bool:
         reply = await desktop.customers.get(f"/customers/{acme}/quickbooks")
         return any(
-            m["realm_id"] == desktop.connection_id and m["status"] == "failed"
-            for m in reply.json()
+            m["realm_id"] == desktop.connection_id and m["status"] == "failed" for m in reply.json()
         )
 
     await wait_for(failed_in_customer_service, 30)
