@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 
 from qb_sync.domain import fields
-from qb_sync.domain.outcomes import WAITING_FOR_CUSTOMER, Outcome, linked
+from qb_sync.domain.outcomes import PARENT_NOT_SYNCED, WAITING_FOR_CUSTOMER, Outcome, linked
 from qb_sync.domain.qbd import push_xml
 from qb_sync.domain.qbd.latin1 import NotLatin1
 from qb_sync.domain.qbd.qbxml import imported_customer
@@ -148,10 +148,13 @@ class _Pushing:
                     self.row.create_request_id,
                 )  # fmt: skip
             if parent is None or parent.qb_customer_id is None:
+                # A pending parent goes first; one that needs a person counts this row's
+                # attempts, so it ends failed rather than waiting forever (as push_row.py).
                 status = parent.status if parent else "pending"
-                kind = "wait" if status == "pending" else "retry"
-                return Outcome(kind, code="parent_not_synced" if kind == "retry" else None,
-                               message=f"waiting for parent {parent_id} ({status})", delay=1.0)  # fmt: skip
+                message = f"waiting for parent {parent_id} ({status})"
+                if status == "pending":
+                    return Outcome("wait", message=message, delay=1.0)
+                return Outcome("retry", code=PARENT_NOT_SYNCED, message=message)
             parent_list_id = parent.qb_customer_id
         wanted = fields.desired(snapshot)
         try:
