@@ -21,15 +21,31 @@ _DUE = f"""p.tenant_id = $1 AND p.realm_id = $2 AND p.status = 'pending' AND p.d
           AND (p.lease_until IS NULL OR p.lease_until < now()) AND NOT {_OPEN_JOB}"""
 
 
+# A row whose push was retried (locked record, QuickBooks threw) in this Web Connector session
+# waits for the next one: a retry coming due within the same session would spend its attempts
+# in seconds while the record stays locked.
+def _retried_in_session(session_param: str) -> str:
+    return f"""EXISTS (SELECT 1 FROM qbd_requests r WHERE r.connection_id = $3
+                  AND r.kind = 'customer_push' AND r.customer_id = p.customer_id
+                  AND r.state ->> 'session' = {session_param} AND r.last_status LIKE 'retry%')"""
+
+
 async def has_due_push(
-    conn: asyncpg.Connection, tenant_id: str, realm_id: str, connection_id: uuid.UUID
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    connection_id: uuid.UUID,
+    session_key: str | None = None,
 ) -> bool:
+    """A push row of the company is due (for the session `session_key`: one it may take)."""
     return bool(
         await conn.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM push_mappings p WHERE {_DUE})",
+            f"""SELECT EXISTS (SELECT 1 FROM push_mappings p WHERE {_DUE}
+                   AND ($4::text IS NULL OR NOT {_retried_in_session("$4")}))""",
             tenant_id,
             realm_id,
             connection_id,
+            session_key,
         )
     )
 
@@ -40,13 +56,16 @@ async def open_push_job(
     realm_id: str,
     connection_id: uuid.UUID,
     lease_seconds: float,
+    session_key: str,
 ) -> Job | None:
-    """Lease the company's longest-due push row that has no open job, and open its job."""
+    """Lease the company's longest-due push row that has no open job (and was not retried in
+    this session), and open its job."""
     leased = await conn.fetchrow(
         # MATERIALIZED: evaluated once. Rescanned as the inner side of a join, the LIMIT 1
         # subquery would skip the row it just locked and lease a second one.
         f"""WITH due AS MATERIALIZED (
-                SELECT p.customer_id FROM push_mappings p WHERE {_DUE}
+                SELECT p.customer_id FROM push_mappings p
+                 WHERE {_DUE} AND NOT {_retried_in_session("$5")}
                  ORDER BY p.due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
             UPDATE push_mappings m
                SET lease_until = now() + make_interval(secs => $4), lease_owner = '{LEASE_OWNER}',
@@ -58,10 +77,15 @@ async def open_push_job(
         realm_id,
         connection_id,
         lease_seconds,
+        session_key,
     )
     if leased is None:
         return None
-    state = {"customer_id": leased["customer_id"], "token": str(leased["lease_token"])}
+    state = {
+        "customer_id": leased["customer_id"],
+        "token": str(leased["lease_token"]),
+        "session": session_key,
+    }
     request_id: int = await conn.fetchval(
         """INSERT INTO qbd_requests (connection_id, kind, customer_id, state)
            VALUES ($1, 'customer_push', $2, $3::jsonb) RETURNING request_id""",

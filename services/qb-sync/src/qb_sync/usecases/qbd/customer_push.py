@@ -67,6 +67,7 @@ class DesktopPush:
             desktop_realm(session.connection_id),
             session.connection_id,
             LEASE_SECONDS,
+            session.ticket_hash.hex(),
         )
 
     async def request(self, conn: asyncpg.Connection, job: Job, session: Session) -> str | None:
