@@ -49,7 +49,7 @@ async def request_push(
            VALUES ($1, $2, $3, 'pending', $4, now())
            ON CONFLICT (tenant_id, realm_id, customer_id) DO UPDATE
               SET status = 'pending', due_at = now(), attempts = 0, conflict = NULL,
-                  candidate_qb_customer_id = NULL,
+                  candidate_qb_customer_id = NULL, auto_retries = 0,
                   dirty = push_mappings.lease_until IS NOT NULL
                           AND push_mappings.lease_until > now(),
                   updated_at = now()""",
@@ -249,7 +249,7 @@ async def retry_now(conn: Any, tenant_id: str, realm_id: str, customer_id: str) 
     """A person asked to try a failed or needs_link row again: pending now, attempts from 0."""
     await conn.execute(
         """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
-                  candidate_qb_customer_id = NULL, updated_at = now()
+                  candidate_qb_customer_id = NULL, auto_retries = 0, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
         tenant_id,
         realm_id,
