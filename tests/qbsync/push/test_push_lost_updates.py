@@ -1,14 +1,22 @@
 """An update QuickBooks applied whose answer never came (held past qb-sync's read timeout, then an
-outage that outlasts every retry). What qb-sync last *knew* QuickBooks held is then wrong: a
+outage that outlasts every retry; or qb-sync killed while the answer was on its way). What qb-sync last *knew* QuickBooks held is then wrong: a
 change reverted on the platform meanwhile must still be sent back, and a further change must not
 be taken for a conflict with qb-sync's own write."""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
+
+import pytest
 
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
+from tests.qbsync.push.test_push_sigkill import (  # noqa: F401 (a fixture)
+    _free_port,
+    _start,
+    paused_in_process_worker,
+)
 
 
 async def _pushed(world: PushWorld, name: str) -> tuple[str, str]:
@@ -87,3 +95,32 @@ async def test_a_further_change_after_a_lost_answer_is_no_conflict(world: PushWo
     row = await world.wait_status(cid, "synced")
     assert row["conflict"] is None
     assert world.qb_log().business_faults() == []  # never sent on a stale SyncToken
+
+
+@pytest.mark.usefixtures("paused_in_process_worker")  # only the subprocess pushes
+async def test_a_rename_reverted_after_qbsync_was_killed_mid_update_is_sent_back(
+    world: PushWorld, stack_env: dict[str, str]
+) -> None:
+    port = _free_port()
+    process = _start(stack_env, world.emulator.base_url, port)  # qb-sync as its own process
+    try:
+        cid, qb_id = await _pushed(world, "Killed Revert Alpha")
+        world.emulator.add_fault(
+            "hang_after_commit", realm=world.realm_id, method="POST", path="/customer$", seconds=20
+        )
+        await _patch(world, cid, company_name="Killed Revert Beta")
+        await _qb_has(world, qb_id, DisplayName="Killed Revert Beta")  # committed, unanswered
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    await _patch(world, cid, company_name="Killed Revert Alpha")
+    await world.wait_snapshot(cid, company_name="Killed Revert Alpha")
+    world.emulator.set_faults()
+    process = _start(stack_env, world.emulator.base_url, port)
+    try:
+        await _qb_has(world, qb_id, DisplayName="Killed Revert Alpha")
+        row = await world.wait_status(cid, "synced")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert row["sync_token"] == int(world.qb_customers()[qb_id]["SyncToken"])
