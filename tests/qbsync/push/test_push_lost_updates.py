@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from qb_sync.store.pull_state import request_import
+from qb_sync.usecases.pull_realm import Puller
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 from tests.qbsync.push.test_push_sigkill import (  # noqa: F401 (a fixture)
@@ -124,3 +126,20 @@ async def test_a_rename_reverted_after_qbsync_was_killed_mid_update_is_sent_back
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert row["sync_token"] == int(world.qb_customers()[qb_id]["SyncToken"])
+
+
+async def test_a_cdc_pass_repairs_a_row_failed_with_an_update_in_doubt(world: PushWorld) -> None:
+    cid, qb_id = await _pushed(world, "Cdc Repair Alpha")
+    puller = Puller(world.db, world.app.state.gateway, world.app.state.push.settings)
+    await request_import(world.db, world.tenant_id, world.realm_id)
+    await puller.full_import(world.tenant_id, world.realm_id)  # CDC starts from here
+    await _update_lands_unanswered(world, cid, qb_id, company_name="Cdc Repair Beta")
+    failed = await world.row(cid)
+    assert failed is not None and failed["update_in_doubt"] is True
+    world.emulator.set_faults()  # the outage ends; nobody touches the customer or the row
+
+    await puller.cdc(world.tenant_id, world.realm_id)  # shows QuickBooks' new version
+    row = await world.wait_status(cid, "synced", 15)
+    assert row["sync_token"] == int(world.qb_customers()[qb_id]["SyncToken"])
+    assert row["update_in_doubt"] is False
+    assert world.qb_customers()[qb_id]["DisplayName"] == "Cdc Repair Beta"
