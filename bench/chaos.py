@@ -26,6 +26,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,12 +94,19 @@ class Servers:
     restart_postgres: Callable[[], None] | None = None
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Platform:
     """run_platform.py as a child process, on the given servers and a fresh database."""
 
     def __init__(self, servers: Servers, database_url: str, workdir: Path, ports: dict[str, int]):
         self.workdir = workdir
-        self.ports = ports
+        # The supervisor's metrics port too, so its scrape target is known (restarts_scraped).
+        self.ports = {"PLATFORM_METRICS": _free_port(), **ports}
         self.env = {
             **os.environ,
             **QB_SYNC_ENV,
@@ -110,7 +118,7 @@ class Platform:
             "PLATFORM_RESTART_BASE_SECONDS": "0.2",
             "PLATFORM_RESTART_MAX_SECONDS": "5",
             "LOG_LEVEL": "WARNING",
-            **{f"{name}_PORT": str(port) for name, port in ports.items()},
+            **{f"{name}_PORT": str(port) for name, port in self.ports.items()},
         }
         self.env.pop("QBO_CLIENT_ID", None)
         self.process: subprocess.Popen[bytes] | None = None
@@ -255,6 +263,33 @@ async def settle(pool: asyncpg.Pool, load: Load, bound: float, stall: float) -> 
         await asyncio.sleep(2)
 
 
+async def restarts_scraped(
+    prometheus_url: str, platform: Platform, timeout: float = 60
+) -> dict[str, int]:
+    """The supervisor's restart counts as Prometheus scraped them (platform_process_restarts_total),
+    once the scrapes caught up with the status file's counts (or `timeout` passed)."""
+    import httpx
+
+    instance = f"127.0.0.1:{platform.ports['PLATFORM_METRICS']}"
+    query = f'platform_process_restarts_total{{instance="{instance}"}}'
+    scraped: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=10) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                answer = await client.get(prometheus_url + "/api/v1/query", params={"query": query})
+                scraped = {
+                    row["metric"]["process"]: int(float(row["value"][1]))
+                    for row in answer.json()["data"]["result"]
+                }
+            told = {n: s.get("restarts", 0) for n, s in platform.status().items()}
+            if (scraped and all(scraped.get(n) == r for n, r in told.items())) or (
+                time.monotonic() > deadline
+            ):
+                return scraped
+            await asyncio.sleep(2)
+
+
 async def drop_database(server_url: str, database_url: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
@@ -327,6 +362,7 @@ async def run(
         log(f"settle: {settled.outcome} after {settled.seconds:.0f} s, {settled.remaining} left")
         figures, details = await check(pool, load.told, TENANT, REALM, platform.url("QBO_EMULATOR"))
         restarts_seen = {n: s.get("restarts") for n, s in platform.status().items()}
+        scraped = await restarts_scraped(servers.prometheus_url, platform)
     finally:
         await load.close()
         await pool.close()
@@ -337,6 +373,7 @@ async def run(
         "seed": plan.seed,
         "kills": {n: k[0] for n, k in kills.items()},
         "supervisor_restarts": restarts_seen,
+        "restarts_scraped": scraped,  # the same counts, as Prometheus has them
         "server_restarts": server_restart_count,
         "customers_acknowledged": len(load.told.customers),
         "customers_uncertain": load.told.uncertain_creates,
@@ -363,6 +400,7 @@ def print_report(result: dict[str, Any]) -> None:
         "seed",
         "kills",
         "supervisor_restarts",
+        "restarts_scraped",
         "server_restarts",
         "customers_acknowledged",
         "customers_uncertain",

@@ -41,6 +41,8 @@ async def test_killed_services_lose_double_and_leave_stuck_nothing(stack_env, tm
     print_report(result)
     assert result["kills"] == {"customer": kills, "billing": kills, "qb-sync": kills}
     assert all(result["supervisor_restarts"][name] >= kills for name in result["kills"])
+    # The supervisor's counts reach Prometheus (its own /metrics, scraped with the services).
+    assert all(result["restarts_scraped"].get(name, 0) >= kills for name in result["kills"]), result
     assert result["customers_acknowledged"] > 0 and result["payments_acknowledged"] > 0
     assert result["pushes_requested"] > 0
     assert result["payments_unresolved"] == 0, result
