@@ -38,3 +38,9 @@ class Session:
     qbxml_version: str
     in_flight: int | None
     last_error: str
+
+
+def desktop_realm(connection_id: uuid.UUID | str) -> str:
+    """The push realm of a Desktop company (push_mappings.realm_id, MappingSaved.realm_id):
+    its connection id, so QuickBooks Online realm ids (digits) never collide with it."""
+    return str(connection_id)
