@@ -44,6 +44,24 @@ class OutcomeWriter:
             message = f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
             await self._finish(row, token, linked_elsewhere(qb_id, message))
 
+    async def write_in(
+        self, conn: asyncpg.Connection, row: Mapping, token: uuid.UUID, outcome: Outcome
+    ) -> bool:
+        """`finish` inside the caller's transaction (the Desktop push settles its job in the
+        same one). False when the lease is no longer `token`'s (nothing written)."""
+        record = await lock_if_still_ours(conn, row, token)
+        if record is None:
+            return False
+        try:
+            async with conn.transaction():  # a savepoint: the fallback below may still write
+                await self._write(conn, row, record, outcome)
+        except asyncpg.UniqueViolationError:
+            assert outcome.customer is not None
+            qb_id = str(outcome.customer["Id"])
+            message = f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
+            await self._write(conn, row, record, linked_elsewhere(qb_id, message))
+        return True
+
     async def _finish(self, row: Mapping, token: uuid.UUID, outcome: Outcome) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             record = await lock_if_still_ours(conn, row, token)
