@@ -168,11 +168,17 @@ class DesktopCompany:
     async def form_shows(self, expected: set[str]) -> list[dict[str, Any]]:
         """Wait until the form's rows carry exactly these FullNames (through qb.customers)."""
 
-        async def probe() -> list[dict[str, Any]] | None:
-            rows = await self.form()
-            return rows if {r["full_name"] for r in rows} == expected else None
+        last: list[dict[str, Any]] = []
 
-        return await wait_for(probe, 30)  # type: ignore[no-any-return]
+        async def probe() -> list[dict[str, Any]] | None:
+            nonlocal last
+            last = await self.form()
+            return last if {r["full_name"] for r in last} == expected else None
+
+        try:
+            return await wait_for(probe, 30)  # type: ignore[no-any-return]
+        except AssertionError:
+            raise AssertionError(f"the form shows {sorted(r['full_name'] for r in last)}") from None
 
     async def create_customer(self, name: str, **fields: Any) -> str:
         reply = await self.customers.post(

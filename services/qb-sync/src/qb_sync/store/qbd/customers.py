@@ -86,7 +86,9 @@ async def upsert(conn: asyncpg.Connection, request_id: int, customer: ImportedCu
         json.dumps(customer.fields),
     )
     if connection_id is not None:
-        await publish_desktop_mirror(conn, connection_id, mirror_fields(customer))
+        await publish_desktop_mirror(
+            conn, connection_id, mirror_fields(customer), customer.fields.get("ExternalGUID")
+        )
         if before is not None and before != customer.full_name:
             await _rename_jobs(conn, connection_id, before, customer.full_name)
 
@@ -107,3 +109,21 @@ async def _rename_jobs(
     )
     for row in rows:
         await publish_desktop_mirror(conn, connection_id, mirror_fields(_stored(row)))
+
+
+async def remirror(
+    conn: asyncpg.Connection, realm_id: str, list_id: str, linked_customer_id: str | None
+) -> bool:
+    """A push outcome about a Desktop customer: the mirror of what the company file answered
+    (upserted in this transaction), with the link the outcome records."""
+    row = await conn.fetchrow(
+        "SELECT * FROM qbd_customers WHERE connection_id = $1::uuid AND list_id = $2",
+        realm_id,
+        list_id,
+    )
+    if row is None:
+        return False
+    fields = mirror_fields(_stored(row), deleted=row["deleted_at"] is not None)
+    return await publish_desktop_mirror(
+        conn, row["connection_id"], fields, linked_customer_id=linked_customer_id
+    )
