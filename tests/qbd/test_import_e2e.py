@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from qbd_simulator.qbxml import QbXmlError
 from tests.qbd.desktop_world import (  # noqa: F401 (fixture)
     DesktopCompany,
     desktop_company,
@@ -291,3 +292,38 @@ async def test_bad_form_input_for_a_desktop_company_is_a_4xx_and_changes_nothing
         reply = await desktop.customers.put(url, json=body)
         assert 400 <= reply.status_code < 500, (body, reply.text)
     assert all(r["is_default"] for r in await desktop.form())
+
+
+async def test_the_pull_status_api_answers_for_a_desktop_company(
+    desktop: DesktopCompany,
+) -> None:
+    """The refresh and pull status routes of QuickBooks Online companies serve a Desktop one."""
+    seed_acme(desktop)
+    status_url = f"/quickbooks/connections/{desktop.realm_id}/pull"
+    reply = await desktop.sync.post(f"/quickbooks/connections/{desktop.realm_id}/refresh")
+    assert reply.status_code == 202, reply.text
+    status = (await desktop.sync.get(status_url)).json()
+    assert (status["import_pending"], status["import_seen"]) == (True, 0)
+
+    # QuickBooks cannot answer: the attempt shows as the import's error, the import stays queued.
+    desktop.company.raise_next = QbXmlError("0x80040401", "Could not access QuickBooks.")
+    session = await desktop.session()
+    assert session.outcome == "error"
+    status = (await desktop.sync.get(status_url)).json()
+    assert status["import_pending"] is True
+    assert "0x80040401" in status["last_error"]
+
+    await desktop.session()
+    await desktop.form_shows(SEEDED)
+    status = (await desktop.sync.get(status_url)).json()
+    assert (status["import_pending"], status["import_seen"], status["last_error"]) == (
+        False,
+        5,
+        None,
+    )
+    assert status["import_finished_at"] is not None and status["cdc_watermark"] is not None
+
+    other = "00000000-0000-4000-8000-000000000000"  # no connection of this tenant
+    assert (await desktop.sync.get(f"/quickbooks/connections/{other}/pull")).status_code == 404
+    reply = await desktop.sync.post(f"/quickbooks/connections/{other}/refresh")
+    assert reply.status_code == 404, reply.text
