@@ -292,7 +292,8 @@ async def test_a_locked_record_is_a_counted_retry_and_ends_failed_if_it_stays_lo
     first = await desktop.session()
     assert first.outcome == "done"
     row = await desktop.row(acme)
-    assert (row["status"], row["last_error_code"]) == ("pending", "3170")
+    # Tried once in this session (its retry waits for the next run), then pending.
+    assert (row["status"], row["last_error_code"], row["attempts"]) == ("pending", "3170", 1)
     desktop.company.locked = False
     await desktop.sync_until_idle()
     await desktop.assert_linked_once(acme)

@@ -41,7 +41,7 @@ class Session:
 
 
 def desktop_realm(connection_id: uuid.UUID | str) -> str:
-    """The push realm of a Desktop company (push_mappings.realm_id, MappingSaved.realm_id):
+    """The push realm of a Desktop company (the realm of its push rows, MappingSaved.realm_id):
     its connection id, so QuickBooks Online realm ids (digits) never collide with it."""
     return str(connection_id)
 

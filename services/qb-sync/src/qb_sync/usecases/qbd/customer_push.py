@@ -34,6 +34,7 @@ from qb_sync.domain.qbd.latin1 import NotLatin1
 from qb_sync.domain.qbd.qbxml import imported_customer
 from qb_sync.domain.qbd.records import Job, Session, desktop_realm
 from qb_sync.settings import Settings
+from qb_sync.store.push import desktop
 from qb_sync.store.push.intent import ensure_parent_pending
 from qb_sync.store.push.rows import Mapping, get_mapping, owner_of
 from qb_sync.store.push.snapshots import load_snapshot
@@ -61,13 +62,20 @@ class DesktopPush:
         self.outcomes = OutcomeWriter(pool, settings)
 
     async def next_job(self, conn: asyncpg.Connection, session: Session) -> Job | None:
-        return await push_jobs.open_push_job(
+        """Lease the company's next due push row and open its job."""
+        key = session.ticket_hash.hex()
+        leased = await desktop.lease_desktop_row(
             conn,
             session.tenant_id,
             desktop_realm(session.connection_id),
             session.connection_id,
             LEASE_SECONDS,
+            key,
         )
+        if leased is None:
+            return None
+        customer_id, token = leased
+        return await push_jobs.open_push_job(conn, session.connection_id, customer_id, token, key)
 
     async def request(self, conn: asyncpg.Connection, job: Job, session: Session) -> str | None:
         """The message set of the job's next step; None when the job ended without one (its
@@ -123,7 +131,7 @@ class _Pushing:
             # Unlinked, or a person's choice took the row over: its new holder decides.
             await settle(conn, job, "done", last_status="the push row was taken over")
             return None
-        await push_jobs.renew(conn, row, token, LEASE_SECONDS)
+        await desktop.renew(conn, row, token, LEASE_SECONDS)
         return _Pushing(conn, job, session, row, token, outcomes)
 
     # ----- what the platform wants -----
@@ -197,7 +205,7 @@ class _Pushing:
             names = list(dict.fromkeys([*self.row.create_names, full_name]))
             request = push_xml.find_request(rid, names)
         elif step == "add":
-            await push_jobs.note_create_name(self.conn, self.row, self.token, full_name)
+            await desktop.note_create_name(self.conn, self.row, self.token, full_name)
             guid = push_xml.external_guid(self.row.tenant_id, self.row.customer_id)
             add = {k: v for k, v in wanted_qb.items() if k != "Job"}
             body = push_xml.customer_body("CustomerAdd", add, guid=guid)

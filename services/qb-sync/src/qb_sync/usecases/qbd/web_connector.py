@@ -21,8 +21,8 @@ from qb_sync.domain.qbd.qbxml import (
 )
 from qb_sync.domain.qbd.records import Job, Session, desktop_realm
 from qb_sync.settings import Settings
+from qb_sync.store.push.desktop import has_due_desktop_push
 from qb_sync.store.qbd.connections import connection_by_username
-from qb_sync.store.qbd.push_jobs import has_due_push
 from qb_sync.store.qbd.requests import failed_attempt, has_work, job_in_flight, mark_sent, next_job
 from qb_sync.store.qbd.sessions import (
     close_session,
@@ -48,11 +48,16 @@ class WebConnectorService:
         self.push = DesktopPush(pool, settings or Settings())
 
     async def _has_work(
-        self, conn: asyncpg.Connection, connection_id: uuid.UUID, tenant_id: str
+        self,
+        conn: asyncpg.Connection,
+        connection_id: uuid.UUID,
+        tenant_id: str,
+        session: Session | None = None,
     ) -> bool:
-        """Queued jobs, or push rows of this company that are due."""
-        return await has_work(conn, connection_id) or await has_due_push(
-            conn, tenant_id, desktop_realm(connection_id), connection_id
+        """Queued jobs, or push rows of this company that are due (for `session`)."""
+        key = session.ticket_hash.hex() if session else None
+        return await has_work(conn, connection_id) or await has_due_desktop_push(
+            conn, tenant_id, desktop_realm(connection_id), connection_id, key
         )
 
     async def _next_request(
@@ -157,7 +162,7 @@ class WebConnectorService:
             else:
                 progress = await customer_jobs.apply_response(conn, job, rs)
             if progress.finished and await self._has_work(
-                conn, session.connection_id, session.tenant_id
+                conn, session.connection_id, session.tenant_id, session
             ):
                 return 50  # the next job follows in this session
             return progress.percent
