@@ -17,6 +17,7 @@ from platform_kit.outbox import add_to_outbox, outgoing
 from qb_sync.domain.qbd.directory import digest
 from qb_sync.domain.qbd.push_xml import external_guid
 from qb_sync.domain.qbd.records import desktop_realm
+from qb_sync.store.push.desktop_links import link_candidates
 
 SOURCE = "qb-sync"
 
@@ -28,22 +29,10 @@ async def _linked_customer(
     one our push just added (its ExternalGUID is the push's), the pending row that added it.
     The mirror says so, as publish_mirror does for QuickBooks Online, so the form never offers
     the new QuickBooks customer to "create here" before QuickBooksCustomerLinked arrives."""
-    rows = await conn.fetch(
-        """SELECT customer_id, qb_customer_id FROM push_mappings
-            WHERE tenant_id = $1 AND realm_id = $2
-              AND (qb_customer_id = $3 OR ($4::text IS NOT NULL AND qb_customer_id IS NULL))""",
-        tenant_id,
-        realm,
-        list_id,
-        guid,
-    )
-    for row in rows:
-        if row["qb_customer_id"] == list_id:
-            return str(row["customer_id"])
-    for row in rows:
-        if guid and external_guid(tenant_id, row["customer_id"]) == guid:
-            return str(row["customer_id"])
-    return None
+    linked, unlinked = await link_candidates(conn, tenant_id, realm, list_id, guid is not None)
+    if linked is not None:
+        return linked
+    return next((c for c in unlinked if external_guid(tenant_id, c) == guid), None)
 
 
 async def publish_desktop_mirror(
