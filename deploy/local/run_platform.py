@@ -1,7 +1,8 @@
 """Run the whole platform in the foreground: stack (Kafka, PostgreSQL, Prometheus), topics, the
 QuickBooks emulator, the three services; print where everything listens and a ready token. A
 process that dies is restarted with backoff (supervisor.py), its restarts counted in
-`<state>/platform-status.json`; Ctrl-C stops all of it.
+`<state>/platform-status.json` and as the metric `platform_process_restarts_total` (served on
+PLATFORM_METRICS_PORT, scraped by the stack's Prometheus); Ctrl-C stops all of it.
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
 QBO_EMULATOR_PORT, OPS_CONSOLE_PORT (the ops console, a web page over all of it). Against the
@@ -31,6 +32,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import prometheus_client
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
@@ -56,7 +59,7 @@ class Process:
 
     @property
     def has_metrics(self) -> bool:
-        return self.name not in ("qbo-emulator", "ops-console")  # no /metrics of their own
+        return self.name != "qbo-emulator"  # it stands in for QuickBooks: no /metrics
 
     def start(self) -> subprocess.Popen[bytes]:
         self.popen = subprocess.Popen(
@@ -253,6 +256,17 @@ def supervise(procs: list[Process]) -> Supervisor:
     return supervisor
 
 
+def serve_supervisor_metrics(supervisor: Supervisor) -> int:
+    """The supervisor's restart counts as Prometheus metrics, on PLATFORM_METRICS_PORT (any free
+    port when unset: the scrape target file names the port taken)."""
+    server, _thread = prometheus_client.start_http_server(
+        _port("PLATFORM_METRICS_PORT", 0), addr="127.0.0.1", registry=supervisor.metrics()
+    )
+    port = int(server.server_port)
+    _log(f"supervisor metrics on http://127.0.0.1:{port}/metrics")
+    return port
+
+
 def main() -> int:
     started_stack = not stack.is_up()
 
@@ -265,10 +279,12 @@ def main() -> int:
     targets: Path | None = None
     try:
         procs = start_everything()
-        targets = prometheus_local.write_targets(
-            f"platform-{procs[-1].port}", {p.name: p.port for p in procs if p.has_metrics}
-        )
         supervisor = supervise(procs)
+        metrics_port = serve_supervisor_metrics(supervisor)
+        targets = prometheus_local.write_targets(
+            f"platform-{procs[-1].port}",
+            {p.name: p.port for p in procs if p.has_metrics} | {"supervisor": metrics_port},
+        )
         while True:
             supervisor.tick()
             time.sleep(0.5)

@@ -28,15 +28,17 @@ async def open_session(conn: asyncpg.Connection, connection_id: uuid.UUID) -> st
     """A new ticket; older open sessions of the connection are closed (one live session per
     connection), and a request they had in flight goes back to the queue: a query to be resent,
     a push job as `uncertain` (its write may have been applied: a query resolves it first)."""
-    await conn.execute(
-        f"""UPDATE qbd_requests SET status = {_UNANSWERED}, sent_ticket = NULL, updated_at = now()
-           WHERE connection_id = $1 AND status = 'sent'""",
-        connection_id,
-    )
+    # Sessions first: closing one waits for a call it is answering (it holds its session row),
+    # so a request that call marks sent is seen sent below and goes back to the queue.
     await conn.execute(
         """UPDATE qbd_sessions SET status = 'closed',
                   last_error = 'superseded by a newer Web Connector session'
            WHERE connection_id = $1 AND status = 'open'""",
+        connection_id,
+    )
+    await conn.execute(
+        f"""UPDATE qbd_requests SET status = {_UNANSWERED}, sent_ticket = NULL, updated_at = now()
+           WHERE connection_id = $1 AND status = 'sent'""",
         connection_id,
     )
     ticket = secrets.token_urlsafe(32)
