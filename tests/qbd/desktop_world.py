@@ -23,10 +23,12 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from customer_service.app import create_app as create_customer_app
+from customer_service.settings import Settings as CustomerSettings
 from platform_kit.auth import create_token
 from platform_kit.db import create_pool
 from qb_sync.api.qbd import web_connector
-from qb_sync.app import SCHEMA
+from qb_sync.app import SCHEMA, create_app
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Qwc, Session, WebConnector
 from tests.qbd.conftest import _free_port
@@ -34,6 +36,27 @@ from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import TENANT_PREFIX, client_for, push_settings
 
 ADDRESS_TAGS = ("Addr1", "Addr2", "Addr3", "City", "State", "PostalCode", "Country")
+
+
+@pytest.fixture(scope="module")
+async def desktop_apps(stack_env: dict[str, str]) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
+    """qb-sync (its consumers; no QuickBooks Online worker: Desktop pushes go through the Web
+    Connector) and the customer service, for this module only: apps that outlived it would
+    share consumer groups with other modules' apps and push their rows elsewhere."""
+    sync_app = create_app(
+        push_settings(stack_env, "http://127.0.0.1:9", push_enabled=False, pull_enabled=False)
+    )
+    customer_app = create_customer_app(
+        CustomerSettings(
+            database_url=stack_env["DATABASE_URL"],
+            kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        )
+    )
+    async with (
+        sync_app.router.lifespan_context(sync_app),
+        customer_app.router.lifespan_context(customer_app),
+    ):
+        yield sync_app, customer_app
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,11 @@ from fastapi import FastAPI
 from qbd_simulator.qbxml import QbXmlError
 from tests.qbd.desktop_world import (  # noqa: F401 (fixture)
     DesktopCompany,
+    desktop_apps,
     desktop_company,
     import_soap_replica,
 )
 from tests.qbsync.conftest import wait_for
-from tests.qbsync.push.conftest import (  # noqa: F401 (fixtures)
-    push_app,
-    push_customer_app,
-    push_emulator,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +44,10 @@ DOCK_SHIP = {"Addr1": "Dock 7", "City": "Avonmouth", "PostalCode": "BS11 9AT"}
 
 @pytest.fixture
 async def desktop(
-    push_app: FastAPI,  # noqa: F811
-    push_customer_app: FastAPI,  # noqa: F811
+    desktop_apps: tuple[FastAPI, FastAPI],  # noqa: F811
     import_soap_replica: str,  # noqa: F811
 ) -> AsyncIterator[DesktopCompany]:
-    async with desktop_company(push_app, push_customer_app, import_soap_replica) as world:
+    async with desktop_company(*desktop_apps, import_soap_replica) as world:
         yield world
 
 

@@ -15,15 +15,11 @@ from fastapi import FastAPI
 
 from tests.qbd.desktop_world import (  # noqa: F401 (fixture)
     DesktopCompany,
+    desktop_apps,
     desktop_company,
     import_soap_replica,
 )
 from tests.qbsync.conftest import wait_for
-from tests.qbsync.push.conftest import (  # noqa: F401 (fixtures)
-    push_app,
-    push_customer_app,
-    push_emulator,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -32,11 +28,10 @@ NAMES = {"Acme Inc", "Acme Inc:Warehouse 2", "Jones, Mary", "Old Shop"}
 
 @pytest.fixture
 async def desktop(
-    push_app: FastAPI,  # noqa: F811
-    push_customer_app: FastAPI,  # noqa: F811
+    desktop_apps: tuple[FastAPI, FastAPI],  # noqa: F811
     import_soap_replica: str,  # noqa: F811
 ) -> AsyncIterator[DesktopCompany]:
-    async with desktop_company(push_app, push_customer_app, import_soap_replica) as world:
+    async with desktop_company(*desktop_apps, import_soap_replica) as world:
         world.ids = {  # type: ignore[attr-defined]
             "acme": world.add_customer("Acme Inc", company_name="Acme Incorporated"),
             "warehouse": world.add_customer("Warehouse 2", parent="Acme Inc"),

@@ -24,41 +24,19 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from customer_service.app import create_app as create_customer_app
-from customer_service.settings import Settings as CustomerSettings
 from platform_kit.auth import create_token
 from platform_kit.db import create_pool
 from qb_sync.api.qbd import web_connector
-from qb_sync.app import SCHEMA, create_app
+from qb_sync.app import SCHEMA
 from qb_sync.domain.qbd.push_xml import external_guid
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Faults, Qwc, Session, WebConnector
 from tests.qbd.conftest import _free_port
+from tests.qbd.desktop_world import desktop_apps  # noqa: F401 (fixture)
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import TENANT_PREFIX, client_for, push_settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def desktop_apps(stack_env: dict[str, str]) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
-    """qb-sync (its consumers; no QuickBooks Online worker: Desktop pushes go through the Web
-    Connector) and the customer service, for this module only: apps that outlived it would
-    share consumer groups with other modules' apps and push their rows elsewhere."""
-    sync_app = create_app(
-        push_settings(stack_env, "http://127.0.0.1:9", push_enabled=False, pull_enabled=False)
-    )
-    customer_app = create_customer_app(
-        CustomerSettings(
-            database_url=stack_env["DATABASE_URL"],
-            kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        )
-    )
-    async with (
-        sync_app.router.lifespan_context(sync_app),
-        customer_app.router.lifespan_context(customer_app),
-    ):
-        yield sync_app, customer_app
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +143,8 @@ class DesktopWorld:
 
 @pytest.fixture
 async def desktop(
-    desktop_apps: tuple[FastAPI, FastAPI], soap_replica: str
+    desktop_apps: tuple[FastAPI, FastAPI],  # noqa: F811
+    soap_replica: str,
 ) -> AsyncIterator[DesktopWorld]:
     push_app, push_customer_app = desktop_apps
     tenant_id = f"{TENANT_PREFIX}qbd-{uuid.uuid4().hex[:8]}"

@@ -37,7 +37,9 @@ async def test_failed_rows_sync_on_their_own_after_an_outage_and_refused_ones_st
         await world.push(cid)
     for cid in ids:
         row = await world.wait_status(cid, "failed")
-        assert row["last_error_code"] == "transient"
+        # The gateway's retries inside a 503 storm may also meet the per-second limit: either
+        # way the row failed on the company being unavailable, not on the customer.
+        assert row["last_error_code"] in ("transient", "429"), row
 
     world.emulator.set_faults()  # the outage ends; nobody presses retry
     rows = await asyncio.gather(*(world.wait_status(cid, "synced", 30) for cid in ids))
