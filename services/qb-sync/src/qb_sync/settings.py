@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_kit.settings import ServiceSettings
@@ -66,6 +66,17 @@ class Settings(ServiceSettings):
     push_backoff_base_seconds: float = 2.0
     push_backoff_max_seconds: float = 300.0
     push_conflict_tries: int = 3
+    # Bulk pushes (usecases/push_batch.py): a worker leases up to `push_batch_items` rows of a
+    # company at once; when at least `push_batch_min_rows` of them are creates, they are found in
+    # bulk and sent in batches. QuickBooks allows 30 items a batch and 40 batch requests a minute
+    # per company and app (docs/reference/quickbooks-online.md#batch).
+    push_batch_enabled: bool = True
+    push_batch_items: int = Field(default=30, ge=1, le=30)
+    push_batch_min_rows: int = Field(default=5, ge=1)
+    qbo_batch_per_minute: float = 38.0
+    # One bulk find (DisplayName IN (...)): at most this many names and characters of names.
+    qbo_find_names_per_query: int = Field(default=30, ge=1)
+    qbo_query_max_chars: int = Field(default=4000, ge=600)
     # Only push rows of tenants whose id starts with this (empty: all). Lets concurrent test
     # sessions share one database without pushing each other's rows to the wrong emulator.
     push_tenant_prefix: str = ""

@@ -21,6 +21,7 @@ from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
 from qb_sync.store.push.leases import due_realms, lease_due
 from qb_sync.store.push.rows import Mapping
+from qb_sync.usecases.push_batch import BatchPusher
 from qb_sync.usecases.push_lease import held
 from qb_sync.usecases.push_row import Pusher
 
@@ -40,7 +41,10 @@ class PushWorker:
         self.connected_only = connected_only
         self.pool = pool
         self.pusher = pusher
+        self.batches = BatchPusher(pusher)
         self.settings = settings
+        # With batches on, a task leases up to a batch of rows at once (usecases/push_batch.py).
+        self.lease_size = settings.push_batch_items if settings.push_batch_enabled else 1
         self.ownership = ownership
         self.name = f"push-{uuid.uuid4().hex[:8]}"
         self._stopping = asyncio.Event()
@@ -73,7 +77,7 @@ class PushWorker:
             rows = await lease_due(
                 self.pool,
                 owner,
-                1,
+                self.lease_size,
                 self.settings.push_lease_seconds,
                 realms=held_realms,
                 connected_only=self.connected_only,
@@ -108,6 +112,9 @@ class PushWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.push_tick_seconds)
                 continue
+            if len(rows) > 1:
+                await self._push_together(rows)
+                continue
             for row in rows:
                 self.ownership.touch((row.tenant_id, row.realm_id))
                 try:
@@ -122,3 +129,19 @@ class PushWorker:
                         "push failed unexpectedly",
                         extra={"fields": {"customer_id": row.customer_id}},
                     )
+
+    async def _push_together(self, rows: list[Mapping]) -> None:
+        """Several rows leased at once: per company, finds in bulk and creates in batches."""
+        companies: dict[tuple[str, str], list[Mapping]] = {}
+        for row in rows:
+            companies.setdefault((row.tenant_id, row.realm_id), []).append(row)
+        for realm, of_realm in companies.items():
+            self.ownership.touch(realm)
+            try:
+                await self.batches.push(of_realm)
+                self.pushed += len(of_realm)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The leases expire and the rows are taken again: nothing is lost.
+                log.exception("batch push failed unexpectedly", extra={"fields": {"realm": realm}})
