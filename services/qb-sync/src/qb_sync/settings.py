@@ -74,6 +74,8 @@ class Settings(ServiceSettings):
     push_batch_items: int = Field(default=30, ge=1, le=30)
     push_batch_min_rows: int = Field(default=5, ge=1)
     qbo_batch_per_minute: float = 38.0
+    # Charge each batch item toward qbo_requests_per_minute (off: a batch counts once).
+    qbo_batch_counts_items: bool = False
     # One bulk find (DisplayName IN (...)): at most this many names and characters of names.
     qbo_find_names_per_query: int = Field(default=30, ge=1)
     qbo_query_max_chars: int = Field(default=4000, ge=600)

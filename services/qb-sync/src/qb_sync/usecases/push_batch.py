@@ -191,6 +191,7 @@ class BatchPusher:
             creates[0].push.row.tenant_id,
             creates[0].push.row.realm_id,
             AllLeases([c.push.lease for c in creates]),
+            counts_items=self.settings.qbo_batch_counts_items,
         )
         try:
             answers = await batch.create(items, request_id)
