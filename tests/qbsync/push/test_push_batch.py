@@ -216,3 +216,49 @@ async def test_a_throttling_storm_ends_with_every_customer_synced_once(
     assert world.emulator.throttled_count(world.realm_id) > 0
     _no_batch_sent_twice(world)
     assert world.qb_log().creates_by_name == Counter(ids.values())
+
+
+async def test_updates_of_many_customers_go_in_batches_with_faults_per_item(
+    unconnected: PushWorld, batch_app: FastAPI
+) -> None:
+    world = unconnected
+    world.emulator.set_limits(world.realm_id, per_minute=100_000, per_second=1000)
+    world.emulator.seed_realm(world.realm_id, vendors=["Upd Vendor Clash"], permissive=False)
+    ids = await _request_pushes(world, [f"Upd {i:02d}" for i in range(24)])
+    await connect_realm(world.sync, world.realm_id)
+    await _assert_each_once(world, ids)
+    qb_ids = {cid: str((await world.row(cid) or {})["qb_customer_id"]) for cid in ids}
+    side = batch_app.state.push
+    await side.stop()  # the platform's changes pile up, then go out together
+    try:
+        ordered = sorted(ids, key=ids.__getitem__)
+        stale, clash = ordered[:3], ordered[3]
+        for cid in ordered:
+            new = {"email": f"billing{ids[cid][4:]}@example.com"}
+            if cid == clash:
+                new["company_name"] = "Upd Vendor Clash"
+            reply = await world.customers.patch(f"/customers/{cid}", json=new)
+            assert reply.status_code == 200, reply.text
+        for cid in stale:  # edited in QuickBooks meanwhile: their SyncTokens moved on (5010)
+            world.emulator.edit_customer(world.realm_id, qb_ids[cid], Notes="edited in QBO")
+        for cid in ordered:
+            await world.wait_snapshot(cid, email=f"billing{ids[cid][4:]}@example.com")
+        batches_before = len(_batches(world))
+    finally:
+        side.restart_worker()
+    for cid in ordered:
+        if cid != clash:
+            await world.wait_status(cid, "synced", 60)
+    row = await world.wait_status(clash, "needs_link", 60)
+    assert "renaming" in row["last_error_message"] and "vendor" in row["last_error_message"]
+    customers = world.qb_customers()
+    for cid in ordered:
+        email = (customers[qb_ids[cid]].get("PrimaryEmailAddr") or {}).get("Address")
+        if cid != clash:
+            assert email == f"billing{ids[cid][4:]}@example.com"
+    for cid in stale:  # re-read after 5010 and merged: the QuickBooks edit is kept
+        assert customers[qb_ids[cid]]["Notes"] == "edited in QBO"
+    assert len(_batches(world)) > batches_before  # the updates went in batches
+    single_updates = [e for e in world.qb_log().writes() if e["status"] == 200]
+    assert len(single_updates) <= len(stale)  # only the stale ones went again, one by one
+    assert len(customers) == len(ids)

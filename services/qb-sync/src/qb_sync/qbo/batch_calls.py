@@ -1,4 +1,4 @@
-"""A batch of customer creates: one `POST /batch` of up to 30 `create` items.
+"""A batch of customer writes: one `POST /batch` of up to 30 `create` or `update` items.
 
 python-quickbooks' `batch_create` gives items 36-character uuid bIds and sends no requestid
 (docs/reference/quickbooks-online.md#library-batch), so we build the body ourselves (bIds of at
@@ -6,7 +6,7 @@ most 10 characters) and post it with `QuickBooks.post(..., request_id=...)`, whi
 batch requestid (at most 36 characters) on the query string. QuickBooks' replay of a batch
 requestid is not something to rely on (docs/reference/quickbooks-online.md#idempotency-requestid),
 and the items themselves carry no requestid: an answer that does not arrive (timeout, cut
-connection, 5xx) is never retried here. `create` returns None instead, and the caller finds by
+connection, 5xx) is never retried here. `send` returns None instead, and the caller finds by
 name what was applied before anything is sent again.
 """
 
@@ -31,12 +31,13 @@ MAX_REQUEST_ID = 36  # a batch requestid's length limit
 
 
 @dataclass(frozen=True)
-class CreateItem:
+class BatchItem:
     bid: str
+    operation: str  # create | update
     payload: str  # the Customer body, JSON
 
 
-def batch_body(items: Sequence[CreateItem]) -> str:
+def batch_body(items: Sequence[BatchItem]) -> str:
     """The request body, each item's frozen payload embedded byte for byte."""
     if not 1 <= len(items) <= MAX_ITEMS:
         raise ValueError(f"a batch holds 1 to {MAX_ITEMS} items, not {len(items)}")
@@ -45,7 +46,8 @@ def batch_body(items: Sequence[CreateItem]) -> str:
         if len(item.bid) > MAX_BID:
             raise ValueError(f"bId {item.bid!r} is longer than {MAX_BID} characters")
         parts.append(
-            f'{{"bId": {json.dumps(item.bid)}, "operation": "create", "Customer": {item.payload}}}'
+            f'{{"bId": {json.dumps(item.bid)}, "operation": {json.dumps(item.operation)}, '
+            f'"Customer": {item.payload}}}'
         )
     return '{"BatchItemRequest": [' + ", ".join(parts) + "]}"
 
@@ -70,7 +72,7 @@ class BatchCalls:
         self.realm_id = realm_id
         self.lease = lease
 
-    async def create(self, items: Sequence[CreateItem], request_id: str) -> dict[str, Json] | None:
+    async def send(self, items: Sequence[BatchItem], request_id: str) -> dict[str, Json] | None:
         """Each item's answer by bId (`{"Customer": ...}` or `{"Fault": ...}`; an item missing
         from the answer is absent), or None when the answer was lost: applied or not, unknown."""
         if len(request_id) > MAX_REQUEST_ID:
@@ -82,7 +84,7 @@ class BatchCalls:
             for _ in range(len(items) - 1):
                 await bucket.take()
 
-        def send(qb: QuickBooks) -> Any:
+        def post(qb: QuickBooks) -> Any:
             url = f"{qb.api_url}/company/{qb.company_id}/batch"
             try:
                 return qb.post(url, body, request_id=request_id)
@@ -90,7 +92,11 @@ class BatchCalls:
                 return None  # not retried: the caller finds what was applied first
 
         reply = await self.gateway.call(
-            self.tenant_id, self.realm_id, "push.batch.create", send, lease=self.lease
+            self.tenant_id,
+            self.realm_id,
+            f"push.batch.{items[0].operation}",
+            post,
+            lease=self.lease,
         )
         if reply is None:
             return None
