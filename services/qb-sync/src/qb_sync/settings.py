@@ -67,8 +67,8 @@ class Settings(ServiceSettings):
     push_backoff_max_seconds: float = 300.0
     push_conflict_tries: int = 3
     # Bulk pushes (usecases/push_batch.py): a worker leases up to `push_batch_items` rows of a
-    # company at once; when at least `push_batch_min_rows` of them are creates, they are found in
-    # bulk and sent in batches. QuickBooks allows 30 items a batch and 40 batch requests a minute
+    # company at once; when at least `push_batch_min_rows` of them are creates (or updates), they
+    # go in batches (creates after one bulk find of their names). QuickBooks allows 30 items a batch and 40 batch requests a minute
     # per company and app (docs/reference/quickbooks-online.md#batch).
     push_batch_enabled: bool = True
     push_batch_items: int = Field(default=30, ge=1, le=30)
@@ -79,6 +79,14 @@ class Settings(ServiceSettings):
     # One bulk find (DisplayName IN (...)): at most this many names and characters of names.
     qbo_find_names_per_query: int = Field(default=30, ge=1)
     qbo_query_max_chars: int = Field(default=4000, ge=600)
+    # Rows failed on timeouts, 5xx or 429 are retried on their own (store/push/auto_retry.py):
+    # while the company does not answer, one row per company probes it at a backoff doubling from
+    # the base up to the max, at most `push_auto_retries` times; once one row of the company
+    # syncs again, the others go at once. Checked every `push_auto_retry_check_seconds`.
+    push_auto_retry_base_seconds: float = 30.0
+    push_auto_retry_max_seconds: float = 900.0
+    push_auto_retries: int = 10
+    push_auto_retry_check_seconds: float = 5.0
     # Only push rows of tenants whose id starts with this (empty: all). Lets concurrent test
     # sessions share one database without pushing each other's rows to the wrong emulator.
     push_tenant_prefix: str = ""

@@ -5,8 +5,8 @@ something to send goes in a batch; anything needing a read first takes the singl
 answers are handled like the single path's (push_update.py): 5010 stale SyncToken re-decides
 through the single path (re-read, three-way merge, at most `push_conflict_tries`), 6240 on a
 rename says what holds the name, 610 is a merge in QuickBooks. An update whose answer is lost
-is retried like a timed-out single update: its SyncToken is the stored one, so if it was
-applied QuickBooks answers 5010 and the row is re-read before anything else is sent.
+is retried like a timed-out single update: its body was recorded as in doubt before it went out
+(store/push/in_doubt.py), so the next push re-reads QuickBooks before deciding what to send.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from qb_sync.domain.outcomes import Outcome
 from qb_sync.domain.request_ids import update_request_id
 from qb_sync.qbo import errors
 from qb_sync.qbo.batch_calls import BatchItem
+from qb_sync.store.push.in_doubt import mark_in_doubt
 from qb_sync.usecases.push_batch_send import LOST_ANSWER, BatchSender, fault_of
 from qb_sync.usecases.push_names import taken_because
 from qb_sync.usecases.push_update import gone, update
@@ -44,8 +45,8 @@ def sparse_update(push: RowPush, wanted: Json, wanted_qb: Json) -> SparseUpdate 
     row = push.row
     if row.qb_customer_id is None or row.platform_content is None:
         return None
-    if row.pushed_content is None or row.sync_token is None:
-        return None  # QuickBooks' side unknown: read first, one by one
+    if row.pushed_content is None or row.sync_token is None or row.write_in_doubt:
+        return None  # QuickBooks' side unknown (or an earlier answer lost): read first, alone
     diff = fields.to_send(row.platform_content, wanted, row.pushed_content, wanted_qb)
     if not diff:
         return None
@@ -62,10 +63,20 @@ class BatchUpdates:
             await self._send(updates[start : start + size])
 
     async def _send(self, updates: list[SparseUpdate]) -> None:
-        updates = [u for u in updates if not u.push.lease.lost]
+        pusher = self.sender.pusher
+        # Each body is recorded as in doubt before it goes out (as on the single path): if no
+        # answer ever comes, the next push re-reads QuickBooks before deciding.
+        marked: list[SparseUpdate] = []
+        for u in updates:
+            if not u.push.lease.lost and await mark_in_doubt(
+                u.push.pool, u.push.row, u.push.lease.token, u.diff
+            ):
+                marked.append(u)
+            else:
+                await self.sender.conclude(u.push, Outcome("lost"))
+        updates = marked
         if not updates:
             return
-        pusher = self.sender.pusher
         items = [BatchItem(f"u{i}", "update", u.payload) for i, u in enumerate(updates)]
         pushes = [u.push for u in updates]
         request_ids = [

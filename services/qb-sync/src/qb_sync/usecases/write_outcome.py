@@ -179,6 +179,7 @@ async def _stopped(
         qb_content=o.qb_content,
         unfreeze=unfreeze,
         create_request_id=next_request_id(request_id) if unfreeze else request_id,
+        answered=o.kind != "retry",
     )
     if o.merged_away is not None:  # the pull side publishes its end in the mirror
         await record_merge(conn, row.tenant_id, row.realm_id, o.merged_away, None)
