@@ -1,7 +1,7 @@
 """qb-sync push, both paths side by side: a first push of N new customers through the QuickBooks
 emulator at QuickBooks' default limits, one customer at a time, then in batches.
 
-    uv run python bench/qb_push.py [--customers 1000] [--single-customers N]
+    uv run python bench/qb_push.py [--customers 1000] [--single-customers N] [--paths single,batch]
 
 Needs the stack (reads .state/stack.env or KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). The
 emulator runs as its own process with its defaults (strict auth, 200 ms per request, 500
@@ -56,6 +56,7 @@ class Figures:
     calls: int
     batches: int
     throttled: int
+    throttled_by: dict[str, int]
     duplicates: int
     single_6240: int
     statuses: dict[str, int]
@@ -149,6 +150,11 @@ async def push_run(
         calls=emulator.request_count(realm),
         batches=sum(1 for r in log if r["path"].endswith("/batch")),
         throttled=emulator.throttled_count(realm),
+        throttled_by={
+            limit: n
+            for limit in ("per_minute", "per_second", "concurrent", "batch_per_minute")
+            if (n := emulator.throttled_count(realm, limit))
+        },
         duplicates=sum(n - 1 for n in creates.values() if n > 1),
         single_6240=sum(
             1
@@ -184,7 +190,7 @@ def report(runs: list[Figures]) -> None:
         "batch requests / min (40)",
         *(f"{r.batches / (r.wall / 60):.1f} ({r.batches} sent)" for r in runs),
     )
-    row("429s received", *(str(r.throttled) for r in runs))
+    row("429s received", *(f"{r.throttled} {r.throttled_by or ''}" for r in runs))
     row("duplicates", *(str(r.duplicates) for r in runs))
     row("single creates answered 6240", *(str(r.single_6240) for r in runs))
     row(
@@ -194,13 +200,16 @@ def report(runs: list[Figures]) -> None:
     print(machine_load())
 
 
-async def run(customers: int, single_customers: int) -> None:
+async def run(customers: int, single_customers: int, paths: list[str]) -> None:
     bootstrap, dsn = load_env()
+    runs = []
     # Strict auth and the server's default service time (200 ms a request), as QuickBooks is.
     with EmulatorServer(subprocess_mode=True, permissive=False, service_time_ms=None) as emulator:
-        single = await push_run(emulator, bootstrap, dsn, single_customers, batches=False)
-        batch = await push_run(emulator, bootstrap, dsn, customers, batches=True)
-    report([single, batch])
+        if "single" in paths:
+            runs.append(await push_run(emulator, bootstrap, dsn, single_customers, batches=False))
+        if "batch" in paths:
+            runs.append(await push_run(emulator, bootstrap, dsn, customers, batches=True))
+    report(runs)
 
 
 def main() -> None:
@@ -209,8 +218,10 @@ def main() -> None:
     parser.add_argument(
         "--single-customers", type=int, default=None, help="on the single path (default: same)"
     )
+    parser.add_argument("--paths", default="single,batch", help="which paths to run, in order")
     args = parser.parse_args()
-    asyncio.run(run(args.customers, args.single_customers or args.customers))
+    paths = args.paths.split(",")
+    asyncio.run(run(args.customers, args.single_customers or args.customers, paths))
 
 
 if __name__ == "__main__":

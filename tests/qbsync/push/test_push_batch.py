@@ -25,14 +25,14 @@ from qb_sync.app import create_app
 from qbo_emulator.testing import EmulatorServer
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import (
-    TENANT_PREFIX,
     PushWorld,
     client_for,
     connect_realm,
     push_settings,
 )
 
-BATCH_PREFIX = f"{TENANT_PREFIX}batch-"
+# Not under the other push tests' prefix: their qb-sync (batches off) must not push these rows.
+BATCH_PREFIX = f"pushbatch-{uuid.uuid4().hex[:8]}-"
 
 
 @pytest.fixture(scope="module")
