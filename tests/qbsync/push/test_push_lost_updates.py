@@ -1,14 +1,24 @@
 """An update QuickBooks applied whose answer never came (held past qb-sync's read timeout, then an
-outage that outlasts every retry). What qb-sync last *knew* QuickBooks held is then wrong: a
+outage that outlasts every retry; or qb-sync killed while the answer was on its way). What qb-sync last *knew* QuickBooks held is then wrong: a
 change reverted on the platform meanwhile must still be sent back, and a further change must not
 be taken for a conflict with qb-sync's own write."""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
+import pytest
+
+from qb_sync.store.pull_state import request_import
+from qb_sync.usecases.pull_realm import Puller
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
+from tests.qbsync.push.test_push_sigkill import (  # noqa: F401 (a fixture)
+    _free_port,
+    _start,
+    paused_in_process_worker,
+)
 
 
 async def _pushed(world: PushWorld, name: str) -> tuple[str, str]:
@@ -87,3 +97,49 @@ async def test_a_further_change_after_a_lost_answer_is_no_conflict(world: PushWo
     row = await world.wait_status(cid, "synced")
     assert row["conflict"] is None
     assert world.qb_log().business_faults() == []  # never sent on a stale SyncToken
+
+
+@pytest.mark.usefixtures("paused_in_process_worker")  # only the subprocess pushes
+async def test_a_rename_reverted_after_qbsync_was_killed_mid_update_is_sent_back(
+    world: PushWorld, stack_env: dict[str, str]
+) -> None:
+    port = _free_port()
+    process = _start(stack_env, world.emulator.base_url, port)  # qb-sync as its own process
+    try:
+        cid, qb_id = await _pushed(world, "Killed Revert Alpha")
+        world.emulator.add_fault(
+            "hang_after_commit", realm=world.realm_id, method="POST", path="/customer$", seconds=20
+        )
+        await _patch(world, cid, company_name="Killed Revert Beta")
+        await _qb_has(world, qb_id, DisplayName="Killed Revert Beta")  # committed, unanswered
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    await _patch(world, cid, company_name="Killed Revert Alpha")
+    await world.wait_snapshot(cid, company_name="Killed Revert Alpha")
+    world.emulator.set_faults()
+    process = _start(stack_env, world.emulator.base_url, port)
+    try:
+        await _qb_has(world, qb_id, DisplayName="Killed Revert Alpha")
+        row = await world.wait_status(cid, "synced")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert row["sync_token"] == int(world.qb_customers()[qb_id]["SyncToken"])
+
+
+async def test_a_cdc_pass_repairs_a_row_failed_with_an_update_in_doubt(world: PushWorld) -> None:
+    cid, qb_id = await _pushed(world, "Cdc Repair Alpha")
+    puller = Puller(world.db, world.app.state.gateway, world.app.state.push.settings)
+    await request_import(world.db, world.tenant_id, world.realm_id)
+    await puller.full_import(world.tenant_id, world.realm_id)  # CDC starts from here
+    await _update_lands_unanswered(world, cid, qb_id, company_name="Cdc Repair Beta")
+    failed = await world.row(cid)
+    assert failed is not None and failed["update_in_doubt"] is True
+    world.emulator.set_faults()  # the outage ends; nobody touches the customer or the row
+
+    await puller.cdc(world.tenant_id, world.realm_id)  # shows QuickBooks' new version
+    row = await world.wait_status(cid, "synced", 15)
+    assert row["sync_token"] == int(world.qb_customers()[qb_id]["SyncToken"])
+    assert row["update_in_doubt"] is False
+    assert world.qb_customers()[qb_id]["DisplayName"] == "Cdc Repair Beta"

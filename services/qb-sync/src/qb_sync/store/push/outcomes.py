@@ -128,8 +128,9 @@ async def mark_stopped(
 ) -> None:
     """failed, conflict or needs_link: not due again until a person or an event moves it.
     `unfreeze` drops the frozen create body (the next create goes out under
-    `create_request_id`, a new one). `answered`: QuickBooks answered the last call, so no update
-    is in doubt any more (retries used up on timeouts keep it)."""
+    `create_request_id`, a new one). `answered`: the outcome carries what QuickBooks holds now
+    (`qb_content`), so no update is in doubt any more; a fault or timeouts keep it in doubt and
+    the next push reads QuickBooks first."""
     await conn.execute(
         """UPDATE push_mappings SET status = $4, attempts = attempts + 1, due_at = NULL,
                   last_error_code = $5, last_error_message = $6,
