@@ -1,4 +1,5 @@
-"""The push worker: `push_workers` tasks, each leasing one due row at a time and pushing it.
+"""The push worker: `push_workers` tasks, each leasing one due row at a time and pushing it, or,
+with batches on, up to a batch of due rows at once (pushed together: usecases/push_batch.py).
 
 Only rows of companies this instance holds (store/ownership.py) are leased: when none is due, a task
 looks for companies with due rows and tries to take them. Rows of one company are paced by the
@@ -148,17 +149,20 @@ class PushWorker:
                     )
 
     async def _push_together(self, rows: list[Mapping]) -> None:
-        """Several rows leased at once: per company, finds in bulk and creates in batches."""
+        """Several rows leased at once: per company (side by side, each paced on its own), finds
+        in bulk and writes in batches."""
         companies: dict[tuple[str, str], list[Mapping]] = {}
         for row in rows:
             companies.setdefault((row.tenant_id, row.realm_id), []).append(row)
-        for realm, of_realm in companies.items():
-            self.ownership.touch(realm)
-            try:
-                await self.batches.push(of_realm)
-                self.pushed += len(of_realm)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The leases expire and the rows are taken again: nothing is lost.
-                log.exception("batch push failed unexpectedly", extra={"fields": {"realm": realm}})
+        await asyncio.gather(*(self._push_company(r, of) for r, of in companies.items()))
+
+    async def _push_company(self, realm: tuple[str, str], rows: list[Mapping]) -> None:
+        self.ownership.touch(realm)
+        try:
+            await self.batches.push(rows)
+            self.pushed += len(rows)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The leases expire and the rows are taken again: nothing is lost.
+            log.exception("batch push failed unexpectedly", extra={"fields": {"realm": realm}})
