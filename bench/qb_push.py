@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 import uuid
 from collections import Counter
@@ -60,6 +61,7 @@ class Figures:
     duplicates: int
     single_6240: int
     statuses: dict[str, int]
+    paused: float  # seconds without a call to QuickBooks (pauses after a 429)
 
     @property
     def per_minute(self) -> float:
@@ -162,7 +164,14 @@ async def push_run(
             if r["method"] == "POST" and r["path"].endswith("/customer") and r["status"] == 400
         ),
         statuses={r["status"]: r["count"] for r in statuses},
+        paused=pauses(sorted(float(r["at"]) for r in log)),
     )
+
+
+def pauses(arrivals: list[float], longer_than: float = 20.0) -> float:
+    """Total time between two consecutive calls that were more than `longer_than` apart."""
+    gaps = (b - a for a, b in itertools.pairwise(arrivals))
+    return sum(g for g in gaps if g > longer_than)
 
 
 async def count(pool: object, tenant: str, status: str) -> int:
@@ -189,6 +198,15 @@ def report(runs: list[Figures]) -> None:
     row(
         "batch requests / min (40)",
         *(f"{r.batches / (r.wall / 60):.1f} ({r.batches} sent)" for r in runs),
+    )
+    row(
+        "calls / min outside pauses",
+        *(
+            f"{r.calls / ((r.wall - r.paused) / 60):.1f} ({r.paused:.0f} s paused)"
+            if r.paused
+            else "(no pause)"
+            for r in runs
+        ),
     )
     row("429s received", *(f"{r.throttled} {r.throttled_by or ''}" for r in runs))
     row("duplicates", *(str(r.duplicates) for r in runs))

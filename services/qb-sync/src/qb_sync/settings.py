@@ -43,8 +43,8 @@ class Settings(ServiceSettings):
 
     # QuickBooks calls (qbo/): pacing per realm below QuickBooks' 500/min, 10/s, 10 in flight;
     # timeouts on every HTTP call; retries inside one call (429 waits ~60 s in production).
-    qbo_requests_per_minute: float = 470.0
-    qbo_requests_per_second: float = 8.0
+    qbo_requests_per_minute: float = 490.0
+    qbo_requests_per_second: float = 8.2
     qbo_max_concurrent: int = 4
     qbo_burst: float = 1.0
     qbo_connect_timeout_seconds: float = 10.0
