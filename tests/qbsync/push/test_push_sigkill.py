@@ -41,7 +41,7 @@ def _free_port() -> int:
 
 
 def _start(
-    stack_env: dict[str, str], base_url: str, port: int, batches: bool
+    stack_env: dict[str, str], base_url: str, port: int, batches: bool = False
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
