@@ -208,3 +208,22 @@ def test_a_lost_batch_answer_is_replayed_for_the_same_batch_requestid(
     created = {r["bId"]: r["Customer"]["Id"] for r in replay["BatchItemResponse"]}
     assert sorted(created) == [f"c{i}" for i in range(5)]
     assert sorted(emulator.customers(realm.realm_id)) == sorted(created.values())
+
+
+def test_an_injected_validation_fault_fails_only_its_batch_item(
+    emulator: EmulatorServer, realm: RealmTokens, qb: Any
+) -> None:
+    emulator.add_fault(
+        "refuse_write", realm=realm.realm_id, name="^Refused ", detail="Invalid email", times=None
+    )
+    result = batch_create(
+        [customer("Refused One"), customer("Accepted One"), customer("Refused Two")], qb=qb
+    )
+    assert [c.DisplayName for c in result.successes] == ["Accepted One"]
+    assert [(f.Error[0].code, f.Error[0].Detail) for f in result.faults] == [
+        ("6000", "Business Validation Error: Invalid email")
+    ] * 2
+    assert [c["DisplayName"] for c in emulator.customers(realm.realm_id).values()] == [
+        "Accepted One"
+    ]
+    emulator.clear_faults()

@@ -53,6 +53,8 @@ def push_settings(stack_env: dict[str, str], base_url: str, **overrides: Any) ->
         "push_backoff_max_seconds": 0.5,
         "push_max_attempts": 6,
         "push_tenant_prefix": TENANT_PREFIX,
+        # One row per lease, as these tests were written for; test_push_batch.py turns it on.
+        "push_batch_enabled": False,
         **overrides,
     }
     return Settings(**values)

@@ -1,6 +1,7 @@
 """qb-sync as a subprocess, SIGKILLed at random points while it pushes 1,000 customers, then
 restarted: every mapping ends synced, with exactly one QuickBooks customer each, each created
-once in QuickBooks (no create ever answered 6240, so none went out twice unnoticed).
+once in QuickBooks (no create ever answered 6240, so none went out twice unnoticed). Run twice:
+one customer at a time, and in batches (frozen before a batch goes out, found first after a kill).
 
 The companies are connected through qb-sync's API (tokens the emulator issued, stored
 encrypted), so the subprocess pushes with real tokens. The emulator's limits are raised so the
@@ -39,7 +40,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(stack_env: dict[str, str], base_url: str, port: int) -> subprocess.Popen[bytes]:
+def _start(
+    stack_env: dict[str, str], base_url: str, port: int, batches: bool = False
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": stack_env["DATABASE_URL"],
@@ -61,6 +64,8 @@ def _start(stack_env: dict[str, str], base_url: str, port: int) -> subprocess.Po
         "PUSH_BACKOFF_MAX_SECONDS": "0.5",
         "LOG_LEVEL": "WARNING",
         "PUSH_TENANT_PREFIX": TENANT_PREFIX,
+        # Batches: rows are frozen before a batch goes out, and found first after a kill.
+        "PUSH_BATCH_ENABLED": "true" if batches else "false",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "qb_sync"],
@@ -80,8 +85,9 @@ async def paused_in_process_worker(push_app: FastAPI) -> object:
         side.restart_worker()
 
 
+@pytest.mark.parametrize("batches", [False, True], ids=["single", "batch"])
 async def test_sigkill_during_a_push_of_1000_customers(
-    world: PushWorld, stack_env: dict[str, str], paused_in_process_worker: object
+    world: PushWorld, stack_env: dict[str, str], paused_in_process_worker: object, batches: bool
 ) -> None:
     realms = [world.realm_id] + [f"{world.realm_id}{n}" for n in range(1, REALMS)]
     for realm in realms:
@@ -126,7 +132,7 @@ async def test_sigkill_during_a_push_of_1000_customers(
 
     for _ in range(KILLS):
         before = await synced()
-        process = _start(stack_env, world.emulator.base_url, port)
+        process = _start(stack_env, world.emulator.base_url, port, batches)
 
         async def progressing(before: int = before) -> bool:
             return await synced() > before
@@ -137,7 +143,7 @@ async def test_sigkill_during_a_push_of_1000_customers(
         process.wait()
         kills += 1
     assert await synced() < CUSTOMERS  # the kills did land in the middle of the push
-    process = _start(stack_env, world.emulator.base_url, port)
+    process = _start(stack_env, world.emulator.base_url, port, batches)
     try:
 
         async def all_synced() -> bool:
@@ -158,6 +164,8 @@ async def test_sigkill_during_a_push_of_1000_customers(
     log = world.qb_log(realms)
     assert log.creates_by_name == Counter(names)  # each reached QuickBooks' logic once
     assert log.business_faults() == []  # and no create was ever answered 6240
+    # The batch run really went in batches (so the kills landed around batches).
+    assert any(e["path"].endswith("/batch") for e in log.entries) == batches
     rows = await world.db.fetch(
         "SELECT realm_id, customer_id, qb_customer_id FROM push_mappings WHERE tenant_id = $1",
         world.tenant_id,

@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_kit.settings import ServiceSettings
@@ -43,8 +43,8 @@ class Settings(ServiceSettings):
 
     # QuickBooks calls (qbo/): pacing per realm below QuickBooks' 500/min, 10/s, 10 in flight;
     # timeouts on every HTTP call; retries inside one call (429 waits ~60 s in production).
-    qbo_requests_per_minute: float = 470.0
-    qbo_requests_per_second: float = 8.0
+    qbo_requests_per_minute: float = 490.0
+    qbo_requests_per_second: float = 8.2
     qbo_max_concurrent: int = 4
     qbo_burst: float = 1.0
     qbo_connect_timeout_seconds: float = 10.0
@@ -66,6 +66,19 @@ class Settings(ServiceSettings):
     push_backoff_base_seconds: float = 2.0
     push_backoff_max_seconds: float = 300.0
     push_conflict_tries: int = 3
+    # Bulk pushes (usecases/push_batch.py): a worker leases up to `push_batch_items` rows of a
+    # company at once; when at least `push_batch_min_rows` of them are creates (or updates), they
+    # go in batches (creates after one bulk find of their names). QuickBooks allows 30 items a batch and 40 batch requests a minute
+    # per company and app (docs/reference/quickbooks-online.md#batch).
+    push_batch_enabled: bool = True
+    push_batch_items: int = Field(default=30, ge=1, le=30)
+    push_batch_min_rows: int = Field(default=5, ge=1)
+    qbo_batch_per_minute: float = 38.0
+    # Charge each batch item toward qbo_requests_per_minute (off: a batch counts once).
+    qbo_batch_counts_items: bool = False
+    # One bulk find (DisplayName IN (...)): at most this many names and characters of names.
+    qbo_find_names_per_query: int = Field(default=30, ge=1)
+    qbo_query_max_chars: int = Field(default=4000, ge=600)
     # Rows failed on timeouts, 5xx or 429 are retried on their own (store/push/auto_retry.py):
     # while the company does not answer, one row per company probes it at a backoff doubling from
     # the base up to the max, at most `push_auto_retries` times; once one row of the company

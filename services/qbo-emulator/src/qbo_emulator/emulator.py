@@ -80,6 +80,9 @@ class Emulator:
         if operation == "delete":
             # Name lists cannot be deleted, only made inactive (python-quickbooks#289).
             raise faults.unsupported(f"Operation Delete is not supported for {kind}.")
+        refused = self.faults.refusal(realm.realm_id, str(payload.get("DisplayName") or ""))
+        if refused is not None:
+            raise faults.business(refused.detail, element="DisplayName")
         self.dirty = True
         if operation == "update" or clean_id(payload.get("Id")):
             return self.lists.update(realm, kind, payload)

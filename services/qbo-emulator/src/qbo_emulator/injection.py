@@ -7,6 +7,9 @@ kinds:
 - drop_after_commit: apply the write, then cut the connection mid-response (response lost).
 - hang_after_commit: apply the write, then sleep `seconds` before answering (a client timeout
   fires although the write happened).
+- refuse_write: a create or update (single or a batch item) whose DisplayName matches the regex
+  `name` is refused with a 6000 business validation fault saying `detail`; nothing is applied.
+  In a batch only that item fails, as Intuit answers item faults.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("latency", "error", "timeout", "drop_after_commit", "hang_after_commit")
+KINDS = ("latency", "error", "timeout", "drop_after_commit", "hang_after_commit", "refuse_write")
 LATENCY = ("latency",)
 BEFORE = ("error", "timeout")
 AFTER = ("drop_after_commit", "hang_after_commit")
@@ -33,6 +36,8 @@ class FaultRule:
     body: str = "html"  # html, xml or json
     times: int | None = 1  # None: until cleared
     probability: float = 1.0  # chance that a matching request is hit (error rates)
+    name: str | None = None  # refuse_write: regex searched in the written DisplayName
+    detail: str = "refused by an injected rule"  # refuse_write: the fault's detail
 
     def matches(self, realm: str, method: str, path: str) -> bool:
         return (
@@ -59,6 +64,21 @@ class FaultBook:
             if rule.kind in phase and rule.matches(realm, method, path):
                 if rule.probability < 1.0 and random.random() >= rule.probability:
                     continue
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self.rules.remove(rule)
+                return rule
+        return None
+
+    def refusal(self, realm: str, display_name: str) -> FaultRule | None:
+        """The first `refuse_write` rule matching a write of `display_name`, one use consumed."""
+        for rule in self.rules:
+            if (
+                rule.kind == "refuse_write"
+                and (rule.realm is None or rule.realm == realm)
+                and re.search(rule.name or "", display_name) is not None
+            ):
                 if rule.times is not None:
                     rule.times -= 1
                     if rule.times <= 0:

@@ -6,8 +6,8 @@ sliding windows). We pace every realm with:
 - a semaphore of `max_concurrent` calls in flight (default 4);
 - a token bucket refilled at min(per_minute / 60, per_second) tokens a second with a burst of
   `burst` (default 1: strict pacing). In any sliding window of T seconds at most
-  burst + rate * T calls start, so 470/min with burst 1 stays under 500 per 60 s and, at
-  7.8/s, under 10 per second;
+  burst + rate * T calls start, so 490/min with burst 1 stays under 500 per 60 s (at most 491
+  start in any 60 s) and, at 8.2/s, under 10 per second (at most 9 in any second);
 - a pause: after a 429 the whole realm waits (`pause`), not only the caller that saw it (the
   gateway also records it in PostgreSQL, and a new limiter first takes over a recorded one);
 - a send pacer in the worker thread, right before the bytes go out (see SendPacer).
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LimitSettings:
-    per_minute: float = 470.0
-    per_second: float = 8.0
+    per_minute: float = 490.0
+    per_second: float = 8.2
     max_concurrent: int = 4
     burst: float = 1.0
 

@@ -26,6 +26,26 @@ Json = dict[str, Any]
 
 
 async def create(push: RowPush, snapshot: Json, wanted: Json, wanted_qb: Json) -> Outcome:
+    frozen = await freeze(push, snapshot, wanted, wanted_qb)
+    if isinstance(frozen, Outcome):
+        return frozen
+    payload, names_sent = frozen
+    matched = await match_existing(push, names_sent, wanted, wanted_qb)
+    if matched is not None:
+        matched.unfreeze = matched.kind != "linked"
+        return matched
+    try:
+        customer = await push.qbo.create(payload, push.row.create_request_id)
+    except errors.QboFault as exc:
+        return await refused(push, names_sent, wanted, wanted_qb, exc)
+    return linked(customer, "created", wanted, wanted_qb)
+
+
+async def freeze(
+    push: RowPush, snapshot: Json, wanted: Json, wanted_qb: Json
+) -> tuple[str, NamesSent] | Outcome:
+    """The row's frozen create body (frozen now if it is not yet) and the names it went out
+    with; an outcome instead when it cannot be sent (no name, the name claimed by another)."""
     row = push.row
     if row.create_payload is None:
         name = str(wanted["DisplayName"])
@@ -51,19 +71,16 @@ async def create(push: RowPush, snapshot: Json, wanted: Json, wanted_qb: Json) -
             (wanted_qb.get("ParentRef") or {}).get("value"),
         },
     )
-    matched = await match_existing(push, names_sent, wanted, wanted_qb)
-    if matched is not None:
-        matched.unfreeze = matched.kind != "linked"
-        return matched
-    try:
-        customer = await push.qbo.create(payload, row.create_request_id)
-    except errors.QboFault as exc:
-        if exc.code == errors.DUPLICATE_NAME:
-            outcome = await name_taken(push, names_sent, wanted, wanted_qb)
-        else:
-            outcome = Outcome(
-                "failed", code=str(exc.code), message=f"{exc.message} {exc.detail}"[:500]
-            )
-        outcome.unfreeze = outcome.kind != "linked"
-        return outcome
-    return linked(customer, "created", wanted, wanted_qb)
+    return payload, names_sent
+
+
+async def refused(
+    push: RowPush, names_sent: NamesSent, wanted: Json, wanted_qb: Json, exc: errors.QboFault
+) -> Outcome:
+    """QuickBooks answered the create with a fault: nothing was created."""
+    if exc.code == errors.DUPLICATE_NAME:
+        outcome = await name_taken(push, names_sent, wanted, wanted_qb)
+    else:
+        outcome = Outcome("failed", code=str(exc.code), message=f"{exc.message} {exc.detail}"[:500])
+    outcome.unfreeze = outcome.kind != "linked"
+    return outcome

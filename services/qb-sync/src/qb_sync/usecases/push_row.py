@@ -57,7 +57,12 @@ class Pusher:
         except LeaseLost:
             outcome = Outcome("lost")
         except errors.QboError as exc:
-            outcome = self._outcome_of_error(exc)
+            outcome = self.outcome_of_error(exc)
+        await self.conclude(row, lease.token, outcome)
+        return outcome
+
+    async def conclude(self, row: Mapping, token: uuid.UUID, outcome: Outcome) -> None:
+        """Count and log the attempt's outcome, then write it (unless the lease was lost)."""
         PUSH_OUTCOMES.labels(outcome.kind).inc()
         log.info(
             "push outcome",
@@ -73,10 +78,9 @@ class Pusher:
             },
         )
         if outcome.kind != "lost":
-            await self.finish(row, lease.token, outcome)
-        return outcome
+            await self.finish(row, token, outcome)
 
-    def _outcome_of_error(self, exc: errors.QboError) -> Outcome:
+    def outcome_of_error(self, exc: errors.QboError) -> Outcome:
         message = str(exc)[:500]
         if isinstance(exc, errors.LeaseEnding):
             return Outcome("wait", code="lease", message=message)
@@ -99,6 +103,19 @@ class Pusher:
         await self.outcomes.finish(row, token, outcome)
 
     async def _push(self, row: Mapping, lease: PushLease) -> Outcome:
+        begun = await self.begin(row, lease)
+        if isinstance(begun, Outcome):
+            return begun
+        push, snapshot, wanted, wanted_qb = begun
+        if row.qb_customer_id is None:
+            return await create(push, snapshot, wanted, wanted_qb)
+        return await update(push, wanted, wanted_qb)
+
+    async def begin(
+        self, row: Mapping, lease: PushLease
+    ) -> tuple[RowPush, Json, Json, Json] | Outcome:
+        """What pushing the row needs (its `RowPush`, snapshot, wanted values, as QuickBooks
+        values), or why it must wait. The batch path (push_batch.py) starts rows here too."""
         snapshot = await load_snapshot(self.pool, row.tenant_id, row.customer_id)
         if snapshot is None:
             # The mapping came before the customer's events (another topic): the snapshot wakes
@@ -115,10 +132,7 @@ class Pusher:
         wanted = fields.desired(snapshot)
         wanted_qb = fields.quickbooks_values(wanted, parent_qb_id)
         calls = CustomerCalls(self.gateway, row.tenant_id, row.realm_id, lease)
-        push = RowPush(self.pool, row, lease, calls, self.settings)
-        if row.qb_customer_id is None:
-            return await create(push, snapshot, wanted, wanted_qb)
-        return await update(push, wanted, wanted_qb)
+        return RowPush(self.pool, row, lease, calls, self.settings), snapshot, wanted, wanted_qb
 
     async def _parent(self, row: Mapping, snapshot: Json) -> tuple[str | None, Outcome | None]:
         """The QuickBooks id of the customer's parent in this company, or why we must wait."""
