@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict
 
 from customer_service.domain.errors import FieldProblem
 from platform_events.contracts.customer import Address, CustomerSnapshot
@@ -51,7 +51,6 @@ class Customer(CustomerSnapshot):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tenant_id: str
-    version: int = Field(default=1, ge=1)
 
     def fields(self) -> dict[str, Any]:
         # Shallow on purpose: a deep copy of every customer dominated list latency.
