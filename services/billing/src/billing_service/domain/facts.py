@@ -140,34 +140,24 @@ def fact_from_event(
             currency=None,
             reason=data.reason,
         )
-    if type(data) is billing.RefundIssued:
+    if type(data) in _AMOUNT_AND_REASON:
+        entry_type, id_field = _AMOUNT_AND_REASON[type(data)]
         return Fact(
             **common,
             customer_id=data.customer_id,
-            entry_type=EntryType.REFUND,
-            reference_id=data.refund_id,
-            amount_minor=data.amount.amount_minor,
-            currency=data.amount.currency,
-            reason=data.reason,
-        )
-    if type(data) is billing.CreditApplied:
-        return Fact(
-            **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.CREDIT,
-            reference_id=data.credit_id,
-            amount_minor=data.amount.amount_minor,
-            currency=data.amount.currency,
-            reason=data.reason,
-        )
-    if type(data) is billing.AdjustmentPosted:
-        return Fact(
-            **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.ADJUSTMENT,
-            reference_id=data.adjustment_id,
-            amount_minor=data.amount.amount_minor,
-            currency=data.amount.currency,
-            reason=data.reason,
+            entry_type=entry_type,
+            reference_id=getattr(data, id_field),
+            amount_minor=data.amount.amount_minor,  # type: ignore[attr-defined]
+            currency=data.amount.currency,  # type: ignore[attr-defined]
+            reason=data.reason,  # type: ignore[attr-defined]
         )
     raise TypeError(f"not a billing transaction: {data.event_type}")
+
+
+# Refunds, credits and adjustments carry the same fields (an amount and a reason) under their own
+# id, so one mapping serves the three.
+_AMOUNT_AND_REASON: dict[type, tuple[EntryType, str]] = {
+    billing.RefundIssued: (EntryType.REFUND, "refund_id"),
+    billing.CreditApplied: (EntryType.CREDIT, "credit_id"),
+    billing.AdjustmentPosted: (EntryType.ADJUSTMENT, "adjustment_id"),
+}
