@@ -50,3 +50,15 @@ def test_without_a_last_reconcile_every_differing_field_is_sent() -> None:
 def test_names_lose_the_characters_quickbooks_refuses() -> None:
     assert fields.desired(snapshot(display_name="A:B\tC"))["DisplayName"] != "A:B\tC"
     assert ":" not in fields.desired(snapshot(display_name="A:B"))["DisplayName"]
+
+
+def test_fields_of_an_update_in_doubt_are_compared_with_quickbooks_again() -> None:
+    # Renamed Acme -> Beta (answer lost, QuickBooks holds Beta), then back to Acme on the
+    # platform: unchanged since the last reconcile, yet it must be sent back.
+    wanted = fields.desired(snapshot(phone="1"))
+    wanted_qb = fields.quickbooks_values(wanted, None)
+    held = wanted_qb | {"DisplayName": "Beta", "PrimaryPhone": {"FreeFormNumber": "2"}}
+    assert fields.to_send(wanted, wanted, held, wanted_qb) == {}
+    before = fields.with_doubt(wanted, {"DisplayName": "Beta"})
+    # The phone QuickBooks changed on its own still survives.
+    assert fields.to_send(before, wanted, held, wanted_qb) == {"DisplayName": "Acme"}

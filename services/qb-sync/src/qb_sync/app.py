@@ -24,6 +24,7 @@ from qb_sync.runners.pull_side import pull_side
 from qb_sync.runners.push_side import PushSide
 from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
+from qb_sync.store.realm_pauses import RealmPauses
 
 SERVICE = "qb-sync"
 SCHEMA = "qb_sync"
@@ -51,7 +52,12 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.lifespan(app):
             ownership = RealmOwnership(settings.database_url)
-            gateway = QboGateway(settings, credentials or pull.make_credentials(), ownership)
+            gateway = QboGateway(
+                settings,
+                credentials or pull.make_credentials(),
+                ownership,
+                RealmPauses(runtime.db),
+            )
             app.state.gateway = gateway
             pull.start_worker(gateway, ownership)
             push.start_worker(gateway, ownership, connected_only=credentials is None)

@@ -66,6 +66,14 @@ class Settings(ServiceSettings):
     push_backoff_base_seconds: float = 2.0
     push_backoff_max_seconds: float = 300.0
     push_conflict_tries: int = 3
+    # Rows failed on timeouts, 5xx or 429 are retried on their own (store/push/auto_retry.py):
+    # while the company does not answer, one row per company probes it at a backoff doubling from
+    # the base up to the max, at most `push_auto_retries` times; once one row of the company
+    # syncs again, the others go at once. Checked every `push_auto_retry_check_seconds`.
+    push_auto_retry_base_seconds: float = 30.0
+    push_auto_retry_max_seconds: float = 900.0
+    push_auto_retries: int = 10
+    push_auto_retry_check_seconds: float = 5.0
     # Only push rows of tenants whose id starts with this (empty: all). Lets concurrent test
     # sessions share one database without pushing each other's rows to the wrong emulator.
     push_tenant_prefix: str = ""

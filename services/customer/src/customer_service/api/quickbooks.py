@@ -20,7 +20,9 @@ from customer_service.handlers.quickbooks_links import (
 from customer_service.store.profile import customer_exists
 from customer_service.store.quickbooks import (
     directory_with_mappings,
+    in_flight_key,
     mappings_of_customer,
+    pushes_in_flight,
     realms_of,
 )
 from platform_kit.deps import Db, Reader, Writer
@@ -132,7 +134,25 @@ async def mapping_form(
     realm_id: Realm, db: Db, who: Reader, default_choice: DefaultChoice = "dont_import"
 ) -> list[MappingRowOut]:
     rows = await directory_with_mappings(db, who.tenant_id, realm_id)
-    return [mapping_row(r, default_choice) for r in rows]
+    in_flight = await pushes_in_flight(db, who.tenant_id, realm_id)
+    return [_unless_in_flight(mapping_row(r, default_choice), in_flight) for r in rows]
+
+
+def _unless_in_flight(row: MappingRowOut, in_flight: dict[str, tuple[str, str]]) -> MappingRowOut:
+    """An unmapped QuickBooks customer a push is still creating shows as that push's, pending
+    (it is not free for "create here": that would make a second platform customer)."""
+    pushing = in_flight.get(in_flight_key(row.display_name)) if row.is_default else None
+    if pushing is None:
+        return row
+    return row.model_copy(
+        update={
+            "choice": "push_to_quickbooks",
+            "is_default": False,
+            "customer_id": pushing[0],
+            "customer_name": pushing[1],
+            "status": "push_in_flight",
+        }
+    )
 
 
 @router.put(

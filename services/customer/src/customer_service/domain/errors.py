@@ -47,6 +47,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PushInFlight(Conflict):
+    """A QuickBooks customer that a push from the platform is creating: it links to that
+    customer when the push ends, so it cannot become another one."""
+
+    code = "push_in_flight"
+
+
 @dataclass
 class Problems:
     """Collects field problems so one response names every bad field, not just the first."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from customer_service.domain.customer import Customer
-from customer_service.domain.errors import Problems
+from customer_service.domain.errors import Problems, PushInFlight
 from customer_service.domain.hierarchy import TOO_DEEP, nests_too_deep
 from customer_service.domain.importing import (
     QuickBooksCustomer,
@@ -38,9 +38,11 @@ from customer_service.store.profile import insert_contacts
 from customer_service.store.quickbooks import (
     current_mappings,
     directory_with_mappings,
+    in_flight_key,
     lock_mappings,
     mapped_customers,
     next_unowned_sequences,
+    pushes_in_flight,
     quickbooks_customer_of,
     write_mappings,
 )
@@ -113,6 +115,9 @@ async def _save(
     _check_rows_name_known_customers(requested, directory)
     current = await current_mappings(conn, tenant_id, realm_id)
     changes = rows_to_apply(list(directory), current, requested, default_choice)
+    changes = await _leave_pushes_in_flight(
+        conn, tenant_id, realm_id, changes, directory, requested
+    )
     touched = await _check_link_targets(conn, tenant_id, realm_id, changes)
     created = await _create_customers(conn, tenant_id, changes, directory, current)
     targets = {
@@ -162,6 +167,44 @@ async def _save(
         )
     await outbox.record_events(conn, events)
     return SaveResult(len(changes), {qb_id: c.customer_id for qb_id, c in created.items()})
+
+
+async def _leave_pushes_in_flight(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    changes: list[RowChange],
+    directory: dict[str, QuickBooksCustomer],
+    requested: list[RequestedRow],
+) -> list[RowChange]:
+    """An unmapped QuickBooks customer named like a customer whose push is still creating it is
+    that push's own customer (its answer is outstanding): a row asking to create it here or to
+    link it to another customer is refused (409 push_in_flight), and a default choice passes it
+    by. Linking it to the pushing customer itself is what the push does anyway: allowed."""
+    in_flight = await pushes_in_flight(conn, tenant_id, realm_id)
+    if not in_flight:
+        return changes
+    asked = {r.qb_customer_id for r in requested}
+    kept: list[RowChange] = []
+    refused: dict[str, str] = {}
+    for change in changes:
+        pushing = in_flight.get(in_flight_key(directory[change.qb_customer_id].display_name))
+        if (
+            change.previous is not None
+            or pushing is None
+            or change.choice == "dont_import"
+            or (change.choice == "link_existing" and change.customer_id == pushing[0])
+        ):
+            kept.append(change)
+        elif change.qb_customer_id in asked:
+            refused[change.qb_customer_id] = pushing[0]
+    if refused:
+        raise PushInFlight(
+            "these QuickBooks customers are being created by a push of a platform customer "
+            "and link to it when the push ends",
+            in_flight=refused,
+        )
+    return kept
 
 
 def _check_rows_name_known_customers(

@@ -89,6 +89,30 @@ async def directory_with_mappings(
     )
 
 
+async def pushes_in_flight(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, realm_id: str
+) -> dict[str, tuple[str, str]]:
+    """Customers whose push to this company has not linked a QuickBooks customer yet, by the name
+    their create carries (casefolded, as QuickBooks compares names): name -> (customer id, name).
+    While the create's answer is outstanding (or after it failed on a timeout: the push resends
+    the same create, which links it), QuickBooks may already show its customer (webhook, CDC)
+    with no link: the mapping form must not offer it as free."""
+    rows = await conn.fetch(
+        """SELECT m.customer_id, COALESCE(NULLIF(c.display_name, ''), c.company_name) AS name
+             FROM qb_mappings m
+             JOIN customers c ON c.tenant_id = m.tenant_id AND c.customer_id = m.customer_id
+            WHERE m.tenant_id = $1 AND m.realm_id = $2 AND m.choice = 'push_to_quickbooks'
+              AND m.qb_customer_id IS NULL""",
+        tenant_id,
+        realm_id,
+    )
+    return {in_flight_key(r["name"]): (str(r["customer_id"]), r["name"]) for r in rows}
+
+
+def in_flight_key(name: str | None) -> str:
+    return " ".join((name or "").split()).casefold()
+
+
 async def realms_of(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str
 ) -> list[asyncpg.Record]:

@@ -2,6 +2,9 @@
 
 - `GET  /quickbooks/sync?status=&realm_id=&limit=`            rows of the caller's tenant
 - `GET  /quickbooks/sync/{realm_id}/{customer_id}`            one row
+- `GET  /quickbooks/sync/pauses`                              companies paused after a 429
+  (until when, why); each row also carries its company's pause (`paused_until`, `pause_reason`):
+  while it lasts, pending rows wait with no attempt counted
 - `POST /quickbooks/sync/{realm_id}/{customer_id}/retry`      failed / needs_link -> pending now
 - `POST /quickbooks/sync/{realm_id}/{customer_id}/resolve`
     needs_link: `{"qb_customer_id": "..."}` links that QuickBooks customer (how=linked_by_user),
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from qb_sync.api.deps import Reader, SyncRowsDep, Writer
 from qb_sync.store.push.rows import Mapping
+from qb_sync.store.realm_pauses import RealmPause
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Status = Literal["pending", "synced", "failed", "conflict", "needs_link"]
@@ -41,9 +45,12 @@ class SyncRowOut(BaseModel):
     pushed_hash: str | None
     due_at: datetime | None
     updated_at: datetime
+    paused_until: datetime | None = None  # the company is paused after a 429 until then
+    pause_reason: str | None = None
+    update_in_doubt: bool = False  # an update was sent whose answer never came
 
     @staticmethod
-    def of(m: Mapping) -> SyncRowOut:
+    def of(m: Mapping, pause: RealmPause | None = None) -> SyncRowOut:
         return SyncRowOut(
             realm_id=m.realm_id,
             customer_id=m.customer_id,
@@ -58,7 +65,21 @@ class SyncRowOut(BaseModel):
             pushed_hash=m.pushed_hash,
             due_at=m.due_at,
             updated_at=m.updated_at,
+            paused_until=pause.paused_until if pause else None,
+            pause_reason=pause.reason if pause else None,
+            update_in_doubt=bool(m.write_in_doubt),
         )
+
+
+class PauseOut(BaseModel):
+    realm_id: str
+    paused_until: datetime
+    reason: str
+    paused_at: datetime
+
+
+class PauseListOut(BaseModel):
+    items: list[PauseOut]
 
 
 class SyncListOut(BaseModel):
@@ -83,14 +104,33 @@ async def list_sync_rows(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> SyncListOut:
     found = await rows.list(principal.tenant_id, status, realm_id, limit)
-    return SyncListOut(items=[SyncRowOut.of(m) for m in found])
+    pauses = await rows.pauses(principal.tenant_id, sorted({m.realm_id for m in found}))
+    return SyncListOut(items=[SyncRowOut.of(m, pauses.get(m.realm_id)) for m in found])
+
+
+@router.get("/quickbooks/sync/pauses")
+async def list_pauses(principal: Reader, rows: SyncRowsDep) -> PauseListOut:
+    pauses = await rows.pauses(principal.tenant_id, None)
+    return PauseListOut(
+        items=[
+            PauseOut(
+                realm_id=p.realm_id,
+                paused_until=p.paused_until,
+                reason=p.reason,
+                paused_at=p.paused_at,
+            )
+            for p in pauses.values()
+        ]
+    )
 
 
 @router.get("/quickbooks/sync/{realm_id}/{customer_id}")
 async def get_sync_row(
     realm_id: Id, customer_id: Id, principal: Reader, rows: SyncRowsDep
 ) -> SyncRowOut:
-    return SyncRowOut.of(await rows.one(principal.tenant_id, realm_id, customer_id))
+    row = await rows.one(principal.tenant_id, realm_id, customer_id)
+    pauses = await rows.pauses(principal.tenant_id, [realm_id])
+    return SyncRowOut.of(row, pauses.get(realm_id))
 
 
 @router.post("/quickbooks/sync/{realm_id}/{customer_id}/retry", status_code=202)

@@ -172,6 +172,19 @@ def to_send(platform_before: Json | None, wanted: Json, qb_before: Json, wanted_
     return out
 
 
+def with_doubt(platform_before: Json | None, in_doubt: Json | None) -> Json | None:
+    """`platform_before` with every field of an update in doubt marked changed: QuickBooks may
+    hold what that update sent (ours, not a QuickBooks user's edit), so those fields are compared
+    with QuickBooks again whatever the platform did since (a rename reverted meanwhile)."""
+    if platform_before is None or not in_doubt:
+        return platform_before
+    marked = dict(platform_before)
+    for field in in_doubt:
+        if field in FIELDS:
+            marked[_platform_key(field)] = FORCE_PUSH
+    return marked
+
+
 def current(qbo_customer: Json) -> Json:
     """The QuickBooks view of a customer, for the fields push owns."""
     out: Json = {

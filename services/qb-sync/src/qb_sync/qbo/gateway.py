@@ -12,7 +12,9 @@ outlives the lease even if renewing it stalls; `LeaseEnding` is raised instead.
 
 Retries inside one call, for errors where nothing or the same thing happens again:
 - 401: refresh once through `Credentials.refreshed`, then retry;
-- 429: the whole realm pauses `throttle_wait` (+ jitter), then retry;
+- 429: the whole realm pauses `throttle_wait` (+ jitter), then retry. The pause is also handed
+  to `PauseRecord` (store/realm_pauses.py) so the sync status API shows it, and a realm's first
+  call in this process waits out a pause recorded before a restart;
 - 5xx / timeout / connection error: exponential backoff with full jitter.
 At most `call_retries` retries; then the error is raised and the caller (push worker, puller)
 reschedules the work with its own, longer backoff. Callers only pass idempotent operations:
@@ -35,7 +37,7 @@ from quickbooks.exceptions import QuickbooksException
 
 from qb_sync.qbo.client import as_fault, build_client
 from qb_sync.qbo.errors import AuthExpired, LeaseEnding, Throttled, Transient
-from qb_sync.qbo.limits import Limits, LimitSettings
+from qb_sync.qbo.limits import Limits, LimitSettings, RealmLimiter
 from qb_sync.qbo.token_source import Credentials
 from qb_sync.settings import Settings
 
@@ -58,13 +60,26 @@ class CompanyInUse(Protocol):
     def touch(self, realm: tuple[str, str]) -> None: ...
 
 
+class PauseRecord(Protocol):
+    """Where pauses after a 429 are kept beyond this process (store/realm_pauses.py)."""
+
+    async def paused(self, realm_id: str, seconds: float, reason: str) -> None: ...
+
+    async def remaining(self, realm_id: str) -> float: ...
+
+
 class QboGateway:
     def __init__(
-        self, settings: Settings, credentials: Credentials, ownership: CompanyInUse | None = None
+        self,
+        settings: Settings,
+        credentials: Credentials,
+        ownership: CompanyInUse | None = None,
+        pauses: PauseRecord | None = None,
     ) -> None:
         self.settings = settings
         self.credentials = credentials
         self.ownership = ownership  # told about every call, so a company in use is never idle
+        self.pauses = pauses
         self.limits = Limits(
             LimitSettings(
                 per_minute=settings.qbo_requests_per_minute,
@@ -95,6 +110,8 @@ class QboGateway:
         lease: CallLease | None = None,
     ) -> T:
         limiter = self.limits.of(realm_id)
+        if not limiter.resumed:
+            await self._resume_pause(realm_id, limiter)
         if self.ownership is not None:
             self.ownership.touch((tenant_id, realm_id))
         tokens = await self.credentials.tokens(tenant_id, realm_id)
@@ -131,6 +148,7 @@ class QboGateway:
                 log.warning(
                     "throttled by QuickBooks", extra={"fields": {"realm_id": realm_id, "op": op}}
                 )
+                await self._record_pause(realm_id, wait, f"QuickBooks answered 429 to {op}")
                 if attempt >= self.settings.qbo_call_retries:
                     raise
             except Transient as exc:
@@ -144,6 +162,27 @@ class QboGateway:
                 base = self.settings.qbo_retry_base_seconds
                 await asyncio.sleep(random.uniform(0, base * 2**attempt))
             attempt += 1
+
+    async def _resume_pause(self, realm_id: str, limiter: RealmLimiter) -> None:
+        """A realm's first call here: a pause recorded by an earlier process still holds."""
+        limiter.resumed = True
+        if self.pauses is None:
+            return
+        try:
+            left = await self.pauses.remaining(realm_id)
+        except Exception:
+            log.warning("reading a recorded pause failed", exc_info=True)
+            return
+        if left > 0:
+            limiter.bucket.pause(left)
+
+    async def _record_pause(self, realm_id: str, seconds: float, reason: str) -> None:
+        if self.pauses is None:
+            return
+        try:
+            await self.pauses.paused(realm_id, seconds, reason)
+        except Exception:  # the in-memory pause holds anyway; showing it is best effort
+            log.warning("recording a pause failed", exc_info=True)
 
     def _run(
         self,

@@ -8,7 +8,8 @@ sliding windows). We pace every realm with:
   `burst` (default 1: strict pacing). In any sliding window of T seconds at most
   burst + rate * T calls start, so 470/min with burst 1 stays under 500 per 60 s and, at
   7.8/s, under 10 per second;
-- a pause: after a 429 the whole realm waits (`pause`), not only the caller that saw it;
+- a pause: after a 429 the whole realm waits (`pause`), not only the caller that saw it (the
+  gateway also records it in PostgreSQL, and a new limiter first takes over a recorded one);
 - a send pacer in the worker thread, right before the bytes go out (see SendPacer).
 The gateway takes a token per HTTP attempt (retries included).
 """
@@ -37,7 +38,9 @@ class TokenBucket:
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
         self.burst = max(1.0, burst)
-        self.tokens = self.burst
+        # Empty at first: a restarted process does not know what its predecessor sent in the
+        # last moments, so its first call waits one interval like any other.
+        self.tokens = 0.0
         self.updated = time.monotonic()
         self.paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -87,6 +90,7 @@ class RealmLimiter:
         self.bucket = TokenBucket(limits.rate, limits.burst)
         self.in_flight = asyncio.Semaphore(limits.max_concurrent)
         self.pacer = SendPacer(limits.rate)
+        self.resumed = False  # whether a pause recorded before this process was looked up
 
 
 class Limits:

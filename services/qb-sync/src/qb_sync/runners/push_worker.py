@@ -19,6 +19,7 @@ import asyncpg
 
 from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
+from qb_sync.store.push.auto_retry import retry_failed_rows
 from qb_sync.store.push.leases import due_realms, lease_due
 from qb_sync.store.push.rows import Mapping
 from qb_sync.usecases.push_lease import held
@@ -48,6 +49,7 @@ class PushWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self.pushed = 0
         self._next_discovery = 0.0
+        self._next_auto_retry = 0.0
 
     def start(self) -> None:
         for n in range(max(1, self.settings.push_workers)):
@@ -85,6 +87,9 @@ class PushWorker:
         if now < self._next_discovery:
             return []  # another task looked for companies a moment ago
         self._next_discovery = now + self.settings.push_tick_seconds
+        if now >= self._next_auto_retry:
+            self._next_auto_retry = now + self.settings.push_auto_retry_check_seconds
+            await self._retry_failed()
         due = await due_realms(
             self.pool,
             connected_only=self.connected_only,
@@ -95,6 +100,18 @@ class PushWorker:
             return await self._lease(owner)
         await self.ownership.sweep()
         return []
+
+    async def _retry_failed(self) -> None:
+        """Failed rows whose company answers again (or is due a probe) go pending on their own."""
+        retried = await retry_failed_rows(
+            self.pool,
+            tenant_prefix=self.settings.push_tenant_prefix,
+            base=self.settings.push_auto_retry_base_seconds,
+            cap=self.settings.push_auto_retry_max_seconds,
+            max_retries=self.settings.push_auto_retries,
+        )
+        if retried:
+            log.info("failed rows retried on their own", extra={"fields": {"rows": retried}})
 
     async def _loop(self, owner: str) -> None:
         while not self._stopping.is_set():

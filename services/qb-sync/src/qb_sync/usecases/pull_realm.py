@@ -35,6 +35,7 @@ from qb_sync.store.pull_state import (
     record_merge,
     request_import,
 )
+from qb_sync.store.push.in_doubt import wake_in_doubt
 from qb_sync.usecases.apply_merge import apply_merge
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ class Puller:
             if await publish_mirror(conn, tenant_id, realm_id, customer):
                 published.append(customer)
         await remember(conn, tenant_id, realm_id, published)
+        # A push whose update answer was lost learns here that QuickBooks moved: it re-reads.
+        await wake_in_doubt(conn, tenant_id, realm_id, [str(c["Id"]) for c in published])
         self.stats["published"] += len(published)
         PULL_PUBLISHED.labels(path).inc(len(published))
         return len(published)

@@ -1,7 +1,11 @@
 """Updating a linked QuickBooks customer: a sparse body of the fields the platform changed since
 the last reconcile (`platform_content`) whose value QuickBooks (`pushed_content`) does not hold
-yet, on the stored SyncToken. On 5010 the customer is re-read and merged three ways
-(domain/three_way_merge.py), at most `push_conflict_tries` times. 6240 on a rename is
+yet, on the stored SyncToken. Each body is recorded as in doubt before it goes out
+(store/push/in_doubt.py); after an attempt whose answer never came, QuickBooks is re-read first
+and the fields of that body are compared with it again, so a change reverted on the platform
+meanwhile is sent back, and qb-sync's own write is never taken for a QuickBooks user's edit.
+On 5010 the customer is re-read and merged three ways (domain/three_way_merge.py), at most
+`push_conflict_tries` times. 6240 on a rename is
 `needs_link`; 610 (merged away in QuickBooks) is `needs_link` for a person to pick the
 survivor, unless the merge is known already.
 """
@@ -17,6 +21,8 @@ from qb_sync.domain.request_ids import update_request_id
 from qb_sync.domain.three_way_merge import still_stale, three_way
 from qb_sync.qbo import errors
 from qb_sync.store.pull_state import known_survivor
+from qb_sync.store.push.in_doubt import mark_in_doubt
+from qb_sync.store.push.leases import LeaseLost
 from qb_sync.usecases.push_names import taken_because
 from qb_sync.usecases.row_push import RowPush
 
@@ -32,12 +38,14 @@ async def update(push: RowPush, wanted: Json, wanted_qb: Json) -> Outcome:
     held = row.pushed_content
     token = row.sync_token
     latest: Json | None = None
-    if held is None or token is None:  # QuickBooks' side unknown: read it first
+    # QuickBooks' side unknown (never read, or an update's answer was lost): read it first.
+    if held is None or token is None or row.write_in_doubt:
         latest = await push.qbo.get(qb_id)
         if latest is None:
             return await gone(push, qb_id)
         held, token = fields.current(latest), int(latest.get("SyncToken") or 0)
-    diff = fields.to_send(row.platform_content, wanted, held, wanted_qb)
+    platform_before = fields.with_doubt(row.platform_content, row.write_in_doubt)
+    diff = fields.to_send(platform_before, wanted, held, wanted_qb)
     if not diff:
         return Outcome("unchanged", customer=latest, qb_content=held, platform=wanted)
     tries = push.settings.push_conflict_tries
@@ -45,6 +53,8 @@ async def update(push: RowPush, wanted: Json, wanted_qb: Json) -> Outcome:
         payload = json.dumps(
             {"Id": qb_id, "SyncToken": str(token), "sparse": True, **diff}, sort_keys=True
         )
+        if not await mark_in_doubt(push.pool, row, push.lease.token, diff):
+            raise LeaseLost()
         try:
             updated = await push.qbo.update(
                 payload, update_request_id(row.realm_id, qb_id, payload)

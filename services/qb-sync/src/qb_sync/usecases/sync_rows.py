@@ -4,7 +4,7 @@ resolve (link the QuickBooks customer a `needs_link` row should have, or settle 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,6 +26,7 @@ from qb_sync.store.push.intent import reopen_settled, retry_now
 from qb_sync.store.push.leases import take_over
 from qb_sync.store.push.rows import Mapping, get_mapping, list_rows, owner_of
 from qb_sync.store.push.snapshots import load_snapshot
+from qb_sync.store.realm_pauses import RealmPause, current_pauses
 from qb_sync.usecases.push_row import Pusher
 
 
@@ -40,6 +41,13 @@ class SyncRows:
         self, tenant_id: str, status: str | None, realm_id: str | None, limit: int
     ) -> list[Mapping]:
         return await list_rows(self.db, tenant_id, status, realm_id, limit)
+
+    async def pauses(
+        self, tenant_id: str, realm_ids: Sequence[str] | None
+    ) -> dict[str, RealmPause]:
+        """The companies (of these, or all the tenant's) QuickBooks has throttled, paused now."""
+        wanted = [*realm_ids] if realm_ids is not None else None
+        return {p.realm_id: p for p in await current_pauses(self.db, tenant_id, wanted)}
 
     async def one(self, tenant_id: str, realm_id: str, customer_id: str) -> Mapping:
         row = await get_mapping(self.db, tenant_id, realm_id, customer_id)

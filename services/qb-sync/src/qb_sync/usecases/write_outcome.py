@@ -179,6 +179,8 @@ async def _stopped(
         qb_content=o.qb_content,
         unfreeze=unfreeze,
         create_request_id=next_request_id(request_id) if unfreeze else request_id,
+        # Only an outcome that read QuickBooks' values settles an update in doubt.
+        answered=o.qb_content is not None,
     )
     if o.merged_away is not None:  # the pull side publishes its end in the mirror
         await record_merge(conn, row.tenant_id, row.realm_id, o.merged_away, None)

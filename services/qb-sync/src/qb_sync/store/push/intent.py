@@ -49,7 +49,7 @@ async def request_push(
            VALUES ($1, $2, $3, 'pending', $4, now())
            ON CONFLICT (tenant_id, realm_id, customer_id) DO UPDATE
               SET status = 'pending', due_at = now(), attempts = 0, conflict = NULL,
-                  candidate_qb_customer_id = NULL,
+                  candidate_qb_customer_id = NULL, auto_retries = 0,
                   dirty = push_mappings.lease_until IS NOT NULL
                           AND push_mappings.lease_until > now(),
                   updated_at = now()""",
@@ -101,7 +101,8 @@ async def record_link(
                   last_error_code = 'linked_elsewhere', last_error_message = $5,
                   candidate_qb_customer_id = NULL, pushed_content = NULL, platform_content = NULL,
                   pushed_hash = NULL, due_at = NULL, lease_until = NULL, lease_owner = NULL,
-                  lease_token = NULL, failure_reported = true, updated_at = now()
+                  lease_token = NULL, failure_reported = true, write_in_doubt = NULL,
+                  updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3 AND customer_id <> $4
         RETURNING customer_id""",
         tenant_id,
@@ -133,7 +134,7 @@ async def record_link(
                   last_error_code = NULL, last_error_message = NULL, conflict = NULL,
                   candidate_qb_customer_id = NULL, create_payload = NULL, create_names = '{}',
                   lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  updated_at = now()""",
+                  write_in_doubt = NULL, updated_at = now()""",
         tenant_id,
         realm_id,
         customer_id,
@@ -158,8 +159,9 @@ async def unlink(conn: asyncpg.Connection, tenant_id: str, realm_id: str, custom
 
 
 async def customer_changed(conn: asyncpg.Connection, tenant_id: str, snapshot: Json) -> None:
-    """A newer snapshot: every linked row whose platform values now differ becomes pending.
-    Rows in conflict or needs_link wait for a person; a row being pushed is marked dirty."""
+    """A newer snapshot: every linked row whose platform values now differ becomes pending, and
+    so does one with an update in doubt (the change may undo what that update wrote). Rows in
+    conflict or needs_link wait for a person; a row being pushed is marked dirty."""
     wanted = desired(snapshot)
     digest = content_hash(wanted)
     # Linked rows with no platform values yet (linked before the snapshot arrived) adopt them.
@@ -178,7 +180,8 @@ async def customer_changed(conn: asyncpg.Connection, tenant_id: str, snapshot: J
               SET status = 'pending', due_at = now(), attempts = 0,
                   dirty = lease_until IS NOT NULL AND lease_until > now(), updated_at = now()
             WHERE tenant_id = $1 AND customer_id = $2
-              AND qb_customer_id IS NOT NULL AND pushed_hash IS DISTINCT FROM $3
+              AND qb_customer_id IS NOT NULL
+              AND (pushed_hash IS DISTINCT FROM $3 OR write_in_doubt IS NOT NULL)
               AND status IN ('synced', 'failed', 'pending')""",
         tenant_id,
         snapshot["customer_id"],
@@ -246,7 +249,7 @@ async def retry_now(conn: Any, tenant_id: str, realm_id: str, customer_id: str) 
     """A person asked to try a failed or needs_link row again: pending now, attempts from 0."""
     await conn.execute(
         """UPDATE push_mappings SET status = 'pending', due_at = now(), attempts = 0,
-                  candidate_qb_customer_id = NULL, updated_at = now()
+                  candidate_qb_customer_id = NULL, auto_retries = 0, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
         tenant_id,
         realm_id,

@@ -44,7 +44,7 @@ async def mark_in_step(
                   lease_owner = NULL, lease_token = NULL, failure_reported = false,
                   create_payload = CASE WHEN $10 THEN NULL ELSE create_payload END,
                   create_names = CASE WHEN $10 THEN '{}' ELSE create_names END,
-                  updated_at = now()
+                  write_in_doubt = NULL, auto_retries = 0, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
         row.tenant_id,
         row.realm_id,
@@ -124,10 +124,13 @@ async def mark_stopped(
     qb_content: Json | None,
     unfreeze: bool,
     create_request_id: str,
+    answered: bool,
 ) -> None:
     """failed, conflict or needs_link: not due again until a person or an event moves it.
     `unfreeze` drops the frozen create body (the next create goes out under
-    `create_request_id`, a new one)."""
+    `create_request_id`, a new one). `answered`: the outcome carries what QuickBooks holds now
+    (`qb_content`), so no update is in doubt any more; a fault or timeouts keep it in doubt and
+    the next push reads QuickBooks first."""
     await conn.execute(
         """UPDATE push_mappings SET status = $4, attempts = attempts + 1, due_at = NULL,
                   last_error_code = $5, last_error_message = $6,
@@ -137,6 +140,7 @@ async def mark_stopped(
                   failure_reported = true,
                   create_payload = CASE WHEN $11 THEN NULL ELSE create_payload END,
                   create_request_id = $12,
+                  write_in_doubt = CASE WHEN $13 THEN NULL ELSE write_in_doubt END,
                   lease_until = NULL, lease_owner = NULL, lease_token = NULL,
                   updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
@@ -152,4 +156,5 @@ async def mark_stopped(
         _json(qb_content),
         unfreeze,
         create_request_id,
+        answered,
     )

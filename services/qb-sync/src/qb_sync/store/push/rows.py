@@ -44,6 +44,8 @@ class Mapping:
     create_payload: str | None = None
     create_names: tuple[str, ...] = ()
     platform_content: Json | None = None
+    write_in_doubt: Json | None = None  # an update sent whose answer never came
+    auto_retries: int = 0
 
     @staticmethod
     def of(row: asyncpg.Record) -> Mapping:
@@ -56,7 +58,7 @@ class Mapping:
         return Mapping(**values)
 
 
-_JSON_COLUMNS = ("pushed_content", "conflict", "platform_content")
+_JSON_COLUMNS = ("pushed_content", "conflict", "platform_content", "write_in_doubt")
 
 
 async def get_mapping(conn: Any, tenant_id: str, realm_id: str, customer_id: str) -> Mapping | None:
