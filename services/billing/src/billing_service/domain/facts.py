@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from billing_service.domain.entries import EntryType
 from platform_events import EventData
@@ -142,14 +142,15 @@ def fact_from_event(
         )
     if type(data) in _AMOUNT_AND_REASON:
         entry_type, id_field = _AMOUNT_AND_REASON[type(data)]
+        same = cast(billing.RefundIssued | billing.CreditApplied | billing.AdjustmentPosted, data)
         return Fact(
             **common,
-            customer_id=data.customer_id,
+            customer_id=same.customer_id,
             entry_type=entry_type,
-            reference_id=getattr(data, id_field),
-            amount_minor=data.amount.amount_minor,  # type: ignore[attr-defined]
-            currency=data.amount.currency,  # type: ignore[attr-defined]
-            reason=data.reason,  # type: ignore[attr-defined]
+            reference_id=getattr(same, id_field),
+            amount_minor=same.amount.amount_minor,
+            currency=same.amount.currency,
+            reason=same.reason,
         )
     raise TypeError(f"not a billing transaction: {data.event_type}")
 
