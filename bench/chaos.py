@@ -10,6 +10,10 @@ Runs on a stack of its own (`.state/chaos`, Kafka 19233/19234, PostgreSQL 15571,
 lost answers to applied writes, slow answers); it stands in for QuickBooks and is not killed.
 A kill lands on a service that is up and answering, at a random moment 0.2-2 s after it got
 ready (the supervisor restarts it); broker and PostgreSQL restarts are spread over the run.
+After the load the run waits for the platform to catch up while the work left keeps shrinking
+(--settle-seconds at most; --stall-seconds without progress ends it sooner), and prints how it
+ended: what is left then counts as stuck, and `settle_outcome` says whether it was still
+draining (bound) or had stopped moving (stalled).
 tests/fault/test_chaos.py runs the same with a handful of kills on the tests' stack.
 """
 
@@ -22,6 +26,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -71,7 +76,11 @@ class Plan:
     creates_per_s: float = 1.0
     changes_per_s: float = 1.0
     payments_per_s: float = 3.0
-    settle_seconds: float = 600.0
+    # After the load: wait for the platform to catch up for at most settle_seconds, and give up
+    # sooner only when the remaining work (rows not done, views behind) has not shrunk for
+    # stall_seconds. A backlog still draining at the bound is reported as such, not as stuck.
+    settle_seconds: float = 1800.0
+    stall_seconds: float = 120.0
     seed: int = field(default_factory=lambda: random.randrange(1 << 30))
 
 
@@ -85,12 +94,19 @@ class Servers:
     restart_postgres: Callable[[], None] | None = None
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Platform:
     """run_platform.py as a child process, on the given servers and a fresh database."""
 
     def __init__(self, servers: Servers, database_url: str, workdir: Path, ports: dict[str, int]):
         self.workdir = workdir
-        self.ports = ports
+        # The supervisor's metrics port too, so its scrape target is known (restarts_scraped).
+        self.ports = {"PLATFORM_METRICS": _free_port(), **ports}
         self.env = {
             **os.environ,
             **QB_SYNC_ENV,
@@ -102,7 +118,7 @@ class Platform:
             "PLATFORM_RESTART_BASE_SECONDS": "0.2",
             "PLATFORM_RESTART_MAX_SECONDS": "5",
             "LOG_LEVEL": "WARNING",
-            **{f"{name}_PORT": str(port) for name, port in ports.items()},
+            **{f"{name}_PORT": str(port) for name, port in self.ports.items()},
         }
         self.env.pop("QBO_CLIENT_ID", None)
         self.process: subprocess.Popen[bytes] | None = None
@@ -207,18 +223,71 @@ async def server_restarts(servers: Servers, plan: Plan, progress: Callable[[], f
     return len(events)
 
 
-async def settle(pool: asyncpg.Pool, load: Load, timeout: float) -> float:
-    """Wait until the platform caught up: nothing stuck, every view at the latest version."""
+@dataclass
+class Settled:
+    seconds: float
+    outcome: str  # caught_up | stalled (no progress for stall_seconds) | bound (still draining)
+    remaining: int  # rows not done + views behind when the wait ended
+    drained_per_minute: float  # over the last stall window: how fast the backlog was going
+
+
+def remaining_work(stuck: dict[str, int], lagging: dict[str, list[str]]) -> int:
+    return sum(stuck.values()) + sum(len(v) for v in lagging.values())
+
+
+async def settle(pool: asyncpg.Pool, load: Load, bound: float, stall: float) -> Settled:
+    """Wait until the platform caught up: nothing stuck, every view at the latest version. Waits
+    as long as the remaining work keeps shrinking (a push backlog drains at QuickBooks' pace),
+    up to `bound`; gives up after `stall` seconds without a new low."""
     started = time.monotonic()
     await load.settle_payments()
-    while time.monotonic() - started < timeout:
+    lowest, lowest_at, logged = None, started, started
+    history: list[tuple[float, int]] = []
+    while True:
         async with pool.acquire() as conn:
-            stuck = await stuck_rows(conn, TENANT)
-            lagging = await lagging_views(conn, TENANT)
-        if not any(stuck.values()) and not any(lagging.values()):
-            break
+            left = remaining_work(await stuck_rows(conn, TENANT), await lagging_views(conn, TENANT))
+        now = time.monotonic()
+        history = [(t, n) for t, n in history if now - t <= stall] + [(now, left)]
+        rate = (history[0][1] - left) / max(now - history[0][0], 1e-9) * 60
+        if left == 0:
+            return Settled(now - started, "caught_up", 0, round(rate, 1))
+        if lowest is None or left < lowest:
+            lowest, lowest_at = left, now
+        if now - lowest_at >= stall:
+            return Settled(now - started, "stalled", left, round(rate, 1))
+        if now - started >= bound:
+            return Settled(now - started, "bound", left, round(rate, 1))
+        if now - logged >= 30:
+            log(f"settling: {left} left, {rate:.0f}/min over the last {stall:.0f} s")
+            logged = now
         await asyncio.sleep(2)
-    return time.monotonic() - started
+
+
+async def restarts_scraped(
+    prometheus_url: str, platform: Platform, timeout: float = 60
+) -> dict[str, int]:
+    """The supervisor's restart counts as Prometheus scraped them (platform_process_restarts_total),
+    once the scrapes caught up with the status file's counts (or `timeout` passed)."""
+    import httpx
+
+    instance = f"127.0.0.1:{platform.ports['PLATFORM_METRICS']}"
+    query = f'platform_process_restarts_total{{instance="{instance}"}}'
+    scraped: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=10) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                answer = await client.get(prometheus_url + "/api/v1/query", params={"query": query})
+                scraped = {
+                    row["metric"]["process"]: int(float(row["value"][1]))
+                    for row in answer.json()["data"]["result"]
+                }
+            told = {n: s.get("restarts", 0) for n, s in platform.status().items()}
+            if (scraped and all(scraped.get(n) == r for n, r in told.items())) or (
+                time.monotonic() > deadline
+            ):
+                return scraped
+            await asyncio.sleep(2)
 
 
 async def drop_database(server_url: str, database_url: str) -> None:
@@ -289,9 +358,11 @@ async def run(
         reporting.cancel()
         killed_at = time.monotonic()
         log("kills done; waiting for the platform to settle")
-        settled = await settle(pool, load, plan.settle_seconds)
+        settled = await settle(pool, load, plan.settle_seconds, plan.stall_seconds)
+        log(f"settle: {settled.outcome} after {settled.seconds:.0f} s, {settled.remaining} left")
         figures, details = await check(pool, load.told, TENANT, REALM, platform.url("QBO_EMULATOR"))
         restarts_seen = {n: s.get("restarts") for n, s in platform.status().items()}
+        scraped = await restarts_scraped(servers.prometheus_url, platform)
     finally:
         await load.close()
         await pool.close()
@@ -302,6 +373,7 @@ async def run(
         "seed": plan.seed,
         "kills": {n: k[0] for n, k in kills.items()},
         "supervisor_restarts": restarts_seen,
+        "restarts_scraped": scraped,  # the same counts, as Prometheus has them
         "server_restarts": server_restart_count,
         "customers_acknowledged": len(load.told.customers),
         "customers_uncertain": load.told.uncertain_creates,
@@ -311,7 +383,12 @@ async def run(
         "pushes_requested": len(load.told.pushes),
         "refused": load.told.refused,
         "load_seconds": round(killed_at - started, 1),
-        "settle_seconds": round(settled, 1),
+        "settle_seconds": round(settled.seconds, 1),
+        # rows_stuck below counts what was left when the wait ended; this says whether it was
+        # still draining (bound), had stopped moving (stalled) or nothing was left (caught_up).
+        "settle_outcome": settled.outcome,
+        "left_at_settle_end": settled.remaining,
+        "drained_per_minute": settled.drained_per_minute,
         "figures": figures,
         "details": {k: v for k, v in details.items() if figures.get(k)},
     }
@@ -323,6 +400,7 @@ def print_report(result: dict[str, Any]) -> None:
         "seed",
         "kills",
         "supervisor_restarts",
+        "restarts_scraped",
         "server_restarts",
         "customers_acknowledged",
         "customers_uncertain",
@@ -333,6 +411,9 @@ def print_report(result: dict[str, Any]) -> None:
         "refused",
         "load_seconds",
         "settle_seconds",
+        "settle_outcome",
+        "left_at_settle_end",
+        "drained_per_minute",
     ):
         print(f"{key:<26}{result[key]}")
     print()
@@ -387,10 +468,23 @@ def main() -> None:
     parser.add_argument("--broker-restarts", type=int, default=3)
     parser.add_argument("--pg-restarts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--settle-seconds", type=float, default=Plan.settle_seconds, help="longest wait at the end"
+    )
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=Plan.stall_seconds,
+        help="stop waiting sooner when nothing got done for this long",
+    )
     parser.add_argument("--keep-stack", action="store_true", help="leave the stack running")
     args = parser.parse_args()
     plan = Plan(
-        kills=args.kills, broker_restarts=args.broker_restarts, pg_restarts=args.pg_restarts
+        kills=args.kills,
+        broker_restarts=args.broker_restarts,
+        pg_restarts=args.pg_restarts,
+        settle_seconds=args.settle_seconds,
+        stall_seconds=args.stall_seconds,
     )
     if args.seed is not None:
         plan.seed = args.seed

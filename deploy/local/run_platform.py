@@ -1,7 +1,8 @@
 """Run the whole platform in the foreground: stack (Kafka, PostgreSQL, Prometheus), topics, the
 QuickBooks emulator, the three services; print where everything listens and a ready token. A
 process that dies is restarted with backoff (supervisor.py), its restarts counted in
-`<state>/platform-status.json`; Ctrl-C stops all of it.
+`<state>/platform-status.json` and as the metric `platform_process_restarts_total` (served on
+PLATFORM_METRICS_PORT, scraped by the stack's Prometheus); Ctrl-C stops all of it.
 
 Started by `./dev up`. Ports can be moved with CUSTOMER_PORT, BILLING_PORT, QB_SYNC_PORT,
 QBO_EMULATOR_PORT, OPS_CONSOLE_PORT (the ops console, a web page over all of it). Against the
@@ -9,7 +10,9 @@ emulator, tenant `demo` is connected to one QuickBooks company
 (`QBO_DEMO_REALM`) the way a user connects real QuickBooks: qb-sync's authorization URL, the
 emulator's consent page (Connect is automatic there), the redirect to qb-sync's callback and its
 code exchange. So qb-sync holds tokens the emulator issued (and refreshes them at its token
-endpoint) from the start: the emulator accepts no other bearer for that company.
+endpoint) from the start: the emulator accepts no other bearer for that company. Tenant `demo`
+also gets a QuickBooks Desktop connection (`connect_demo_desktop`, off with QBD_DEMO=0) served by
+the simulated Web Connector and company file (services/qbd-simulator).
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import prometheus_client
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -53,7 +59,7 @@ class Process:
 
     @property
     def has_metrics(self) -> bool:
-        return self.name not in ("qbo-emulator", "ops-console")  # no /metrics of their own
+        return self.name != "qbo-emulator"  # it stands in for QuickBooks: no /metrics
 
     def start(self) -> subprocess.Popen[bytes]:
         self.popen = subprocess.Popen(
@@ -102,6 +108,8 @@ def processes(base_env: dict[str, str]) -> list[Process]:
             "QBO_REDIRECT_URI": callback,
         }
     )
+    # The .qwc's AppURL: where the (simulated) Web Connector reaches qb-sync's SOAP endpoint.
+    qb_env["QBD_PUBLIC_URL"] = f"http://localhost:{qb_sync_port}"
     services = {  # where the ops console finds them
         "CUSTOMER_URL": f"http://127.0.0.1:{_port('CUSTOMER_PORT', 8001)}",
         "BILLING_URL": f"http://127.0.0.1:{_port('BILLING_PORT', 8002)}",
@@ -160,6 +168,61 @@ def connect_demo_company(qb_sync: Process, token: str, realm_id: str) -> None:
         raise StartFailed(f"the callback answered {connected}")
 
 
+def connect_demo_desktop(qb_sync: Process, token: str) -> Process:
+    """Tenant `demo`'s QuickBooks Desktop company: a Desktop connection made through qb-sync's
+    API as an admin makes one (kept in `<state>/qbd-demo.json` and reused), its .qwc downloaded,
+    a refresh queued, and the simulated Web Connector started on it with a simulated company
+    file, running a session every 30 s as the real one's scheduler does."""
+    saved = stack.STATE / "qbd-demo.json"
+    qwc_path = stack.STATE / "qbd-demo.qwc"
+
+    def call(method: str, path: str) -> bytes:
+        request = urllib.request.Request(
+            qb_sync.url + path, method=method, headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # raises unless 2xx
+            return bytes(response.read())
+
+    demo = json.loads(saved.read_text()) if saved.exists() else None
+    try:
+        qwc = (
+            call("GET", f"/quickbooks-desktop/connections/{demo['connection_id']}/qwc")
+            if demo
+            else None
+        )
+    except urllib.error.HTTPError:
+        qwc = None  # the database was reset: connect again
+    if qwc is None:
+        demo = json.loads(call("POST", "/quickbooks-desktop/connections"))
+        saved.write_text(json.dumps(demo))
+        qwc = call("GET", f"/quickbooks-desktop/connections/{demo['connection_id']}/qwc")
+    assert demo is not None
+    qwc_path.write_bytes(qwc)
+    call("POST", f"/quickbooks-desktop/connections/{demo['connection_id']}/refresh")
+    proc = Process(
+        "qbd-web-connector",
+        "qbd_simulator",
+        0,
+        "",
+        args=[
+            "--qwc",
+            str(qwc_path),
+            "--password",
+            demo["password"],
+            "--customers",
+            "25",
+            "--every",
+            os.environ.get("QBD_DEMO_EVERY_SECONDS", "30"),
+            "--noop-pause",
+            "1",
+            "--quiet",
+        ],
+        env=dict(os.environ),
+    )
+    proc.start()
+    return proc
+
+
 def stop_all(procs: list[Process], started_stack: bool) -> None:
     """Stop every process this run started (newest first), then the stack if this run started
     it. Used on Ctrl-C and when start-up fails half way."""
@@ -193,6 +256,17 @@ def supervise(procs: list[Process]) -> Supervisor:
     return supervisor
 
 
+def serve_supervisor_metrics(supervisor: Supervisor) -> int:
+    """The supervisor's restart counts as Prometheus metrics, on PLATFORM_METRICS_PORT (any free
+    port when unset: the scrape target file names the port taken)."""
+    server, _thread = prometheus_client.start_http_server(
+        _port("PLATFORM_METRICS_PORT", 0), addr="127.0.0.1", registry=supervisor.metrics()
+    )
+    port = int(server.server_port)
+    _log(f"supervisor metrics on http://127.0.0.1:{port}/metrics")
+    return port
+
+
 def main() -> int:
     started_stack = not stack.is_up()
 
@@ -205,10 +279,12 @@ def main() -> int:
     targets: Path | None = None
     try:
         procs = start_everything()
-        targets = prometheus_local.write_targets(
-            f"platform-{procs[-1].port}", {p.name: p.port for p in procs if p.has_metrics}
-        )
         supervisor = supervise(procs)
+        metrics_port = serve_supervisor_metrics(supervisor)
+        targets = prometheus_local.write_targets(
+            f"platform-{procs[-1].port}",
+            {p.name: p.port for p in procs if p.has_metrics} | {"supervisor": metrics_port},
+        )
         while True:
             supervisor.tick()
             time.sleep(0.5)
@@ -268,6 +344,18 @@ def start_everything() -> list[Process]:
             connect_demo_company(procs[-1], token, demo_realm)
         except Exception as exc:  # main() says why and stops what was started
             raise StartFailed(f"connecting QuickBooks company {demo_realm}: {exc}") from exc
+    desktop = "off (QBD_DEMO=0)"
+    if os.environ.get("QBD_DEMO", "1") != "0":
+        try:
+            _started.append(connect_demo_desktop(procs[-1], token))
+        except Exception as exc:  # main() says why and stops what was started
+            raise StartFailed(f"connecting the demo QuickBooks Desktop company: {exc}") from exc
+        state = json.loads((stack.STATE / "qbd-demo.json").read_text())
+        desktop = (
+            f"simulated Web Connector + company file, a session every "
+            f"{os.environ.get('QBD_DEMO_EVERY_SECONDS', '30')} s; realm_id "
+            f"{state['connection_id']}, .qwc {stack.STATE / 'qbd-demo.qwc'}"
+        )
     quickbooks = (
         f"{procs[0].url} (emulator; company {demo_realm} connected for tenant demo)"
         if emulated
@@ -283,6 +371,7 @@ def start_everything() -> list[Process]:
   qb-sync            {procs[-1].url}
   ops console        {procs[-4].url}   (log in with the token below)
   QuickBooks         {quickbooks}
+  QuickBooks Desktop {desktop}
   Kafka              {env["KAFKA_BOOTSTRAP_SERVERS"]}
   PostgreSQL         {env["DATABASE_URL"]}
   Prometheus         {prometheus_local.prometheus_url()}   (alerts: /alerts, queries: /graph)

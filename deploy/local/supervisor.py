@@ -9,6 +9,12 @@ Status file (JSON, replaced whole on each change):
     {"updated_at": "...", "services": {"customer": {"url", "pid", "state", "restarts",
      "last_exit_code", "last_exit_at", "next_start_at"}, ...}}
 with state one of starting | ready | backoff | stopped.
+
+The same counts are Prometheus metrics (`metrics()`, served by run_platform.py and scraped with
+the services): `platform_process_restarts_total{process}` counts every restart the supervisor
+made, including those Prometheus would miss by `process_start_time_seconds` alone (a process that
+dies again before the next scrape, or one waiting in backoff); `platform_process_ready{process}`
+is 1 while the process answers its readiness check.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 
 def _now_iso() -> str:
@@ -126,8 +135,36 @@ class Supervisor:
             }
         return {"updated_at": _now_iso(), "services": services}
 
+    def metrics(self) -> CollectorRegistry:
+        """A registry whose metrics are read from this supervisor at each scrape."""
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(_SupervisorMetrics(self))
+        return registry
+
     def write_status(self) -> None:
         self.status_file.parent.mkdir(parents=True, exist_ok=True)
         partial = self.status_file.with_suffix(".partial")
         partial.write_text(json.dumps(self.status(), indent=2))
         partial.rename(self.status_file)  # readers never see half a file
+
+
+class _SupervisorMetrics(Collector):
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def collect(self) -> Iterator[Metric]:
+        restarts = CounterMetricFamily(
+            "platform_process_restarts",
+            "Restarts the run_platform supervisor made of a process that died.",
+            labels=["process"],
+        )
+        ready = GaugeMetricFamily(
+            "platform_process_ready",
+            "1 while the supervised process answers its readiness check, else 0.",
+            labels=["process"],
+        )
+        for proc in list(self.supervisor.procs):  # the scrape runs on another thread
+            restarts.add_metric([proc.name], proc.restarts)
+            ready.add_metric([proc.name], 1 if proc.state == "ready" else 0)
+        yield restarts
+        yield ready

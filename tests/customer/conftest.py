@@ -1,5 +1,11 @@
-"""The customer app running in-process against the real PostgreSQL and Kafka, once per session,
-and a fresh tenant (with its own tokens) per test so tests never see each other's data."""
+"""The customer app running in-process against the real PostgreSQL and Kafka, once for the tests of
+this package, and a fresh tenant (with its own tokens) per test so tests never see each other's data.
+
+Package scope, not session: the app runs on the real `customer` schema and consumer group. Kept
+alive for the rest of the session, its outbox relay held its share of the schema's buckets while
+the event loop stood still (sync tests), so the events of those buckets written by a platform that
+later tests start (tests/e2e) were never published; and when the loop ran again (async tests), its
+consumer took partitions of the `customer` group from that platform's customer service."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from customer_service.settings import Settings
 from platform_kit.auth import create_token
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def customer_app(stack_env: dict[str, str]) -> AsyncIterator[FastAPI]:
     app = create_app(
         Settings(
@@ -61,7 +67,7 @@ async def outbox_events(pool: asyncpg.Pool, key: str) -> list[dict]:
     return [json.loads(r["payload"]) for r in rows]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def customer_db(customer_app: FastAPI) -> asyncpg.Pool:
     return customer_app.state.runtime.db
 

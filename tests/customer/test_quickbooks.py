@@ -79,7 +79,7 @@ async def test_directory_keeps_the_newest_sync_token(kafka_bootstrap, tenant: Te
         ("Other", "dont_import", True),
     ]
     companies = (await tenant.client.get("/quickbooks/companies")).json()
-    assert companies == [{"realm_id": realm, "customers": 2}]
+    assert companies == [{"realm_id": realm, "provider": "qbo", "customers": 2}]
 
 
 async def test_mapping_form_saves_every_row_by_the_import_rules(

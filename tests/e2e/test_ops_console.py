@@ -246,12 +246,6 @@ def publish_invoice(bootstrap: str, customer_id: str, invoice_id: str, amount_mi
     return str(envelope.id)
 
 
-# Known failure on merged main (passed on its own branch before the FastStream, qb-sync layers
-# and /v1 merges): after the lag burst, the platform's consumers did not act on a new customer
-# within the wait. Counted as xfailed, never as passed, until it is diagnosed; see the closing note.
-@pytest.mark.xfail(
-    reason="regressed by the merges of this session; under investigation", strict=False
-)
 def test_a_dead_letter_is_found_replayed_after_the_fix_and_applied(
     platform: Platform, browser: WebDriver
 ) -> None:
@@ -340,12 +334,6 @@ def test_a_dead_letter_is_found_replayed_after_the_fix_and_applied(
     no_script_errors(browser)
 
 
-# Known failure on merged main (passed on its own branch before the FastStream, qb-sync layers
-# and /v1 merges): after the lag burst, the platform's consumers did not act on a new customer
-# within the wait. Counted as xfailed, never as passed, until it is diagnosed; see the closing note.
-@pytest.mark.xfail(
-    reason="regressed by the merges of this session; under investigation", strict=False
-)
 def test_a_failed_quickbooks_push_is_retried_from_the_console(
     platform: Platform, browser: WebDriver
 ) -> None:

@@ -21,13 +21,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# Known failure in the full suite on merged main (passes on its own). Suspected, not yet shown: a
-# platform started by run_platform.py shares its consumer groups with services other tests
-# started, which then take some of its partitions. Counted as xfailed, never as passed, until fixed; see the closing note.
-@pytest.mark.xfail(
-    reason="fails in the full suite since this session's merges; suspected shared consumer groups",
-    strict=False,
-)
 @pytest.mark.timeout(900)
 async def test_killed_services_lose_double_and_leave_stuck_nothing(stack_env, tmp_path) -> None:
     if not os.environ.get("PROMETHEUS_URL"):
@@ -48,6 +41,8 @@ async def test_killed_services_lose_double_and_leave_stuck_nothing(stack_env, tm
     print_report(result)
     assert result["kills"] == {"customer": kills, "billing": kills, "qb-sync": kills}
     assert all(result["supervisor_restarts"][name] >= kills for name in result["kills"])
+    # The supervisor's counts reach Prometheus (its own /metrics, scraped with the services).
+    assert all(result["restarts_scraped"].get(name, 0) >= kills for name in result["kills"]), result
     assert result["customers_acknowledged"] > 0 and result["payments_acknowledged"] > 0
     assert result["pushes_requested"] > 0
     assert result["payments_unresolved"] == 0, result

@@ -3,6 +3,10 @@
 The budget (examples per operation) is FUZZ_EXAMPLES, 10 by default: enough for every generation
 phase to reach every operation and keep the stage within minutes on two cores. The README says
 how to run it with a larger one.
+
+The services live as long as this package's tests (package scope): customer and qb-sync run on the
+real schemas and consumer groups, and left running they would take partitions of the `qb-sync`
+group from the platform a later test starts (tests/integration/test_dashboard_queries.py).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ async def _token(database_url: str, tenant: str) -> str:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def customer_target(stack_env: dict[str, str]) -> Iterator[Target]:
     settings = CustomerSettings(
         database_url=stack_env["DATABASE_URL"],
@@ -79,7 +83,7 @@ def customer_target(stack_env: dict[str, str]) -> Iterator[Target]:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def billing_target(stack_env: dict[str, str]) -> Iterator[Target]:
     database_url, bootstrap = stack_env["DATABASE_URL"], stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     settings = isolated_settings(database_url, bootstrap)
@@ -120,7 +124,7 @@ async def _billing_customer(database_url: str, settings, tenant: str, customer: 
         await conn.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def qbsync_target(stack_env: dict[str, str]) -> Iterator[Target]:
     """qb-sync against an emulator, its workers idle for tenants other than the fuzzer's."""
     tenant = f"fuzz-qb-{uuid.uuid4().hex[:8]}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from ops_console.app import create_app
 from ops_console.dead_letters import pretty_bytes
@@ -86,6 +87,34 @@ def test_a_service_or_prometheus_down_is_a_502_or_503_not_a_500(
     services = client.get("/api/services", headers=auth).json()
     billing_row = next(s for s in services["services"] if s["name"] == "billing")
     assert billing_row["alive"] is False and services["prometheus"] is False
+
+
+def sample(metrics: str, name: str, **labels: str) -> float:
+    """One sample's value from a Prometheus text page (0 when the series is absent)."""
+    for family in text_string_to_metric_families(metrics):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return float(found.value)
+    return 0.0
+
+
+def test_its_own_metrics_count_calls_that_found_a_service_or_prometheus_down(
+    console: tuple[TestClient, str, str],
+) -> None:
+    client, admin, _ = console
+    auth = {"Authorization": f"Bearer {admin}"}
+    before = client.get("/metrics").text
+    assert client.get("/api/billing", headers=auth).status_code == 502
+    assert client.get("/api/charts/flow", headers=auth).status_code == 503
+    after = client.get("/metrics")
+    assert after.status_code == 200 and after.headers["content-type"].startswith("text/plain")
+    for upstream in ("billing", "prometheus"):
+        key = {"upstream": upstream, "outcome": "unavailable"}
+        grown = sample(after.text, "opsconsole_upstream_calls_total", **key) - sample(
+            before, "opsconsole_upstream_calls_total", **key
+        )
+        assert grown >= 1, (upstream, grown)
+    assert "process_start_time_seconds" in after.text  # restarts show as for the services
 
 
 def test_original_bytes_are_shown_readably() -> None:

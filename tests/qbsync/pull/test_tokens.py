@@ -5,10 +5,12 @@ and `invalid_grant` turning the connection to `reauth_required`."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from qb_sync.qbo.errors import ReauthRequired
+from qb_sync.usecases import pull_realm
 from qb_sync.usecases.stored_tokens import StoredCredentials
 from qbo_emulator.testing import EmulatorServer
 
@@ -149,33 +151,39 @@ async def test_a_token_close_to_expiry_is_refreshed_before_use(
     assert token_calls(emulator) == calls_before + 1
 
 
-# Timing-dependent: the expiry must fall between two page reads, which a busy machine misses (it
-# failed so on the untouched baseline too). Counted as xfailed, never as passed, until the test
-# pins the expiry to a page boundary instead of the clock.
-@pytest.mark.xfail(reason="timing-dependent: expiry must land between two page reads", strict=False)
 async def test_tokens_expiring_in_the_middle_of_an_import_cost_one_refresh_and_no_customer(
-    emulator: EmulatorServer, pull_tenant: PullTenant
+    emulator: EmulatorServer, pull_tenant: PullTenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator.seed_realm(
         pull_tenant.realm_id, customers=[f"Mid {pull_tenant.realm_id} #{i}" for i in range(2_000)]
     )
-    # Slow pages, so the expiry surely lands between two page reads.
-    emulator.add_fault(
-        "latency", realm=pull_tenant.realm_id, path="^/query", seconds=1.5, times=None
-    )
     calls_before = token_calls(emulator)
-    await pull_tenant.connect()
 
     async def first_page_committed() -> bool:
         status = await pull_tenant.pull_status()
         return bool(status["import_seen"])
 
-    try:
-        await eventually(first_page_committed, interval=0.02)
-        emulator.expire_tokens(pull_tenant.realm_id)  # a later page is refused with a 401
-        await pull_tenant.wait_import_done()
-    finally:
-        emulator.clear_faults()
+    # The access token dies at a page boundary, not at a moment left to the clock: the import
+    # reads page 2 while it commits page 1 (pipelined), so page 2's read waits for that commit,
+    # then the emulator expires the tokens, then the read goes out and is refused with a 401.
+    reads = 0
+    read_page = pull_realm.read_page
+
+    async def read_after_expiry(
+        gateway: Any, tenant_id: str, realm_id: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        nonlocal reads
+        if realm_id == pull_tenant.realm_id:
+            reads += 1
+            if reads == 2:
+                await eventually(first_page_committed, interval=0.02)
+                await asyncio.to_thread(emulator.expire_tokens, realm_id)
+        return await read_page(gateway, tenant_id, realm_id, *args, **kwargs)
+
+    monkeypatch.setattr(pull_realm, "read_page", read_after_expiry)
+    await pull_tenant.connect()
+    await pull_tenant.wait_import_done()
+    assert reads >= 3, reads  # pages 1 and 2 of 1,000, then the empty page: mid-import
 
     ids = [e["data"]["qb_customer_id"] for e in await pull_tenant.mirrored()]
     assert len(ids) == len(set(ids)) == 2_000

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from ops_console import dead_letters, health, quickbooks
 from ops_console.charts import GROUPS, render_group
 from ops_console.context import Console, admin, bearer, console
+from ops_console.metrics import LETTERS_REPLAYED
 from ops_console.upstream import Upstream
 from platform_kit.auth import Principal
 
@@ -86,6 +87,7 @@ async def replay(topic: str, body: ReplayIn, _who: Admin, ctx: Ctx) -> dict[str,
     count = await dead_letters.replay(
         ctx.settings.kafka_bootstrap_servers, topic, body.partition, body.offset
     )
+    LETTERS_REPLAYED.labels(topic).inc(count)
     return {"topic": topic, "replayed": count}
 
 

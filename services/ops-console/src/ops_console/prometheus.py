@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from ops_console.metrics import UPSTREAM_CALLS, UPSTREAM_SECONDS, outcome
 from platform_kit.http import ApiError
 
 
@@ -24,11 +25,14 @@ class Prometheus:
 
     async def _get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         try:
-            response = await self.client.get(self.base_url + path, params=params)
+            with UPSTREAM_SECONDS.labels("prometheus").time():
+                response = await self.client.get(self.base_url + path, params=params)
         except httpx.HTTPError as exc:
+            UPSTREAM_CALLS.labels("prometheus", "unavailable").inc()
             raise ApiError(
                 503, "prometheus_unavailable", f"Prometheus at {self.base_url}: {exc!r}"
             ) from None
+        UPSTREAM_CALLS.labels("prometheus", outcome(response.status_code)).inc()
         body = response.json() if response.content else {}
         if response.status_code != 200 or body.get("status") != "success":
             raise ApiError(

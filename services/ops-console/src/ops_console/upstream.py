@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from ops_console.metrics import UPSTREAM_CALLS, UPSTREAM_SECONDS, outcome
 from platform_kit.http import ApiError
 
 
@@ -27,13 +28,17 @@ class Upstream:
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            return await self.client.request(
-                method, self.base_url + path, headers=headers, params=params, json=json
-            )
+            with UPSTREAM_SECONDS.labels(self.name).time():
+                response = await self.client.request(
+                    method, self.base_url + path, headers=headers, params=params, json=json
+                )
         except httpx.HTTPError as exc:
+            UPSTREAM_CALLS.labels(self.name, "unavailable").inc()
             raise ApiError(
                 502, "upstream_unavailable", f"{self.name} at {self.base_url}: {exc!r}"
             ) from None
+        UPSTREAM_CALLS.labels(self.name, outcome(response.status_code)).inc()
+        return response
 
     async def json(
         self,

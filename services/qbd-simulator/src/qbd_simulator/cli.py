@@ -5,13 +5,17 @@
         --owner-id {…} --file-id {…}
 
 The company file starts with `--customers` generated customers (a few with jobs); the session's
-calls and the company's customers afterwards are printed.
+calls and the company's customers afterwards are printed. `--every N` runs a session every N
+seconds against the same company file until stopped, as the Web Connector's scheduler does
+(`./dev up` runs the demo tenant's Web Connector this way, `--quiet`: one line per session that
+had work).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from qbd_simulator.company import CompanyFile
@@ -34,6 +38,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hresult-empty-response", type=int, default=0)
     parser.add_argument("--locked", action="store_true", help="answer writes with 3170")
     parser.add_argument("--permission-denied", action="store_true", help="answer writes with 3260")
+    parser.add_argument("--every", type=float, default=0, help="a session every N seconds")
+    parser.add_argument("--quiet", action="store_true", help="one line per session with work")
     return parser.parse_args(argv)
 
 
@@ -65,14 +71,22 @@ def main(argv: list[str] | None = None) -> int:
         noop_pause=args.noop_pause,
         max_round_trips=args.max_round_trips,
     )
-    session = connector.run()
-    for call in session.calls:
-        result = call.result if not isinstance(call.result, str) else call.result[:120]
-        print(f"{call.method:20} -> {result!r}")
-    print(f"outcome: {session.outcome}  last error: {session.last_error!r}")
-    print(f"progress: {session.progress}")
-    print(f"company file: {len(company.customers)} customers, {company.message_sets} message sets")
-    return 0 if session.outcome in ("done", "none") else 1
+    while True:
+        session = connector.run()
+        if not args.quiet:
+            for call in session.calls:
+                result = call.result if not isinstance(call.result, str) else call.result[:120]
+                print(f"{call.method:20} -> {result!r}")
+        if not args.quiet or session.outcome != "none":
+            print(
+                f"[web connector] outcome: {session.outcome}  last error: {session.last_error!r}  "
+                f"progress: {session.progress[-5:]}  company file: {len(company.customers)} "
+                f"customers, {company.message_sets} message sets",
+                flush=True,
+            )
+        if not args.every:
+            return 0 if session.outcome in ("done", "none") else 1
+        time.sleep(args.every)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,31 @@ class CompanyFile:
             raise ValueError(outcome.message)
         return response.findtext("CustomerRet/ListID") or ""
 
+    def edit_customer(self, list_id: str, **fields: str) -> None:
+        """A user changes a customer at the QuickBooks screen (a CustomerModRq with its current
+        EditSequence): its EditSequence moves on, so a Mod prepared before is stale (3200)."""
+        with self._lock:
+            mod = ET.Element("CustomerMod")
+            ET.SubElement(mod, "ListID").text = list_id
+            ET.SubElement(mod, "EditSequence").text = self.customers[list_id].edit_sequence
+            for tag in CUSTOMER_MOD:
+                if tag in fields:
+                    ET.SubElement(mod, tag).text = fields[tag]
+            request = ET.Element("CustomerModRq")
+            request.append(mod)
+            _, outcome = self._customer_mod(request)
+        if outcome.is_error:
+            raise ValueError(outcome.message)
+
+    def customers_named(self, full_name: str) -> list[ET.Element]:
+        """Every customer whose FullName is `full_name` (exactly), as a CustomerRet."""
+        with self._lock:
+            return [
+                self._ret(c, set())
+                for c in self.customers.values()
+                if self._full_name(c) == full_name
+            ]
+
     def delete_customer(self, list_id: str) -> None:
         with self._lock:
             customer = self.customers.pop(list_id)

@@ -50,6 +50,8 @@ class Faults:
     # After QuickBooks answered the first request, call authenticate again instead of
     # receiveResponseXML (the network dropped a call), then go on with the new ticket.
     out_of_sequence_authenticate: bool = False
+    # The same, but after the first write QuickBooks applied (the write's answer never arrives).
+    out_of_sequence_after_write: bool = False
     # Use this ticket after authenticate (a ticket the service does not know, e.g. after it lost
     # its state in a restart).
     ticket_override: str | None = None
@@ -209,8 +211,10 @@ class WebConnector:
                 self.faults.drop_reply_after_write -= 1
                 session.outcome = "dropped"
                 return
-            if self.faults.out_of_sequence_authenticate:
+            resent = self.faults.out_of_sequence_after_write and _is_write(request)
+            if self.faults.out_of_sequence_authenticate or resent:
                 self.faults.out_of_sequence_authenticate = False
+                self.faults.out_of_sequence_after_write = False
                 if not self._authenticate(session):
                     return
                 hcp = self.company.hcp_response()

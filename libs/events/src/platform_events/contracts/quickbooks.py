@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from platform_events.envelope import EventData
 
 
+class QuickBooksContact(BaseModel):
+    """A contact person QuickBooks keeps on a customer (QuickBooks Desktop's `Contacts`, or its
+    flat Contact/Email/Phone/Mobile when it has none)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+
+
 class QuickBooksCustomerMirrored(EventData):
-    """Latest known state of one QuickBooks customer, keyed `<realm_id>:<qb_customer_id>`."""
+    """Latest known state of one QuickBooks customer, keyed `<realm_id>:<qb_customer_id>`.
+    A QuickBooks Desktop company is a realm too: its realm_id is qb-sync's connection id, its
+    qb_customer_id the ListID, `sync_token` a version qb-sync counts per customer (Desktop's
+    EditSequence is no counter), `display_name` the customer's Name and `full_name` the
+    `Parent:Job` FullName."""
 
     event_type = "qb.customer-mirrored.v1"
     realm_id: str
@@ -36,6 +51,20 @@ class QuickBooksCustomerMirrored(EventData):
         description="On the version a push created or matched: the platform customer it is "
         "linked to. QuickBooksCustomerLinked (qb.sync) says so too, but may arrive after this "
         "mirror, which would otherwise show the new QuickBooks customer as unmapped",
+    )
+    provider: Literal["qbo", "qbd"] = Field(
+        default="qbo", description="qbo: QuickBooks Online; qbd: QuickBooks Desktop"
+    )
+    full_name: str | None = Field(
+        default=None,
+        description="QuickBooks Desktop's FullName (`Parent:Job`, exact): the name a link by "
+        "name matches",
+    )
+    contacts: list[QuickBooksContact] | None = Field(
+        default=None, description="Contact persons QuickBooks keeps on the customer"
+    )
+    deleted: bool = Field(
+        default=False, description="QuickBooks Desktop deleted the customer from its list"
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, File, Request, Response, UploadFile
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from customer_service.api.schemas import Email, LongText, Phone, Text
 from customer_service.domain.attachments import (
@@ -67,6 +67,8 @@ class ContactOut(BaseModel):
     mobile: str | None
     fax: str | None
     notes: str | None
+    role: str | None = Field(default=None, description="billing: imported from QuickBooks")
+    address: dict[str, Any] | None = None
     is_primary: bool
     created_at: datetime
 

@@ -35,12 +35,20 @@ RealmId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 class CompanyOut(BaseModel):
     realm_id: str
+    provider: str = Field(default="qbo", description="qbo: QuickBooks Online; qbd: Desktop")
     customers: int
 
 
 class MappingRowOut(BaseModel):
     qb_customer_id: str
     display_name: str
+    full_name: str | None = Field(
+        default=None, description="QuickBooks Desktop's exact FullName (`Parent:Job`)"
+    )
+    provider: str = "qbo"
+    label: str = Field(
+        default="", description="What the link picker shows: the company name, else the name"
+    )
     company_name: str | None
     active: bool
     billing_line1: str | None
@@ -86,7 +94,16 @@ class LinkIn(BaseModel):
 
     realm_id: RealmId
     # Not stripped: spaces count in an exact QuickBooks name. NFC like every name we store.
-    display_name: Annotated[str, AfterValidator(nfc), Field(min_length=1, max_length=500)]
+    display_name: Annotated[
+        str,
+        AfterValidator(nfc),
+        Field(
+            min_length=1,
+            max_length=500,
+            description="The exact QuickBooks name: an Online customer's display name, a "
+            "Desktop customer's Customer Name as its FullName (`Parent:Job` for a job)",
+        ),
+    ]
 
 
 class PushOut(BaseModel):
@@ -202,6 +219,9 @@ def mapping_row(r: Any, default_choice: str) -> MappingRowOut:
     return MappingRowOut(
         qb_customer_id=r["qb_customer_id"],
         display_name=r["display_name"],
+        full_name=r["full_name"],
+        provider=r["provider"],
+        label=(r["company_name"] or "").strip() or r["display_name"],
         company_name=r["company_name"],
         active=r["active"],
         billing_line1=_line(r["billing_address"], "line1"),

@@ -1,7 +1,9 @@
 """Import rules: what a customer created from a QuickBooks customer looks like.
 
-Company name, falling back to the display name; billing address; delivery address falling back
-to billing; primary email and phone; the contact person. The tenant's defaults fill the rest.
+Company name, falling back to the display name (a Desktop customer's Name); billing address;
+delivery address falling back to billing; primary email and phone; the contact person. The
+tenant's defaults fill the rest. A QuickBooks Desktop customer's contacts (seed 003: name, email,
+mobile, address) all come along, with the "billing" role and the billing address.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class QuickBooksCustomer:
     shipping_address: dict[str, Any] | None = None
     parent_qb_customer_id: str | None = None
     active: bool = True
+    provider: str = "qbo"
+    full_name: str | None = None
+    contacts: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def link_name(self) -> str:
+        """The name a link by name must match exactly: Desktop's FullName, else the display name."""
+        return self.full_name or self.display_name
 
 
 def address_from_quickbooks(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -69,3 +79,35 @@ def customer_values_from_quickbooks(qb: QuickBooksCustomer) -> dict[str, Any]:
         "billing_address": billing,
         "delivery_address": delivery,
     }
+
+
+BILLING_ROLE = "billing"
+
+
+def contacts_from_quickbooks(qb: QuickBooksCustomer) -> list[dict[str, Any]]:
+    """The contacts "create here" makes, the first one primary. A Desktop customer brings every
+    contact person QuickBooks keeps (role "billing", the billing address, seed 003); otherwise
+    the one contact person with the customer's email and phones."""
+    if qb.provider == "qbd" and qb.contacts:
+        billing = address_from_quickbooks(qb.billing_address)
+        return [
+            {
+                "name": c["name"],
+                "email": c.get("email"),
+                "phone": c.get("phone"),
+                "mobile": c.get("mobile"),
+                "role": BILLING_ROLE,
+                "address": billing,
+            }
+            for c in qb.contacts
+            if c.get("name")
+        ]
+    single: dict[str, Any] = {
+        "name": contact_person(qb),
+        "email": qb.email,
+        "phone": qb.phone,
+        "mobile": qb.mobile,
+    }
+    if qb.provider == "qbd":
+        single.update(role=BILLING_ROLE, address=address_from_quickbooks(qb.billing_address))
+    return [single]

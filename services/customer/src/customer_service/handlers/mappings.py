@@ -16,7 +16,7 @@ from customer_service.domain.errors import Problems, PushInFlight
 from customer_service.domain.hierarchy import TOO_DEEP, nests_too_deep
 from customer_service.domain.importing import (
     QuickBooksCustomer,
-    contact_person,
+    contacts_from_quickbooks,
     customer_values_from_quickbooks,
 )
 from customer_service.domain.mapping import (
@@ -300,18 +300,9 @@ async def _create_customers(
         conn,
         tenant_id,
         [
-            (
-                str(uuid.uuid4()),
-                customer.customer_id,
-                {
-                    "name": contact_person(directory[qb_id]),
-                    "email": directory[qb_id].email,
-                    "phone": directory[qb_id].phone,
-                    "mobile": directory[qb_id].mobile,
-                },
-                True,
-            )
+            (str(uuid.uuid4()), customer.customer_id, contact, i == 0)
             for qb_id, customer in created.items()
+            for i, contact in enumerate(contacts_from_quickbooks(directory[qb_id]))
         ],
     )
     return created

@@ -1,5 +1,7 @@
 """The other direction: ask for a customer to be created in QuickBooks, or link it by the exact
-QuickBooks display name. One link per customer per QuickBooks company, and the reverse."""
+QuickBooks name (an Online display name; a Desktop FullName, seed 004). One link per customer per
+QuickBooks company, and the reverse. The link keeps the QuickBooks id (Desktop: the ListID), so a
+rename on either side leaves it in place."""
 
 from __future__ import annotations
 
@@ -82,11 +84,11 @@ async def link_by_display_name(
                 [
                     FieldProblem(
                         "display_name",
-                        "no QuickBooks customer has exactly this display name",
+                        "no QuickBooks customer has exactly this name",
                         "no_exact_match",
                     )
                 ],
-                "no QuickBooks customer has exactly this display name (spaces and case count)",
+                "no QuickBooks customer has exactly this name (spaces and case count)",
                 closest_names=closest,
             )
         qb = quickbooks_customer_of(matches[0])
@@ -94,7 +96,7 @@ async def link_by_display_name(
         previous = (await current_mappings(conn, tenant_id, realm_id)).get(qb.qb_customer_id)
         if previous is not None and previous.customer_id is not None:
             raise Conflict(
-                f"QuickBooks customer {qb.display_name!r} is already linked to another customer",
+                f"QuickBooks customer {qb.link_name!r} is already linked to another customer",
                 linked_customer_id=previous.customer_id,
             )
         await write_mappings(

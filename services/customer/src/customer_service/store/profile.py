@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import asyncpg
 
 CONTACT_FIELDS = ("name", "title", "email", "phone", "mobile", "fax", "notes")
+# Set only by an import from QuickBooks (seed 003: the "billing" role and an address).
+IMPORTED_CONTACT_FIELDS = ("role", "address")
 
 
 async def lock_customer(conn: asyncpg.Connection, tenant_id: str, customer_id: str) -> bool:
@@ -43,29 +46,40 @@ async def list_contacts(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"""SELECT contact_id, {", ".join(CONTACT_FIELDS)}, is_primary, created_at FROM contacts
+        f"""SELECT contact_id, {", ".join(CONTACT_FIELDS)}, role, address, is_primary, created_at
+              FROM contacts
              WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, contact_id""",
         uuid.UUID(customer_id),
         tenant_id,
     )
-    return [{**dict(r), "contact_id": str(r["contact_id"])} for r in rows]
+    return [
+        {
+            **dict(r),
+            "contact_id": str(r["contact_id"]),
+            "address": json.loads(r["address"]) if r["address"] else None,
+        }
+        for r in rows
+    ]
 
 
 async def insert_contacts(
     conn: asyncpg.Connection, tenant_id: str, rows: list[tuple[str, str, dict[str, Any], bool]]
 ) -> None:
     """rows: (contact_id, customer_id, fields, is_primary)."""
+    names = (*CONTACT_FIELDS, *IMPORTED_CONTACT_FIELDS)
     await conn.executemany(
-        f"""INSERT INTO contacts (contact_id, tenant_id, customer_id, {", ".join(CONTACT_FIELDS)},
+        f"""INSERT INTO contacts (contact_id, tenant_id, customer_id, {", ".join(names)},
                                   is_primary)
-            VALUES ($1, $2, $3, {", ".join(f"${i}" for i in range(4, 4 + len(CONTACT_FIELDS)))},
-                    ${4 + len(CONTACT_FIELDS)})""",
+            VALUES ($1, $2, $3, {", ".join(f"${i}" for i in range(4, 4 + len(names)))},
+                    ${4 + len(names)})""",
         [
             (
                 uuid.UUID(contact_id),
                 tenant_id,
                 uuid.UUID(customer_id),
                 *[fields.get(name) for name in CONTACT_FIELDS],
+                fields.get("role"),
+                json.dumps(fields["address"]) if fields.get("address") else None,
                 primary,
             )
             for contact_id, customer_id, fields, primary in rows

@@ -16,7 +16,8 @@ from platform_events.contracts.quickbooks import QuickBooksCustomerMirrored
 
 _DIRECTORY_FIELDS = (
     "display_name", "company_name", "given_name", "family_name", "active",
-    "parent_qb_customer_id", "email", "phone", "mobile", "currency",
+    "parent_qb_customer_id", "email", "phone", "mobile", "currency", "provider", "full_name",
+    "deleted",
 )  # fmt: skip
 
 
@@ -24,11 +25,12 @@ async def upsert_directory_row(
     conn: asyncpg.Connection, tenant_id: str, qb: QuickBooksCustomerMirrored
 ) -> bool:
     """True when stored; False when an equal or newer SyncToken is already there."""
-    names = [*_DIRECTORY_FIELDS, "billing_address", "shipping_address", "merged_into"]
+    names = [*_DIRECTORY_FIELDS, "billing_address", "shipping_address", "merged_into", "contacts"]
     values = [getattr(qb, n) for n in _DIRECTORY_FIELDS] + [
         json.dumps(qb.billing_address) if qb.billing_address else None,
         json.dumps(qb.shipping_address) if qb.shipping_address else None,
         qb.merged_into_qb_customer_id,
+        json.dumps([c.model_dump() for c in qb.contacts]) if qb.contacts else None,
     ]
     placeholders = ", ".join(f"${i}" for i in range(5, 5 + len(names)))
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
@@ -65,6 +67,9 @@ def quickbooks_customer_of(row: asyncpg.Record) -> QuickBooksCustomer:
         shipping_address=_json(row["shipping_address"]),
         parent_qb_customer_id=row["parent_qb_customer_id"],
         active=row["active"],
+        provider=row["provider"],
+        full_name=row["full_name"],
+        contacts=tuple(_json(row["contacts"]) or ()),
     )
 
 
@@ -75,7 +80,8 @@ def _json(value: Any) -> Any:
 async def directory_with_mappings(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, realm_id: str
 ) -> list[asyncpg.Record]:
-    """Every QuickBooks customer of the company (merged ones excluded) with its mapping."""
+    """Every QuickBooks customer of the company (merged and deleted ones excluded) with its
+    mapping; a Desktop job sorts under its parent (by FullName)."""
     return await conn.fetch(
         """SELECT d.*, m.choice, m.customer_id, m.status, c.company_name AS customer_name
              FROM qb_directory d
@@ -83,7 +89,8 @@ async def directory_with_mappings(
                                     AND m.qb_customer_id = d.qb_customer_id
              LEFT JOIN customers c ON c.customer_id = m.customer_id
             WHERE d.tenant_id = $1 AND d.realm_id = $2 AND d.merged_into IS NULL
-            ORDER BY d.display_name, d.qb_customer_id""",
+              AND NOT d.deleted
+            ORDER BY coalesce(d.full_name, d.display_name), d.qb_customer_id""",
         tenant_id,
         realm_id,
     )
@@ -117,8 +124,9 @@ async def realms_of(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT realm_id, count(*) AS customers FROM qb_directory
-            WHERE tenant_id = $1 AND merged_into IS NULL GROUP BY realm_id ORDER BY realm_id""",
+        """SELECT realm_id, min(provider) AS provider, count(*) AS customers FROM qb_directory
+            WHERE tenant_id = $1 AND merged_into IS NULL AND NOT deleted
+            GROUP BY realm_id ORDER BY realm_id""",
         tenant_id,
     )
 
@@ -229,24 +237,27 @@ async def mappings_of_customer(
 
 
 async def directory_names(conn: asyncpg.Connection, tenant_id: str, realm_id: str) -> list[str]:
+    """The names a link by name can match: Desktop's FullName, else the display name."""
     rows = await conn.fetch(
-        """SELECT display_name FROM qb_directory
-            WHERE tenant_id = $1 AND realm_id = $2 AND merged_into IS NULL""",
+        """SELECT coalesce(full_name, display_name) AS name FROM qb_directory
+            WHERE tenant_id = $1 AND realm_id = $2 AND merged_into IS NULL AND NOT deleted""",
         tenant_id,
         realm_id,
     )
-    return [r["display_name"] for r in rows]
+    return [r["name"] for r in rows]
 
 
 async def find_by_display_name(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, display_name: str
 ) -> list[asyncpg.Record]:
-    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte.
+    """Exact, case- and space-sensitive: the name must be what QuickBooks holds, byte for byte
+    (a Desktop customer's FullName, `Parent:Job` for a job; an Online customer's display name).
     Every match: QuickBooks keeps names unique, but the directory may briefly hold two rows of a
     name (renames mirrored out of order, each customer on its own key)."""
     return await conn.fetch(
         """SELECT * FROM qb_directory WHERE tenant_id = $1 AND realm_id = $2
-              AND display_name = $3 AND merged_into IS NULL ORDER BY qb_customer_id""",
+              AND coalesce(full_name, display_name) = $3 AND merged_into IS NULL
+              AND NOT deleted ORDER BY qb_customer_id""",
         tenant_id,
         realm_id,
         display_name,

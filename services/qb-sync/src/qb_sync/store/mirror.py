@@ -71,10 +71,13 @@ async def publish_mirror(
     qbo_customer_json: dict[str, Any],
     *,
     linked_customer_id: str | None = None,
+    announce: bool = True,
 ) -> bool:
     """Write QuickBooksCustomerMirrored to the outbox if this SyncToken is newer than the last
     one published for the customer. Returns whether it was published. Must run in a transaction.
-    `linked_customer_id`: the push that created or matched it links it to this customer."""
+    `linked_customer_id`: the push that created or matched it links it to this customer.
+    `announce=False` keeps the version only (a Desktop customer is announced in its own shape,
+    store/qbd/mirror.py)."""
     data = mirrored_event(realm_id, qbo_customer_json, linked_customer_id)
     newer = await conn.fetchval(
         """INSERT INTO mirror_versions (tenant_id, realm_id, qb_customer_id, sync_token, content)
@@ -90,7 +93,7 @@ async def publish_mirror(
         data.sync_token,
         json.dumps(current(qbo_customer_json)),
     )
-    if not newer:
+    if not newer or not announce:
         return False
     key = f"{realm_id}:{data.qb_customer_id}"
     envelope = new_envelope(

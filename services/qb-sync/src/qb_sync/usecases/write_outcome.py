@@ -13,6 +13,7 @@ import asyncpg
 from platform_events.contracts.quickbooks import QuickBooksCustomerLinked, QuickBooksSyncFailed
 from platform_events.envelope import EventData
 from qb_sync.domain.outcomes import WAITING_FOR_CUSTOMER, Outcome, linked_elsewhere
+from qb_sync.domain.qbd.records import is_desktop_realm
 from qb_sync.domain.request_ids import next_request_id
 from qb_sync.settings import Settings
 from qb_sync.store.mirror import publish_mirror
@@ -22,6 +23,7 @@ from qb_sync.store.push.intent import wake_children
 from qb_sync.store.push.leases import lock_if_still_ours
 from qb_sync.store.push.name_claims import release_claims
 from qb_sync.store.push.rows import Mapping, owner_of
+from qb_sync.store.qbd.customers import remirror
 from qb_sync.store.sync_reports import report
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,24 @@ class OutcomeWriter:
             message = f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
             await self._finish(row, token, linked_elsewhere(qb_id, message))
 
+    async def write_in(
+        self, conn: asyncpg.Connection, row: Mapping, token: uuid.UUID, outcome: Outcome
+    ) -> bool:
+        """`finish` inside the caller's transaction (the Desktop push settles its job in the
+        same one). False when the lease is no longer `token`'s (nothing written)."""
+        record = await lock_if_still_ours(conn, row, token)
+        if record is None:
+            return False
+        try:
+            async with conn.transaction():  # a savepoint: the fallback below may still write
+                await self._write(conn, row, record, outcome)
+        except asyncpg.UniqueViolationError:
+            assert outcome.customer is not None
+            qb_id = str(outcome.customer["Id"])
+            message = f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
+            await self._write(conn, row, record, linked_elsewhere(qb_id, message))
+        return True
+
     async def _finish(self, row: Mapping, token: uuid.UUID, outcome: Outcome) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             record = await lock_if_still_ours(conn, row, token)
@@ -64,13 +84,18 @@ class OutcomeWriter:
             # The new link rides on the mirror too: its QuickBooksCustomerLinked goes to another
             # topic, and until it arrives the customer service would show the QuickBooks
             # customer as unmapped, free for "create here" (a duplicate platform customer).
+            linked = row.customer_id if o.kind == "linked" else None
+            desktop = is_desktop_realm(row.realm_id)
             await publish_mirror(
                 conn,
                 row.tenant_id,
                 row.realm_id,
                 o.customer,
-                linked_customer_id=row.customer_id if o.kind == "linked" else None,
+                linked_customer_id=linked,
+                announce=not desktop,
             )
+            if desktop:  # announced in the Desktop shape, from what the company file answered
+                await remirror(conn, row.realm_id, str(o.customer["Id"]), linked)
         attempts = int(record["attempts"])
         events: list[EventData] = []
         if o.kind in IN_STEP:

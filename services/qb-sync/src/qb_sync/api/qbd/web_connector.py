@@ -59,7 +59,9 @@ async def soap(request: Request) -> Response:
         log.warning("qbd: bad SOAP call: %s", exc)
         return Response(render_fault(str(exc)), status_code=400, media_type=XML)
     try:
-        result = await _dispatch(WebConnectorService(request.app.state.runtime.db), call)
+        runtime = request.app.state.runtime
+        service = WebConnectorService(runtime.db, getattr(runtime, "settings", None))
+        result = await _dispatch(service, call)
     except Exception:
         log.exception("qbd: %s failed", call.operation)
         result = FALLBACK[call.operation]

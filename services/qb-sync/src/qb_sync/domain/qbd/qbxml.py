@@ -101,10 +101,25 @@ def _customer_fields(ret: ET.Element) -> dict[str, Any]:
         address = ret.find(tag)
         if address is not None:
             fields[tag] = {line.tag: line.text or "" for line in address}
-    contacts = [{e.tag: e.text or "" for e in c if len(e) == 0} for c in ret.findall("ContactsRet")]
+    contacts = [_contact(c) for c in ret.findall("ContactsRet")]
     if contacts:
         fields["Contacts"] = contacts
+    currency = ret.findtext("CurrencyRef/FullName")
+    if currency:
+        fields["CurrencyRef"] = currency
     return fields
+
+
+def _contact(contact: ET.Element) -> dict[str, Any]:
+    """One `ContactsRet`: its own fields, and its AdditionalContactRef pairs (email, mobile...)."""
+    kept: dict[str, Any] = {e.tag: e.text or "" for e in contact if len(e) == 0}
+    refs = {
+        ref.findtext("ContactName", ""): ref.findtext("ContactValue", "")
+        for ref in contact.findall("AdditionalContactRef")
+    }
+    if refs:
+        kept["AdditionalContactRef"] = refs
+    return kept
 
 
 def check_company(session: Session, hcp_response: str) -> str | None:

@@ -38,3 +38,18 @@ class Session:
     qbxml_version: str
     in_flight: int | None
     last_error: str
+
+
+def desktop_realm(connection_id: uuid.UUID | str) -> str:
+    """The push realm of a Desktop company (the realm of its push rows, MappingSaved.realm_id):
+    its connection id, so QuickBooks Online realm ids (digits) never collide with it."""
+    return str(connection_id)
+
+
+def is_desktop_realm(realm_id: str) -> bool:
+    """A Desktop company's realm is a connection id (a UUID); QuickBooks Online's are digits."""
+    try:
+        uuid.UUID(realm_id)
+    except ValueError:
+        return False
+    return True

@@ -19,6 +19,9 @@ class LeaseLost(Exception):
 _DUE = """status = 'pending' AND due_at <= now()
           AND (lease_until IS NULL OR lease_until < now())
           AND starts_with(tenant_id, $1)
+          -- A QuickBooks Desktop company's rows go out through its Web Connector sessions.
+          AND NOT EXISTS (SELECT 1 FROM qbd_connections d
+                           WHERE d.connection_id::text = push_mappings.realm_id)
           AND (NOT $2 OR EXISTS (
                 SELECT 1 FROM qb_connections c
                  WHERE c.tenant_id = push_mappings.tenant_id

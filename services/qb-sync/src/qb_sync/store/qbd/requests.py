@@ -47,10 +47,12 @@ async def has_work(conn: asyncpg.Connection, connection_id: uuid.UUID) -> bool:
 
 
 async def next_job(conn: asyncpg.Connection, connection_id: uuid.UUID) -> Job | None:
+    """Uncertain writes first (they are resolved by a query before anything else is written),
+    then the oldest queued job."""
     row = await conn.fetchrow(
         """SELECT request_id, kind, state, attempts FROM qbd_requests
-           WHERE connection_id = $1 AND status = 'queued'
-           ORDER BY request_id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+           WHERE connection_id = $1 AND status IN ('queued', 'uncertain')
+           ORDER BY status = 'uncertain' DESC, request_id LIMIT 1 FOR UPDATE SKIP LOCKED""",
         connection_id,
     )
     return _job(row) if row else None

@@ -16,6 +16,8 @@ from qb_sync.domain.qbd.records import Session
 
 IDLE = timedelta(minutes=15)
 MAX_AGE = timedelta(hours=2)
+# A request sent and never answered: a query is simply queued again; a push job may have written.
+_UNANSWERED = "CASE WHEN kind = 'customer_push' THEN 'uncertain' ELSE 'queued' END"
 
 
 def ticket_hash(ticket: str) -> bytes:
@@ -24,17 +26,19 @@ def ticket_hash(ticket: str) -> bytes:
 
 async def open_session(conn: asyncpg.Connection, connection_id: uuid.UUID) -> str:
     """A new ticket; older open sessions of the connection are closed (one live session per
-    connection), and a request they had in flight goes back to the queue (a query may be resent;
-    writes, once there are any, must become `uncertain` instead)."""
-    await conn.execute(
-        """UPDATE qbd_requests SET status = 'queued', sent_ticket = NULL, updated_at = now()
-           WHERE connection_id = $1 AND status = 'sent'""",
-        connection_id,
-    )
+    connection), and a request they had in flight goes back to the queue: a query to be resent,
+    a push job as `uncertain` (its write may have been applied: a query resolves it first)."""
+    # Sessions first: closing one waits for a call it is answering (it holds its session row),
+    # so a request that call marks sent is seen sent below and goes back to the queue.
     await conn.execute(
         """UPDATE qbd_sessions SET status = 'closed',
                   last_error = 'superseded by a newer Web Connector session'
            WHERE connection_id = $1 AND status = 'open'""",
+        connection_id,
+    )
+    await conn.execute(
+        f"""UPDATE qbd_requests SET status = {_UNANSWERED}, sent_ticket = NULL, updated_at = now()
+           WHERE connection_id = $1 AND status = 'sent'""",
         connection_id,
     )
     ticket = secrets.token_urlsafe(32)
@@ -88,7 +92,8 @@ async def update_session(conn: asyncpg.Connection, session: Session, **changes: 
 
 
 async def close_session(conn: asyncpg.Connection, ticket: str, error: str | None = None) -> bool:
-    """Close a session; its in-flight request, if any, goes back to the queue."""
+    """Close a session; its in-flight request, if any, goes back to the queue (a push job as
+    `uncertain`)."""
     row = await conn.fetchrow(
         """UPDATE qbd_sessions SET status = 'closed', last_error = COALESCE($2, last_error)
            WHERE ticket_hash = $1 AND status = 'open' RETURNING in_flight""",
@@ -99,7 +104,8 @@ async def close_session(conn: asyncpg.Connection, ticket: str, error: str | None
         return False
     if row["in_flight"] is not None:
         await conn.execute(
-            """UPDATE qbd_requests SET status = 'queued', sent_ticket = NULL, updated_at = now()
+            f"""UPDATE qbd_requests SET status = {_UNANSWERED}, sent_ticket = NULL,
+                      updated_at = now()
                WHERE request_id = $1 AND status = 'sent'""",
             row["in_flight"],
         )

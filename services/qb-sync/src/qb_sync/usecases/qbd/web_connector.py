@@ -7,6 +7,7 @@ and a log line; nothing here raises into the SOAP layer on bad input.
 from __future__ import annotations
 
 import logging
+import uuid
 
 import asyncpg
 
@@ -18,6 +19,9 @@ from qb_sync.domain.qbd.qbxml import (
     request_id,
     request_xml,
 )
+from qb_sync.domain.qbd.records import Job, Session, desktop_realm
+from qb_sync.settings import Settings
+from qb_sync.store.push.desktop import has_due_desktop_push
 from qb_sync.store.qbd.connections import connection_by_username
 from qb_sync.store.qbd.requests import failed_attempt, has_work, job_in_flight, mark_sent, next_job
 from qb_sync.store.qbd.sessions import (
@@ -28,17 +32,55 @@ from qb_sync.store.qbd.sessions import (
     update_session,
 )
 from qb_sync.usecases.qbd import customer_jobs
+from qb_sync.usecases.qbd.customer_push import DesktopPush
 
 log = logging.getLogger("qb_sync.qbd")
 SERVER_VERSION = "qb-sync 0.1 (QuickBooks Desktop through the Web Connector)"
 UNKNOWN_TICKET = "Unknown or expired session: run the update again."
 # Verifying a password against a made-up hash keeps an unknown user as slow as a known one.
+MAX_JOBS_PER_CALL = 20
 _DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 class WebConnectorService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings | None = None) -> None:
         self.pool = pool
+        self.push = DesktopPush(pool, settings or Settings())
+
+    async def _has_work(
+        self,
+        conn: asyncpg.Connection,
+        connection_id: uuid.UUID,
+        tenant_id: str,
+        session: Session | None = None,
+    ) -> bool:
+        """Queued jobs, or push rows of this company that are due (for `session`)."""
+        key = session.ticket_hash.hex() if session else None
+        return await has_work(conn, connection_id) or await has_due_desktop_push(
+            conn, tenant_id, desktop_realm(connection_id), connection_id, key
+        )
+
+    async def _next_request(
+        self, conn: asyncpg.Connection, session: Session
+    ) -> tuple[Job, str] | None:
+        """The next job with a message set to send (marked sent), or None. A push job may end
+        without one (waiting for its data or parent: its outcome is written), then the next."""
+        for _ in range(MAX_JOBS_PER_CALL):
+            job = await next_job(conn, session.connection_id)
+            if job is None:
+                job = await self.push.next_job(conn, session)
+            if job is None:
+                return None
+            if job.kind == "customer_push":
+                request = await self.push.request(conn, job, session)
+                if request is None:
+                    continue
+            else:
+                job = await customer_jobs.prepare(conn, job)
+                request = request_xml(job, session.qbxml_version)
+            await mark_sent(conn, job, session.ticket_hash)
+            return job, request
+        return None
 
     async def server_version(self) -> str:
         return SERVER_VERSION
@@ -53,7 +95,7 @@ class WebConnectorService:
             if not verify_password(password, stored) or connection is None:
                 log.warning("qbd authenticate: invalid user or password for %r", username[:60])
                 return ["", "nvu"]
-            if not await has_work(conn, connection.connection_id):
+            if not await self._has_work(conn, connection.connection_id, connection.tenant_id):
                 return ["", "none"]
             ticket = await open_session(conn, connection.connection_id)
             log.info("qbd session opened for tenant %s", connection.tenant_id)
@@ -74,14 +116,13 @@ class WebConnectorService:
                 await update_session(conn, session, file_checked=True, qbxml_version=version)
                 session = await find_session(conn, ticket)
                 assert session is not None
-            job = await next_job(conn, session.connection_id)
-            if job is None:
+            picked = await self._next_request(conn, session)
+            if picked is None:
                 await update_session(conn, session, last_error="Nothing more to do.")
                 return ""
-            job = await customer_jobs.prepare(conn, job)
-            await mark_sent(conn, job, session.ticket_hash)
+            job, request = picked
             await update_session(conn, session, in_flight=job.request_id, last_error="")
-            return request_xml(job, session.qbxml_version)
+            return request
 
     async def receive_response_xml(
         self, ticket: str, response: str, hresult: str, message: str
@@ -106,19 +147,33 @@ class WebConnectorService:
                 log.warning(
                     "qbd tenant %s request %s: %s", session.tenant_id, job.request_id, reason
                 )
-                await failed_attempt(conn, job, reason)
+                await self._failed(conn, job, session, reason)
                 await update_session(conn, session, last_error=reason[:1000])
                 return -1
             rs = find_response(response, request_id(job))
             if rs is None:
                 reason = "The response from QuickBooks is not readable qbXML for the request sent."
-                await failed_attempt(conn, job, reason)
+                await self._failed(conn, job, session, reason)
                 await update_session(conn, session, last_error=reason)
                 return -1
-            progress = await customer_jobs.apply_response(conn, job, rs)
-            if progress.finished and await has_work(conn, session.connection_id):
+            if job.kind == "customer_push":
+                finished = await self.push.apply(conn, job, session, rs)
+                progress = customer_jobs.Progress(finished, 100 if finished else 50)
+            else:
+                progress = await customer_jobs.apply_response(conn, job, rs)
+            if progress.finished and await self._has_work(
+                conn, session.connection_id, session.tenant_id, session
+            ):
                 return 50  # the next job follows in this session
             return progress.percent
+
+    async def _failed(
+        self, conn: asyncpg.Connection, job: Job, session: Session, reason: str
+    ) -> None:
+        if job.kind == "customer_push":
+            await self.push.failed(conn, job, session, reason)
+        else:
+            await failed_attempt(conn, job, reason)
 
     async def get_last_error(self, ticket: str) -> str:
         async with self.pool.acquire() as conn:
