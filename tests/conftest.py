@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool, load_migrations
+from platform_kit.db import KIT_MIGRATION_PACKAGE, create_pool, load_migrations
+from tests.support.schemas import migrated_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,18 +79,10 @@ def database_url(stack_env: dict[str, str]) -> str:
 @pytest.fixture
 async def kit_schema(database_url: str) -> AsyncIterator[str]:
     """A fresh schema with the kit's outbox and inbox tables, dropped after the test."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    pool = await create_pool(database_url, schema, min_size=1, max_size=2)
-    try:
-        await apply_migrations(pool, schema, load_migrations(KIT_MIGRATION_PACKAGE))
-    finally:
-        await pool.close()
-    yield schema
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    async with migrated_schema(
+        database_url, "t_", load_migrations(KIT_MIGRATION_PACKAGE)
+    ) as schema:
+        yield schema
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from billing_service.app import create_app
 from billing_service.settings import Settings
 from platform_kit.auth import create_token, migrate_auth
 from tests.conftest import create_test_topics
+from tests.support.schemas import drop_schema
 
 
 @dataclass
@@ -60,14 +61,6 @@ async def create_topics_for(settings: Settings) -> None:
     await create_test_topics(
         settings.kafka_bootstrap_servers, names + [f"{n}.dlq" for n in names], partitions=3
     )
-
-
-async def drop_schema(database_url: str, schema: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @asynccontextmanager

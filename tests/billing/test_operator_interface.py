@@ -12,15 +12,18 @@ import pytest
 from prometheus_client import REGISTRY
 
 from billing_service.handlers.expire_parked import expire_parked_once
+from platform_events.contracts.customer import CustomerUpdated
 from platform_kit.kafka import decode_headers
 from tests.billing.conftest import BillingUnderTest
 from tests.billing.support import (
     TopicTail,
     customer_created,
     envelope,
+    invoice,
     new_tenant,
     payment,
     publish,
+    snapshot,
     wait_for,
 )
 from tests.support.kafka_io import publish_raw, read_all
@@ -216,3 +219,39 @@ async def test_every_event_of_a_customer_on_billing_balances_has_a_higher_sequen
     ]
     sequences = [e["sequence"] for e in events]
     assert sequences == sorted(sequences) and len(set(sequences)) == 3, events
+
+
+async def test_a_credit_limit_flag_names_the_event_that_flipped_it(
+    billing: BillingUnderTest,
+) -> None:
+    tenant = new_tenant()
+    created = envelope(customer_created("c", credit_limit_minor=100), tenant)
+    over = envelope(invoice("c", "inv-1", 500), tenant)
+    raised = envelope(
+        CustomerUpdated(
+            changed_fields=["credit_limit_minor"],
+            customer=snapshot("c", credit_limit_minor=1_000, version=2),
+        ),
+        tenant,
+    )
+
+    def credit_flag(r) -> bool:  # type: ignore[no-untyped-def]
+        h = decode_headers(r.headers)
+        return (
+            h.get("tenant_id") == tenant and h.get("ce_type") == "billing.credit-limit-exceeded.v1"
+        )
+
+    tail = TopicTail(billing.bootstrap, "billing.balances")
+    await tail.start()
+    try:
+        await publish(billing.bootstrap, billing.customer_topic, [created])
+        await publish(billing.bootstrap, billing.tx_topic, [over])
+        [exceeded] = await tail.collect(credit_flag, 1)
+        await publish(billing.bootstrap, billing.customer_topic, [raised])
+        [cleared] = await tail.collect(credit_flag, 1)
+    finally:
+        await tail.stop()
+    assert json.loads(exceeded.value)["data"]["exceeded"] is True
+    assert json.loads(exceeded.value)["causation_id"] == str(over.id)
+    assert json.loads(cleared.value)["data"]["exceeded"] is False
+    assert json.loads(cleared.value)["causation_id"] == str(raised.id)

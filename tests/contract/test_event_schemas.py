@@ -78,6 +78,17 @@ def test_a_new_optional_field_and_a_new_description_are_not_breaking():
     assert breaking_changes(SCHEMA, new) == []
 
 
+def test_the_currency_code_set_may_follow_iso_4217_but_may_not_leave_the_pattern():
+    currency = SCHEMA["$defs"]["Money"]["properties"]["currency"]
+    assert {"EUR", "USD", "JPY"} <= set(currency["enum"]) and "XYZ" not in currency["enum"]
+    followed = copy.deepcopy(SCHEMA)
+    followed["$defs"]["Money"]["properties"]["currency"]["enum"].append("ZZZ")
+    assert breaking_changes(SCHEMA, followed) == []
+    outside = copy.deepcopy(SCHEMA)
+    outside["$defs"]["Money"]["properties"]["currency"]["enum"].append("euro")
+    assert breaking_changes(SCHEMA, outside) == ["$defs/Money.currency: type changed"]
+
+
 def test_money_is_never_a_float():
     with pytest.raises(ValidationError):
         Money(amount_minor=10.5, currency="EUR")  # type: ignore[arg-type]
@@ -85,6 +96,8 @@ def test_money_is_never_a_float():
         Money.model_validate_json('{"amount_minor": 10.0, "currency": "EUR"}')
     with pytest.raises(ValidationError):
         Money(amount_minor=10, currency="euro")
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        Money(amount_minor=10, currency="XYZ")
     assert Money(amount_minor=1050, currency="EUR").amount_minor == 1050
 
 

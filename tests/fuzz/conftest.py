@@ -27,9 +27,10 @@ from platform_kit.auth import create_token, migrate_auth
 from qb_sync.app import create_app as create_qbsync_app
 from qb_sync.settings import Settings as QbSyncSettings
 from qbo_emulator.testing import EmulatorServer
-from tests.billing.conftest import create_topics_for, drop_schema, isolated_settings
+from tests.billing.conftest import create_topics_for, isolated_settings
 from tests.billing.support import customer_created, envelope, publish, wait_for
 from tests.fuzz.live import serving
+from tests.support.schemas import drop_schema
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 

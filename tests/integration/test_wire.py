@@ -185,7 +185,12 @@ def test_the_document_refuses_what_consumers_refuse(document):
     body = json.loads(payment.model_dump_json())
     payload = strict_validator(document, "/components/messages/billing.payment-received.v1/payload")
     payload.validate(body)
-    for field, bad in [("amount_minor", 100.0), ("currency", "usd"), ("currency", "DOLLARS")]:
+    for field, bad in [
+        ("amount_minor", 100.0),
+        ("currency", "usd"),
+        ("currency", "DOLLARS"),
+        ("currency", "XYZ"),  # three letters, but not an ISO 4217 code
+    ]:
         wrong = json.loads(json.dumps(body))
         wrong["data"]["amount"][field] = bad
         with pytest.raises(jsonschema.ValidationError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,9 +17,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from platform_kit.auth import Authenticator, migrate_auth
-from platform_kit.db import apply_migrations, create_pool, service_migrations
+from platform_kit.db import create_pool, service_migrations
 from platform_kit.http import install_http_basics
 from qb_sync.api.qbd import connections, web_connector
+from tests.support.schemas import migrated_schema
 
 OWNER_ID = "{6B0A1C2D-3E4F-4A5B-8C9D-0E1F2A3B4C5D}"
 
@@ -39,19 +39,10 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def qbd_schema(database_url: str) -> AsyncIterator[str]:
-    schema = f"t_qbd_{uuid.uuid4().hex[:10]}"
     await migrate_auth(database_url)  # the kit's API tokens, for the admin routes
-    pool = await create_pool(database_url, schema, min_size=1, max_size=2)
-    try:
-        await apply_migrations(pool, schema, service_migrations("qb_sync.migrations"))
-    finally:
-        await pool.close()
-    yield schema
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    migrations = service_migrations("qb_sync.migrations")
+    async with migrated_schema(database_url, "t_qbd_", migrations) as schema:
+        yield schema
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@
 Breaking (needs a new `.vN` type instead): a field removed, a field's type changed, a new required
 field, a required field made optional (consumers rely on it being there), a nested model changed in
 one of those ways. Descriptions, titles and defaults may change; a new optional field is fine.
+An enum under a pattern (ISO 4217 codes under `^[A-Z]{3}$`) may be added or follow the standard:
+the pattern is what consumers rely on, and every listed value must match it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _COSMETIC = {"description", "title", "default", "examples"}
@@ -45,7 +48,15 @@ def _compare_object(prefix: str, old: dict[str, Any], new: dict[str, Any]) -> li
 def _shape(schema: Any) -> Any:
     """The part of a property schema that decides what values it accepts."""
     if isinstance(schema, dict):
-        return {k: _shape(v) for k, v in schema.items() if k not in _COSMETIC}
+        ignored = _COSMETIC | ({"enum"} if _enum_refines_pattern(schema) else set())
+        return {k: _shape(v) for k, v in schema.items() if k not in ignored}
     if isinstance(schema, list):
         return [_shape(item) for item in schema]
     return schema
+
+
+def _enum_refines_pattern(schema: dict[str, Any]) -> bool:
+    pattern, values = schema.get("pattern"), schema.get("enum")
+    if not isinstance(pattern, str) or not isinstance(values, list):
+        return False
+    return all(isinstance(v, str) and re.search(pattern, v) for v in values)

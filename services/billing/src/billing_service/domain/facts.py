@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from billing_service.domain.entries import EntryType
 from platform_events import EventData
@@ -140,34 +140,25 @@ def fact_from_event(
             currency=None,
             reason=data.reason,
         )
-    if type(data) is billing.RefundIssued:
+    if type(data) in _AMOUNT_AND_REASON:
+        entry_type, id_field = _AMOUNT_AND_REASON[type(data)]
+        same = cast(billing.RefundIssued | billing.CreditApplied | billing.AdjustmentPosted, data)
         return Fact(
             **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.REFUND,
-            reference_id=data.refund_id,
-            amount_minor=data.amount.amount_minor,
-            currency=data.amount.currency,
-            reason=data.reason,
-        )
-    if type(data) is billing.CreditApplied:
-        return Fact(
-            **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.CREDIT,
-            reference_id=data.credit_id,
-            amount_minor=data.amount.amount_minor,
-            currency=data.amount.currency,
-            reason=data.reason,
-        )
-    if type(data) is billing.AdjustmentPosted:
-        return Fact(
-            **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.ADJUSTMENT,
-            reference_id=data.adjustment_id,
-            amount_minor=data.amount.amount_minor,
-            currency=data.amount.currency,
-            reason=data.reason,
+            customer_id=same.customer_id,
+            entry_type=entry_type,
+            reference_id=getattr(same, id_field),
+            amount_minor=same.amount.amount_minor,
+            currency=same.amount.currency,
+            reason=same.reason,
         )
     raise TypeError(f"not a billing transaction: {data.event_type}")
+
+
+# Refunds, credits and adjustments carry the same fields (an amount and a reason) under their own
+# id, so one mapping serves the three.
+_AMOUNT_AND_REASON: dict[type, tuple[EntryType, str]] = {
+    billing.RefundIssued: (EntryType.REFUND, "refund_id"),
+    billing.CreditApplied: (EntryType.CREDIT, "credit_id"),
+    billing.AdjustmentPosted: (EntryType.ADJUSTMENT, "adjustment_id"),
+}

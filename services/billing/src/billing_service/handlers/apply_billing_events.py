@@ -161,7 +161,17 @@ class _Poll:
         await self._write([Parked(e, -1) for e in events if type(e.data) in TRANSACTIONS])
         if changed:  # a new credit limit is a change to evaluate, like a new balance
             accounts = await accounts_of(conn, sorted({(t, c) for t, c, _ in changed}))
-            flags = await refresh_flags(conn, accounts, self.today)
+            # Each account's flags change because of its customer's latest fact in the batch.
+            by_customer = {
+                (e.envelope.tenant_id, e.data.customer.customer_id): (  # type: ignore[attr-defined]
+                    e.envelope.correlation_id,
+                    str(e.envelope.id),
+                )
+                for e in others
+                if type(e.data) in CUSTOMER_FACTS
+            }
+            causes = {a: by_customer[a[:2]] for a in accounts if a[:2] in by_customer}
+            flags = await refresh_flags(conn, accounts, self.today, causes)
             await add_to_outbox(conn, await numbered(conn, flags))
         return self.failures
 

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import asyncpg
 
 from billing_service.domain.flags import over_credit_limit, overdue_status
 from billing_service.store.metrics import FLAG_CHANGES
-from platform_events import new_envelope
+from platform_events import EventData, new_envelope
 from platform_events.contracts.billing import CreditLimitExceeded, OverdueChanged
 from platform_kit.outbox import OutgoingEvent, outgoing
 
 SOURCE = "billing"
 AccountKey = tuple[str, str, str]
+# What an account's change was caused by: (correlation_id, causation_id) of the consumed event.
+Causes = Mapping[AccountKey, tuple[str | None, str | None]]
+NO_CAUSE: tuple[str | None, str | None] = (None, None)
 
 
 async def refresh_flags(
-    conn: asyncpg.Connection, accounts: Sequence[AccountKey], today: date
+    conn: asyncpg.Connection,
+    accounts: Sequence[AccountKey],
+    today: date,
+    causes: Causes | None = None,
 ) -> list[OutgoingEvent]:
-    """Flags of these accounts as of `today`; updates the rows and returns events for changes.
+    """Flags of these accounts as of `today`; updates the rows and returns events for changes,
+    naming the event that caused each account's change (`causes`; none for the daily sweep).
 
     The caller holds these customers' locks (store/locks.py), so the figures read here are the
     ones the flags are written against."""
@@ -70,12 +77,13 @@ async def refresh_flags(
         status = overdue_status(
             r["current_balance_minor"], r["total_invoiced_minor"], past_due.get(account, [])
         )
+        correlation_id, causation_id = (causes or {}).get(account, NO_CAUSE)
         credit_flipped = over != r["over_credit_limit"]
         overdue_flipped = status.overdue != r["overdue"]
         if credit_flipped:
             FLAG_CHANGES.labels("credit_limit").inc()
             events.append(
-                _event(
+                account_event(
                     r,
                     CreditLimitExceeded(
                         customer_id=r["customer_id"],
@@ -84,12 +92,14 @@ async def refresh_flags(
                         current_balance_minor=r["current_balance_minor"],
                         exceeded=over,
                     ),
+                    correlation_id,
+                    causation_id,
                 )
             )
         if overdue_flipped:
             FLAG_CHANGES.labels("overdue").inc()
             events.append(
-                _event(
+                account_event(
                     r,
                     OverdueChanged(
                         customer_id=r["customer_id"],
@@ -98,6 +108,8 @@ async def refresh_flags(
                         oldest_due_date=status.oldest_due_date,
                         currency=r["currency"],
                     ),
+                    correlation_id,
+                    causation_id,
                 )
             )
         due_check = next_check.get(account)
@@ -128,7 +140,13 @@ async def refresh_flags(
     return events
 
 
-def _event(row: asyncpg.Record, data: CreditLimitExceeded | OverdueChanged) -> OutgoingEvent:
+def account_event(
+    row: asyncpg.Record,
+    data: EventData,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> OutgoingEvent:
+    """An event about one account (a balances row): keyed by its customer, numbered by entries."""
     return outgoing(
         new_envelope(
             data,
@@ -136,5 +154,7 @@ def _event(row: asyncpg.Record, data: CreditLimitExceeded | OverdueChanged) -> O
             subject=row["customer_id"],
             tenant_id=row["tenant_id"],
             sequence=row["entry_count"],
+            correlation_id=correlation_id,
+            causation_id=causation_id,
         )
     )

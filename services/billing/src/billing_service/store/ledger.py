@@ -26,7 +26,7 @@ from billing_service.domain.rules import (
 )
 from billing_service.store.balance_sequences import numbered
 from billing_service.store.customers import AccountKey, load_customers
-from billing_service.store.flags import refresh_flags
+from billing_service.store.flags import NO_CAUSE, account_event, refresh_flags
 from billing_service.store.locks import lock_customers
 from billing_service.store.metrics import CONFLICTS_PARKED, TRANSACTIONS_REJECTED
 from platform_events import new_envelope
@@ -346,15 +346,16 @@ async def _insert_entries(
         )
     rows = await _upsert_balances(conn, deltas, last_entry)
     correlation = {(f.tenant_id, f.customer_id): f.correlation_id for f in facts}
+    causes = {
+        account: (correlation.get(account[:2]), last_event.get(account)) for account in deltas
+    }
     events = [
         _balance_changed(
-            r,
-            correlation.get((r["tenant_id"], r["customer_id"])),
-            last_event.get((r["tenant_id"], r["customer_id"], r["currency"])),
+            r, *causes.get((r["tenant_id"], r["customer_id"], r["currency"]), NO_CAUSE)
         )
         for r in rows
     ]
-    events += await refresh_flags(conn, sorted(deltas), today)
+    events += await refresh_flags(conn, sorted(deltas), today, causes)
     return events
 
 
@@ -411,17 +412,7 @@ def _balance_changed(
         total_adjustments_minor=row["total_adjustments_minor"],
         caused_by_entry=str(row["last_entry_id"]),
     )
-    return outgoing(
-        new_envelope(
-            data,
-            source=SOURCE,
-            subject=row["customer_id"],
-            tenant_id=row["tenant_id"],
-            sequence=row["entry_count"],
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-        )
-    )
+    return account_event(row, data, correlation_id, causation_id)
 
 
 async def _park_conflicts(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import ConfigDict
 
 from customer_service.domain.errors import FieldProblem
 from platform_events.contracts.customer import Address, CustomerSnapshot
@@ -42,55 +43,26 @@ def cleared_required_fields(changes: dict[str, Any]) -> list[FieldProblem]:
     ]
 
 
-@dataclass(frozen=True)
-class Customer:
+class Customer(CustomerSnapshot):
+    """The aggregate: the contract's snapshot of a customer plus the tenant that owns it, so a
+    new field is declared once, in the contract (libs/events), and the domain, the store, the
+    API and the events all take it from there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     tenant_id: str
-    customer_id: str
-    company_name: str
-    tracking_number: str
-    currency: str
-    version: int = 1
-    active: bool = True
-    parent_id: str | None = None
-    customer_type: str = "business"
-    display_name: str | None = None
-    contact_name: str | None = None
-    ext_account_number: str | None = None
-    sub_account_number: str | None = None
-    category: str | None = None
-    sales_rep: str | None = None
-    terms: str | None = None
-    country: str | None = None
-    warehouse: str | None = None
-    tax_type: str | None = None
-    delivery_method: str | None = None
-    carrier: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    mobile: str | None = None
-    fax: str | None = None
-    website: str | None = None
-    factored: bool = False
-    web_sales: bool = False
-    allow_partial_payments: bool = False
-    product_display: str = "standard_and_exclusive"
-    discount_basis_points: int = 0
-    credit_limit_minor: int | None = None
-    sales_limit_minor: int | None = None
-    billing_address: dict[str, Any] | None = None
-    delivery_address: dict[str, Any] | None = None
-    postal_address: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:
-        # Shallow on purpose: dataclasses.asdict deep-copies and dominated list latency.
+        # Shallow on purpose: a deep copy of every customer dominated list latency.
         return {name: getattr(self, name) for name in _FIELD_NAMES}
 
+    def replace(self, **changes: Any) -> Customer:
+        """A copy with `changes` applied, validated like a new customer (an address given as a
+        dict becomes an Address)."""
+        return Customer.model_validate({**self.fields(), **changes})
 
-_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Customer))
-# The record is declared field by field so that type checkers see each attribute; its types are
-# the stored ones (an address is the JSON object as stored). Its fields must be the contract's.
-if set(_FIELD_NAMES) != {"tenant_id", *CustomerSnapshot.model_fields}:
-    raise TypeError("Customer's fields differ from CustomerSnapshot's: change both together")
+
+_FIELD_NAMES = tuple(Customer.model_fields)
 
 
 @dataclass(frozen=True)
@@ -110,26 +82,21 @@ def new_customer(tenant_id: str, customer_id: str, values: dict[str, Any]) -> Cu
 
 def apply_changes(customer: Customer, changes: dict[str, Any]) -> Change:
     """Only fields whose value really differs count; the version moves only when one does."""
-    current = customer.fields()
+    editable = {name: value for name, value in changes.items() if name in EDITABLE_FIELDS}
+    # Compared as the customer holds them (an address sent as a dict is compared as an Address).
+    candidate = customer.replace(**editable)
     changed = sorted(
-        name
-        for name, value in changes.items()
-        if name in EDITABLE_FIELDS and current[name] != value
+        name for name in editable if getattr(candidate, name) != getattr(customer, name)
     )
     if not changed:
         return Change(customer, [])
-    updated = dataclasses.replace(
-        customer, version=customer.version + 1, **{name: changes[name] for name in changed}
-    )
-    return Change(updated, changed)
+    return Change(candidate.replace(version=customer.version + 1), changed)
 
 
 def set_active(customer: Customer, active: bool) -> Change:
     if customer.active == active:
         return Change(customer, [])
-    return Change(
-        dataclasses.replace(customer, active=active, version=customer.version + 1), ["active"]
-    )
+    return Change(customer.replace(active=active, version=customer.version + 1), ["active"])
 
 
 def snapshot_of(customer: Customer) -> CustomerSnapshot:

@@ -6,7 +6,6 @@ and each created customer CustomerCreated, all through the outbox in the same tr
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -294,9 +293,7 @@ async def _create_customers(
             created[parent_qb].customer_id if parent_qb in created else mapped.get(parent_qb)
         )
         # An inactive QuickBooks customer arrives inactive: it must not become selectable here.
-        created[qb_id] = dataclasses.replace(
-            customer, parent_id=parent_id, active=directory[qb_id].active
-        )
+        created[qb_id] = customer.replace(parent_id=parent_id, active=directory[qb_id].active)
     await _check_depths(conn, tenant_id, created)
     await insert_customers_refusing_duplicates(conn, list(created.values()))
     await insert_contacts(

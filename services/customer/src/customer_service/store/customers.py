@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ import asyncpg
 
 from customer_service.domain.customer import ADDRESS_FIELDS, Customer
 
-COLUMNS = tuple(f.name for f in dataclasses.fields(Customer))
+COLUMNS = tuple(Customer.model_fields)
 _UUID_COLUMNS = ("customer_id", "parent_id")
 
 
@@ -29,7 +28,8 @@ def customer_from_row(row: asyncpg.Record) -> Customer:
 
 def _db_value(name: str, value: Any) -> Any:
     if name in ADDRESS_FIELDS:
-        return json.dumps(value) if value is not None else None
+        # The lines the client (or QuickBooks) gave, as given: unset lines are not stored.
+        return json.dumps(value.model_dump(exclude_unset=True)) if value is not None else None
     if name in _UUID_COLUMNS and value is not None:
         return uuid.UUID(value)
     return value
