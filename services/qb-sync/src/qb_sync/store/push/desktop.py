@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 
+from qb_sync.store.push.leases import update_if_still_ours
 from qb_sync.store.push.rows import Mapping
 
 LEASE_OWNER = "qbd-web-connector"
@@ -79,33 +80,16 @@ async def lease_desktop_row(
     return (leased["customer_id"], leased["lease_token"]) if leased else None
 
 
-async def renew(conn: asyncpg.Connection, row: Mapping, token: uuid.UUID, seconds: float) -> bool:
-    """Keep the row leased for its job; False when the lease went to someone else."""
-    renewed = await conn.fetchval(
-        """UPDATE push_mappings SET lease_until = now() + make_interval(secs => $5)
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3 AND lease_token = $4
-        RETURNING true""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
-        token,
-        seconds,
-    )
-    return bool(renewed)
-
-
 async def note_create_name(
     conn: asyncpg.Connection, row: Mapping, token: uuid.UUID, full_name: str
 ) -> None:
     """Before an Add goes out: its FullName joins the names every later find-first searches,
     so an Add whose answer is lost is found again even after a rename."""
-    await conn.execute(
-        """UPDATE push_mappings SET create_names = CASE WHEN $5 = ANY(create_names)
-                  THEN create_names ELSE array_append(create_names, $5) END
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3 AND lease_token = $4""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
+    await update_if_still_ours(
+        conn,
+        row,
         token,
+        """create_names = CASE WHEN $5 = ANY(create_names)
+              THEN create_names ELSE array_append(create_names, $5) END""",
         full_name,
     )

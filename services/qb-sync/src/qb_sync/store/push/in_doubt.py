@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from qb_sync.store.push.leases import update_if_still_ours
 from qb_sync.store.push.rows import Mapping
 
 Json = dict[str, Any]
@@ -19,18 +20,13 @@ Json = dict[str, Any]
 async def mark_in_doubt(pool: asyncpg.Pool, row: Mapping, token: uuid.UUID, sent: Json) -> bool:
     """Record `sent` as in doubt (merged with any earlier body still in doubt); False when the
     lease is no longer ours."""
-    done = await pool.fetchval(
-        """UPDATE push_mappings
-              SET write_in_doubt = COALESCE(write_in_doubt, '{}'::jsonb) || $5::jsonb
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3 AND lease_token = $4
-        RETURNING true""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
+    return await update_if_still_ours(
+        pool,
+        row,
         token,
+        "write_in_doubt = COALESCE(write_in_doubt, '{}'::jsonb) || $5::jsonb",
         json.dumps(sent),
     )
-    return bool(done)
 
 
 async def wake_in_doubt(conn: Any, tenant_id: str, realm_id: str, qb_ids: list[str]) -> None:

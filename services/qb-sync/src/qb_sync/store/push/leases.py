@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from qb_sync.store.push.rows import Mapping
+from qb_sync.store.push.rows import LEASED_ROW, ROW, Mapping
 
 
 class LeaseLost(Exception):
@@ -81,19 +81,33 @@ async def lease_due(
     return [Mapping.of(r) for r in rows]
 
 
-async def renew_lease(pool: asyncpg.Pool, row: Mapping, token: uuid.UUID, seconds: float) -> bool:
-    """Push the lease's end out again; False once the lease is no longer this token's."""
-    renewed = await pool.fetchval(
-        """UPDATE push_mappings SET lease_until = now() + make_interval(secs => $5)
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3 AND lease_token = $4
-        RETURNING true""",
+async def update_if_still_ours(
+    db: asyncpg.Pool | asyncpg.Connection,
+    row: Mapping,
+    token: uuid.UUID,
+    assignments: str,
+    *values: Any,
+) -> bool:
+    """`UPDATE push_mappings SET <assignments>` on the row only while it is leased under `token`
+    (`values` bind from $5 on); False once the lease is no longer this token's."""
+    done = await db.fetchval(
+        f"UPDATE push_mappings SET {assignments} WHERE {LEASED_ROW} RETURNING true",
         row.tenant_id,
         row.realm_id,
         row.customer_id,
         token,
-        seconds,
+        *values,
     )
-    return bool(renewed)
+    return bool(done)
+
+
+async def renew_lease(
+    db: asyncpg.Pool | asyncpg.Connection, row: Mapping, token: uuid.UUID, seconds: float
+) -> bool:
+    """Push the lease's end out again; False once the lease is no longer this token's."""
+    return await update_if_still_ours(
+        db, row, token, "lease_until = now() + make_interval(secs => $5)", seconds
+    )
 
 
 async def lock_if_still_ours(
@@ -101,8 +115,7 @@ async def lock_if_still_ours(
 ) -> asyncpg.Record | None:
     """The row, locked for the outcome, if it is still leased under `token`."""
     record: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT * FROM push_mappings WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3
-              AND lease_token = $4 FOR UPDATE""",
+        f"SELECT * FROM push_mappings WHERE {LEASED_ROW} FOR UPDATE",
         row.tenant_id,
         row.realm_id,
         row.customer_id,
@@ -115,9 +128,9 @@ async def take_over(conn: Any, row: Mapping, owner: str, token: uuid.UUID) -> No
     """Lease the row to `owner` under `token` whoever holds it (a person's choice in the API wins
     over a worker pushing it: that worker's outcome is then dropped)."""
     await conn.execute(
-        """UPDATE push_mappings SET lease_owner = $4, lease_token = $5,
+        f"""UPDATE push_mappings SET lease_owner = $4, lease_token = $5,
                   lease_until = now() + interval '1 minute'
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+            WHERE {ROW}""",
         row.tenant_id,
         row.realm_id,
         row.customer_id,

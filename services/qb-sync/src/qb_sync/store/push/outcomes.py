@@ -10,13 +10,29 @@ import asyncpg
 
 from qb_sync.domain.fields import content_hash
 from qb_sync.domain.outcomes import MAX_CUSTOMER_WAIT_SECONDS
-from qb_sync.store.push.rows import Mapping
+from qb_sync.store.push.rows import ROW, Mapping
 
 Json = dict[str, Any]
 
 
 def _json(value: Json | None) -> str | None:
     return json.dumps(value) if value is not None else None
+
+
+async def _end_lease_with(
+    conn: asyncpg.Connection, row: Mapping, assignments: str, *values: Any
+) -> None:
+    """`UPDATE push_mappings SET <assignments>` on the row (`values` bind from $4 on), ending its
+    lease: every outcome hands the row back."""
+    await conn.execute(
+        f"""UPDATE push_mappings SET {assignments},
+                  lease_until = NULL, lease_owner = NULL, lease_token = NULL, updated_at = now()
+            WHERE {ROW}""",
+        row.tenant_id,
+        row.realm_id,
+        row.customer_id,
+        *values,
+    )
 
 
 async def mark_in_step(
@@ -31,24 +47,20 @@ async def mark_in_step(
 ) -> None:
     """Linked (`qb_id` given: the create's frozen body and names are done with), updated or
     unchanged: synced, or pending again at once when there is `more` to send."""
-    await conn.execute(
-        """UPDATE push_mappings
-              SET qb_customer_id = COALESCE($4, qb_customer_id),
-                  sync_token = COALESCE($5, sync_token),
-                  status = CASE WHEN $9 THEN 'pending' ELSE 'synced' END,
-                  due_at = CASE WHEN $9 THEN now() END,
-                  pushed_content = COALESCE($6::jsonb, pushed_content),
-                  platform_content = $7::jsonb, pushed_hash = $8, attempts = 0,
-                  last_error_code = NULL, last_error_message = NULL, conflict = NULL,
-                  candidate_qb_customer_id = NULL, lease_until = NULL,
-                  lease_owner = NULL, lease_token = NULL, failure_reported = false,
-                  create_payload = CASE WHEN $10 THEN NULL ELSE create_payload END,
-                  create_names = CASE WHEN $10 THEN '{}' ELSE create_names END,
-                  write_in_doubt = NULL, auto_retries = 0, updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
+    await _end_lease_with(
+        conn,
+        row,
+        """qb_customer_id = COALESCE($4, qb_customer_id),
+           sync_token = COALESCE($5, sync_token),
+           status = CASE WHEN $9 THEN 'pending' ELSE 'synced' END,
+           due_at = CASE WHEN $9 THEN now() END,
+           pushed_content = COALESCE($6::jsonb, pushed_content),
+           platform_content = $7::jsonb, pushed_hash = $8, attempts = 0,
+           last_error_code = NULL, last_error_message = NULL, conflict = NULL,
+           candidate_qb_customer_id = NULL, failure_reported = false,
+           create_payload = CASE WHEN $10 THEN NULL ELSE create_payload END,
+           create_names = CASE WHEN $10 THEN '{}' ELSE create_names END,
+           write_in_doubt = NULL, auto_retries = 0""",
         qb_id,
         sync_token,
         _json(qb_content),
@@ -70,19 +82,15 @@ async def mark_waiting(
 ) -> None:
     """Pending again after `delay`, attempts not counted. With `doubling`, a row that waited for
     the same code before waits twice as long as last time (up to MAX_CUSTOMER_WAIT_SECONDS)."""
-    await conn.execute(
-        """UPDATE push_mappings SET due_at = now() + make_interval(secs =>
-                  CASE WHEN $7 AND last_error_code = $5 AND due_at > updated_at
-                       THEN LEAST($8, GREATEST($4,
-                            2 * EXTRACT(EPOCH FROM due_at - updated_at)::float8))
-                       ELSE $4 END),
-                  last_error_code = $5, last_error_message = $6,
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
+    await _end_lease_with(
+        conn,
+        row,
+        """due_at = now() + make_interval(secs =>
+               CASE WHEN $7 AND last_error_code = $5 AND due_at > updated_at
+                    THEN LEAST($8, GREATEST($4,
+                         2 * EXTRACT(EPOCH FROM due_at - updated_at)::float8))
+                    ELSE $4 END),
+           last_error_code = $5, last_error_message = $6""",
         delay,
         code,
         message,
@@ -95,16 +103,11 @@ async def schedule_retry(
     conn: asyncpg.Connection, row: Mapping, *, delay: float, code: str | None, message: str | None
 ) -> None:
     """One more attempt counted; pending again after `delay`."""
-    await conn.execute(
-        """UPDATE push_mappings SET attempts = attempts + 1,
-                  due_at = now() + make_interval(secs => $4),
-                  last_error_code = $5, last_error_message = $6,
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
+    await _end_lease_with(
+        conn,
+        row,
+        """attempts = attempts + 1, due_at = now() + make_interval(secs => $4),
+           last_error_code = $5, last_error_message = $6""",
         delay,
         code,
         message,
@@ -131,22 +134,18 @@ async def mark_stopped(
     `create_request_id`, a new one). `answered`: the outcome carries what QuickBooks holds now
     (`qb_content`), so no update is in doubt any more; a fault or timeouts keep it in doubt and
     the next push reads QuickBooks first."""
-    await conn.execute(
-        """UPDATE push_mappings SET status = $4, attempts = attempts + 1, due_at = NULL,
-                  last_error_code = $5, last_error_message = $6,
-                  candidate_qb_customer_id = $7, conflict = $8::jsonb,
-                  sync_token = COALESCE($9, sync_token),
-                  pushed_content = COALESCE($10::jsonb, pushed_content),
-                  failure_reported = true,
-                  create_payload = CASE WHEN $11 THEN NULL ELSE create_payload END,
-                  create_request_id = $12,
-                  write_in_doubt = CASE WHEN $13 THEN NULL ELSE write_in_doubt END,
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
+    await _end_lease_with(
+        conn,
+        row,
+        """status = $4, attempts = attempts + 1, due_at = NULL,
+           last_error_code = $5, last_error_message = $6,
+           candidate_qb_customer_id = $7, conflict = $8::jsonb,
+           sync_token = COALESCE($9, sync_token),
+           pushed_content = COALESCE($10::jsonb, pushed_content),
+           failure_reported = true,
+           create_payload = CASE WHEN $11 THEN NULL ELSE create_payload END,
+           create_request_id = $12,
+           write_in_doubt = CASE WHEN $13 THEN NULL ELSE write_in_doubt END""",
         status,
         code,
         message,

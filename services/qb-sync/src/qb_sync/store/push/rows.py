@@ -20,6 +20,12 @@ import asyncpg
 
 Json = dict[str, Any]
 
+ROW = "tenant_id = $1 AND realm_id = $2 AND customer_id = $3"
+"""The WHERE of one push row, its key bound as $1-$3."""
+LEASED_ROW = f"{ROW} AND lease_token = $4"
+"""The WHERE of one push row still leased under the token bound as $4: the fence of every
+write a lease holder makes."""
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -63,7 +69,7 @@ _JSON_COLUMNS = ("pushed_content", "conflict", "platform_content", "write_in_dou
 
 async def get_mapping(conn: Any, tenant_id: str, realm_id: str, customer_id: str) -> Mapping | None:
     row = await conn.fetchrow(
-        "SELECT * FROM push_mappings WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3",
+        f"SELECT * FROM push_mappings WHERE {ROW}",
         tenant_id,
         realm_id,
         customer_id,

@@ -36,6 +36,7 @@ from qb_sync.domain.qbd.records import Job, Session, desktop_realm
 from qb_sync.settings import Settings
 from qb_sync.store.push import desktop
 from qb_sync.store.push.intent import ensure_parent_pending
+from qb_sync.store.push.leases import renew_lease
 from qb_sync.store.push.rows import Mapping, get_mapping, owner_of
 from qb_sync.store.push.snapshots import load_snapshot
 from qb_sync.store.qbd import customers, push_jobs
@@ -131,7 +132,7 @@ class _Pushing:
             # Unlinked, or a person's choice took the row over: its new holder decides.
             await settle(conn, job, "done", last_status="the push row was taken over")
             return None
-        await desktop.renew(conn, row, token, LEASE_SECONDS)
+        await renew_lease(conn, row, token, LEASE_SECONDS)
         return _Pushing(conn, job, session, row, token, outcomes)
 
     # ----- what the platform wants -----
