@@ -37,6 +37,11 @@ class Outcome:
     unfreeze: bool = False  # QuickBooks answered the create: it may be rebuilt (new requestid)
     merged_away: str | None = None  # 610: this QuickBooks id is gone
 
+    @property
+    def sync_token(self) -> int | None:
+        """The SyncToken of the customer QuickBooks returned, if it returned one."""
+        return int(self.customer.get("SyncToken") or 0) if self.customer else None
+
 
 def linked(customer: Json, how: str, wanted: Json, wanted_qb: Json) -> Outcome:
     """The row is now linked to `customer`. Fields QuickBooks does not hold as the platform
@@ -51,6 +56,16 @@ def linked(customer: Json, how: str, wanted: Json, wanted_qb: Json) -> Outcome:
         qb_content=held,
         platform={} if pending else wanted,
         more=bool(pending),
+    )
+
+
+def linked_meanwhile(outcome: Outcome) -> Outcome:
+    """`outcome` would link a QuickBooks customer another row linked between our check and our
+    write (the unique index said so)."""
+    assert outcome.customer is not None
+    qb_id = str(outcome.customer["Id"])
+    return linked_elsewhere(
+        qb_id, f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
     )
 
 

@@ -12,7 +12,12 @@ import asyncpg
 
 from platform_events.contracts.quickbooks import QuickBooksCustomerLinked, QuickBooksSyncFailed
 from platform_events.envelope import EventData
-from qb_sync.domain.outcomes import WAITING_FOR_CUSTOMER, Outcome, linked_elsewhere
+from qb_sync.domain.outcomes import (
+    WAITING_FOR_CUSTOMER,
+    Outcome,
+    linked_elsewhere,
+    linked_meanwhile,
+)
 from qb_sync.domain.qbd.records import is_desktop_realm
 from qb_sync.domain.request_ids import next_request_id
 from qb_sync.settings import Settings
@@ -40,11 +45,7 @@ class OutcomeWriter:
         try:
             await self._finish(row, token, outcome)
         except asyncpg.UniqueViolationError:
-            # Another row linked the same QuickBooks customer between our check and our write.
-            assert outcome.customer is not None
-            qb_id = str(outcome.customer["Id"])
-            message = f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
-            await self._finish(row, token, linked_elsewhere(qb_id, message))
+            await self._finish(row, token, linked_meanwhile(outcome))
 
     async def write_in(
         self, conn: asyncpg.Connection, row: Mapping, token: uuid.UUID, outcome: Outcome
@@ -58,10 +59,7 @@ class OutcomeWriter:
             async with conn.transaction():  # a savepoint: the fallback below may still write
                 await self._write(conn, row, record, outcome)
         except asyncpg.UniqueViolationError:
-            assert outcome.customer is not None
-            qb_id = str(outcome.customer["Id"])
-            message = f"QuickBooks customer {qb_id} was linked to another customer meanwhile"
-            await self._write(conn, row, record, linked_elsewhere(qb_id, message))
+            await self._write(conn, row, record, linked_meanwhile(outcome))
         return True
 
     async def _finish(self, row: Mapping, token: uuid.UUID, outcome: Outcome) -> None:
@@ -79,7 +77,6 @@ class OutcomeWriter:
         self, conn: asyncpg.Connection, row: Mapping, record: asyncpg.Record, o: Outcome
     ) -> None:
         o = await _unless_linked_elsewhere(conn, row, o)
-        sync_token = int(o.customer.get("SyncToken") or 0) if o.customer else None
         if o.customer is not None:
             # The new link rides on the mirror too: its QuickBooksCustomerLinked goes to another
             # topic, and until it arrives the customer service would show the QuickBooks
@@ -99,15 +96,15 @@ class OutcomeWriter:
         attempts = int(record["attempts"])
         events: list[EventData] = []
         if o.kind in IN_STEP:
-            events = await _in_step(conn, row, record, o, sync_token)
+            events = await _in_step(conn, row, record, o)
         elif o.kind == "wait":
             await _waiting(conn, row, bool(record["dirty"]), o)
         elif o.kind == "retry" and attempts + 1 < self.settings.push_max_attempts:
             delay = max(o.delay, self._backoff(attempts + 1))
             await outcomes.schedule_retry(conn, row, delay=delay, code=o.code, message=o.message)
         else:  # failed, conflict, needs_link, or retries used up
-            events = await _stopped(conn, row, record, o, sync_token)
-        await report(conn, row.tenant_id, row.customer_id, events, sequence=sync_token or 0)
+            events = await _stopped(conn, row, record, o)
+        await report(conn, row.tenant_id, row.customer_id, events, sequence=o.sync_token or 0)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(
@@ -129,11 +126,7 @@ async def _unless_linked_elsewhere(conn: asyncpg.Connection, row: Mapping, o: Ou
 
 
 async def _in_step(
-    conn: asyncpg.Connection,
-    row: Mapping,
-    record: asyncpg.Record,
-    o: Outcome,
-    sync_token: int | None,
+    conn: asyncpg.Connection, row: Mapping, record: asyncpg.Record, o: Outcome
 ) -> list[EventData]:
     """linked, updated, unchanged. A new link (or one reported failed that works again) is
     told to the customer service."""
@@ -142,7 +135,7 @@ async def _in_step(
         conn,
         row,
         qb_id=qb_id,
-        sync_token=sync_token,
+        sync_token=o.sync_token,
         qb_content=o.qb_content,
         platform=o.platform,
         more=bool(record["dirty"]) or o.more,
@@ -158,7 +151,7 @@ async def _in_step(
             realm_id=row.realm_id,
             customer_id=row.customer_id,
             qb_customer_id=linked_to,
-            sync_token=sync_token or row.sync_token or 0,
+            sync_token=o.sync_token or row.sync_token or 0,
             how=(o.how or "created") if qb_id else "resynced",
         )
     ]
@@ -180,11 +173,7 @@ async def _waiting(conn: asyncpg.Connection, row: Mapping, dirty: bool, o: Outco
 
 
 async def _stopped(
-    conn: asyncpg.Connection,
-    row: Mapping,
-    record: asyncpg.Record,
-    o: Outcome,
-    sync_token: int | None,
+    conn: asyncpg.Connection, row: Mapping, record: asyncpg.Record, o: Outcome
 ) -> list[EventData]:
     """failed, conflict, needs_link: a person (or an event) moves the row on from here."""
     status = "failed" if o.kind == "retry" else o.kind
@@ -200,7 +189,7 @@ async def _stopped(
         message=o.message,
         candidate=o.candidate,
         conflict=o.conflict,
-        sync_token=sync_token,
+        sync_token=o.sync_token,
         qb_content=o.qb_content,
         unfreeze=unfreeze,
         create_request_id=next_request_id(request_id) if unfreeze else request_id,
