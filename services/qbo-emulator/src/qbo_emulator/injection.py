@@ -64,11 +64,7 @@ class FaultBook:
             if rule.kind in phase and rule.matches(realm, method, path):
                 if rule.probability < 1.0 and random.random() >= rule.probability:
                     continue
-                if rule.times is not None:
-                    rule.times -= 1
-                    if rule.times <= 0:
-                        self.rules.remove(rule)
-                return rule
+                return self._use(rule)
         return None
 
     def refusal(self, realm: str, display_name: str) -> FaultRule | None:
@@ -79,12 +75,16 @@ class FaultBook:
                 and (rule.realm is None or rule.realm == realm)
                 and re.search(rule.name or "", display_name) is not None
             ):
-                if rule.times is not None:
-                    rule.times -= 1
-                    if rule.times <= 0:
-                        self.rules.remove(rule)
-                return rule
+                return self._use(rule)
         return None
+
+    def _use(self, rule: FaultRule) -> FaultRule:
+        """One use of `rule` consumed; a rule with none left is gone."""
+        if rule.times is not None:
+            rule.times -= 1
+            if rule.times <= 0:
+                self.rules.remove(rule)
+        return rule
 
     def clear(self) -> None:
         self.rules.clear()

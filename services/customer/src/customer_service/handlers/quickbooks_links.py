@@ -9,6 +9,7 @@ import difflib
 
 import asyncpg
 
+from customer_service.domain.customer import Customer
 from customer_service.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from customer_service.domain.importing import QuickBooksCustomer
 from customer_service.domain.mapping import PUSH
@@ -32,30 +33,10 @@ async def request_push_to_quickbooks(
     pool: asyncpg.Pool, tenant_id: str, customer_id: str, realm_id: str
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await lock_mappings(conn, tenant_id, realm_id)
-        customer = await load_customer(conn, tenant_id, customer_id, for_update=True)
-        if customer is None:
-            raise NotFound(f"customer {customer_id} not found")
+        customer = await _lock_customer(conn, tenant_id, realm_id, customer_id)
         await _refuse_if_mapped(conn, tenant_id, realm_id, customer_id)
         await insert_push_request(conn, tenant_id, realm_id, customer_id)
-        # Every MappingSaved carries one: qb-sync orders a company's mapping changes by it.
-        [mapping_sequence] = await next_unowned_sequences(conn, 1)
-        await outbox.record_events(
-            conn,
-            [
-                mapping_saved_event(
-                    tenant_id,
-                    realm_id,
-                    None,
-                    PUSH,
-                    None,
-                    customer_id,
-                    customer.version,
-                    customer.active,
-                    mapping_sequence,
-                )
-            ],
-        )
+        await _record_mapping_saved(conn, tenant_id, realm_id, None, PUSH, None, customer)
 
 
 async def link_by_display_name(
@@ -64,10 +45,7 @@ async def link_by_display_name(
     """Returns the QuickBooks customer id linked. No exact match is a 422 showing the closest
     names; nothing is ever linked by a guess."""
     async with pool.acquire() as conn, conn.transaction():
-        await lock_mappings(conn, tenant_id, realm_id)
-        customer = await load_customer(conn, tenant_id, customer_id, for_update=True)
-        if customer is None:
-            raise NotFound(f"customer {customer_id} not found")
+        customer = await _lock_customer(conn, tenant_id, realm_id, customer_id)
         matches = await find_by_display_name(conn, tenant_id, realm_id, display_name)
         if len(matches) > 1:
             # Only while a rename is on its way here: linking either would be a guess.
@@ -102,24 +80,47 @@ async def link_by_display_name(
         await write_mappings(
             conn, tenant_id, realm_id, [(qb.qb_customer_id, "link_existing", customer_id)]
         )
-        [mapping_sequence] = await next_unowned_sequences(conn, 1)
-        await outbox.record_events(
-            conn,
-            [
-                mapping_saved_event(
-                    tenant_id,
-                    realm_id,
-                    qb,
-                    "link_existing",
-                    previous.choice if previous else None,
-                    customer_id,
-                    customer.version,
-                    customer.active,
-                    mapping_sequence,
-                )
-            ],
+        previous_choice = previous.choice if previous else None
+        await _record_mapping_saved(
+            conn, tenant_id, realm_id, qb, "link_existing", previous_choice, customer
         )
         return qb.qb_customer_id
+
+
+async def _lock_customer(
+    conn: asyncpg.Connection, tenant_id: str, realm_id: str, customer_id: str
+) -> Customer:
+    """The company's mappings and the customer, locked for this change (404 when no customer)."""
+    await lock_mappings(conn, tenant_id, realm_id)
+    customer = await load_customer(conn, tenant_id, customer_id, for_update=True)
+    if customer is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return customer
+
+
+async def _record_mapping_saved(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    qb: QuickBooksCustomer | None,
+    choice: str,
+    previous_choice: str | None,
+    customer: Customer,
+) -> None:
+    # Every MappingSaved carries one: qb-sync orders a company's mapping changes by it.
+    [mapping_sequence] = await next_unowned_sequences(conn, 1)
+    event = mapping_saved_event(
+        tenant_id,
+        realm_id,
+        qb,
+        choice,
+        previous_choice,
+        customer.customer_id,
+        customer.version,
+        customer.active,
+        mapping_sequence,
+    )
+    await outbox.record_events(conn, [event])
 
 
 async def _refuse_if_mapped(
