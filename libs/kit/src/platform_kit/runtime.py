@@ -24,6 +24,7 @@ from platform_events.asyncapi_html import render_html
 from platform_kit.auth import Authenticator, migrate_auth
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.db import apply_migrations, create_pool, pending_migrations, service_migrations
+from platform_kit.inbox import BatchEventHandler, EventHandler
 from platform_kit.kafka import idempotent_producer
 from platform_kit.relay import OutboxRelay
 from platform_kit.settings import ServiceSettings
@@ -69,6 +70,25 @@ class ServiceRuntime:
         if self.pool is None:
             raise RuntimeError("runtime not started")
         return self.pool
+
+    def consumer(
+        self,
+        name: str,
+        topics: list[str],
+        handler: EventHandler | BatchEventHandler,
+        group_id: str | None = None,
+    ) -> ConsumerRunner:
+        """A consumer on this service's pool and broker, batching as its settings say (call it
+        from the consumer factory: the pool exists by then)."""
+        return ConsumerRunner(
+            name=name,
+            topics=topics,
+            pool=self.db,
+            bootstrap=self.settings.kafka_bootstrap_servers,
+            handler=handler,
+            group_id=group_id,
+            max_records=self.settings.consumer_max_records,
+        )
 
     async def start(self) -> None:
         self.pool = await create_pool(self.settings.database_url, self.schema)

@@ -29,15 +29,9 @@ def consumers(settings: Settings):  # type: ignore[no-untyped-def]
         # runs its Python work (bench/billing_ingest.py). Kafka gives each member whole partitions,
         # and one customer's events share a partition, so members never touch one customer at once
         # (the per-customer locks of store/locks.py make that safe regardless).
+        topics = [settings.customer_topic, settings.transactions_topic]
         return [
-            ConsumerRunner(
-                name=settings.consumer_name,
-                topics=[settings.customer_topic, settings.transactions_topic],
-                pool=rt.db,
-                bootstrap=settings.kafka_bootstrap_servers,
-                handler=ApplyBillingEvents(),
-                max_records=settings.consumer_max_records,
-            )
+            rt.consumer(settings.consumer_name, topics, ApplyBillingEvents())
             for _ in range(settings.consumer_members)
         ]
 

@@ -25,16 +25,8 @@ def consumers_of(settings: Settings):  # type: ignore[no-untyped-def]
     """The QuickBooks directory, link outcomes and billing flags, in one consumer group."""
 
     def build(runtime: ServiceRuntime) -> list[ConsumerRunner]:
-        return [
-            ConsumerRunner(
-                name=SERVICE,
-                topics=[QB_CUSTOMERS.name, QB_SYNC.name, BILLING_BALANCES.name],
-                pool=runtime.db,
-                bootstrap=settings.kafka_bootstrap_servers,
-                handler=InboundEvents(),
-                max_records=settings.consumer_max_records,
-            )
-        ]
+        topics = [QB_CUSTOMERS.name, QB_SYNC.name, BILLING_BALANCES.name]
+        return [runtime.consumer(SERVICE, topics, InboundEvents())]
 
     return build
 

@@ -48,16 +48,7 @@ class PullSide:
         return self.credentials
 
     def consumers(self, runtime: ServiceRuntime) -> list[ConsumerRunner]:
-        return [
-            ConsumerRunner(
-                name=WEBHOOK_CONSUMER,
-                topics=[QB_WEBHOOKS.name],
-                pool=runtime.db,
-                bootstrap=self.settings.kafka_bootstrap_servers,
-                handler=WebhookEvents(),
-                max_records=self.settings.consumer_max_records,
-            )
-        ]
+        return [runtime.consumer(WEBHOOK_CONSUMER, [QB_WEBHOOKS.name], WebhookEvents())]
 
     def start_worker(self, gateway: QboGateway, ownership: RealmOwnership) -> None:
         if not self.settings.pull_enabled:

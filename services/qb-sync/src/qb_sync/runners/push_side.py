@@ -34,17 +34,7 @@ class PushSide:
             self.worker.wake()
 
     def consumers(self, runtime: ServiceRuntime) -> list[ConsumerRunner]:
-        return [
-            ConsumerRunner(
-                name=CONSUMER,
-                topics=[CUSTOMER_EVENTS.name],
-                pool=runtime.db,
-                bootstrap=self.settings.kafka_bootstrap_servers,
-                handler=CustomerEvents(),
-                group_id=CONSUMER,
-                max_records=self.settings.consumer_max_records,
-            )
-        ]
+        return [runtime.consumer(CONSUMER, [CUSTOMER_EVENTS.name], CustomerEvents())]
 
     def start_worker(
         self, gateway: QboGateway, ownership: RealmOwnership, *, connected_only: bool = True
