@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import asyncpg
 
@@ -37,23 +37,23 @@ class Merge:
 async def request_import(conn: Db, tenant_id: str, realm_id: str) -> None:
     """Ask for a full import (connect, "refresh", CDC gap too old). Idempotent: asking again while
     one is pending or running makes it run once more after the current pass."""
-    await conn.execute(
-        """INSERT INTO pull_state (tenant_id, realm_id, import_requested_at)
-           VALUES ($1, $2, clock_timestamp())
-           ON CONFLICT (tenant_id, realm_id) DO UPDATE
-              SET import_requested_at = clock_timestamp(), updated_at = now()""",
-        tenant_id,
-        realm_id,
-    )
+    await _stamp_now(conn, tenant_id, realm_id, "import_requested_at")
 
 
 async def request_cdc(conn: Db, tenant_id: str, realm_id: str) -> None:
     """Run CDC for this realm as soon as possible (a webhook said something changed)."""
+    await _stamp_now(conn, tenant_id, realm_id, "cdc_due_at")
+
+
+async def _stamp_now(
+    conn: Db, tenant_id: str, realm_id: str, column: Literal["import_requested_at", "cdc_due_at"]
+) -> None:
+    """The realm's `column` set to now (its pull_state row made on the first request)."""
     await conn.execute(
-        """INSERT INTO pull_state (tenant_id, realm_id, cdc_due_at)
+        f"""INSERT INTO pull_state (tenant_id, realm_id, {column})
            VALUES ($1, $2, clock_timestamp())
            ON CONFLICT (tenant_id, realm_id) DO UPDATE
-              SET cdc_due_at = clock_timestamp(), updated_at = now()""",
+              SET {column} = clock_timestamp(), updated_at = now()""",
         tenant_id,
         realm_id,
     )
@@ -158,13 +158,12 @@ async def begin_import(pool: asyncpg.Pool, tenant_id: str, realm_id: str) -> boo
         started = row["import_started_at"]
         if started is None or started < row["import_requested_at"]:
             # A new pass (not the resumption of one a crash interrupted).
-            await conn.execute(
-                """UPDATE pull_state SET import_started_at = clock_timestamp(),
-                          import_after_id = 0, import_seen = 0, last_error = NULL,
-                          updated_at = now()
-                    WHERE tenant_id = $1 AND realm_id = $2""",
+            await _update_state(
+                conn,
                 tenant_id,
                 realm_id,
+                """import_started_at = clock_timestamp(),
+                    import_after_id = 0, import_seen = 0, last_error = NULL""",
             )
     return True
 
@@ -173,12 +172,12 @@ async def record_import_page(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, after_id: int, seen: int
 ) -> None:
     """The import's cursor, moved in the transaction that mirrored the page."""
-    await conn.execute(
-        """UPDATE pull_state SET import_after_id = $3,
-                  import_seen = import_seen + $4, updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2""",
+    await _update_state(
+        conn,
         tenant_id,
         realm_id,
+        """import_after_id = $3,
+            import_seen = import_seen + $4""",
         after_id,
         seen,
     )
@@ -189,17 +188,15 @@ async def finish_import(
 ) -> None:
     """The import is done: CDC carries on from the time it started (whatever changed during it
     is read again). An import asked for meanwhile stays requested."""
-    await conn.execute(
-        """UPDATE pull_state SET
-               import_requested_at = CASE WHEN import_requested_at <= import_started_at
-                                          THEN NULL ELSE import_requested_at END,
-               import_finished_at = clock_timestamp(),
-               cdc_watermark = GREATEST(cdc_watermark, import_started_at),
-               cdc_due_at = COALESCE(cdc_due_at, clock_timestamp() + make_interval(secs => $3)),
-               updated_at = now()
-         WHERE tenant_id = $1 AND realm_id = $2""",
+    await _update_state(
+        conn,
         tenant_id,
         realm_id,
+        """import_requested_at = CASE WHEN import_requested_at <= import_started_at
+                 THEN NULL ELSE import_requested_at END,
+            import_finished_at = clock_timestamp(),
+            cdc_watermark = GREATEST(cdc_watermark, import_started_at),
+            cdc_due_at = COALESCE(cdc_due_at, clock_timestamp() + make_interval(secs => $3))""",
         cdc_interval_seconds,
     )
 
@@ -213,16 +210,15 @@ async def record_cdc_run(
 ) -> None:
     """A CDC pass committed: the watermark moves to when it started; the next one is due after
     the interval unless a webhook made one due sooner."""
-    await conn.execute(
-        """UPDATE pull_state SET cdc_watermark = GREATEST(cdc_watermark, $3),
-                  cdc_last_run_at = $3, last_error = NULL,
-                  cdc_due_at = CASE WHEN cdc_due_at IS NULL OR cdc_due_at <= $3
-                                    THEN $3 + make_interval(secs => $4)
-                                    ELSE cdc_due_at END,
-                  updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2""",
+    await _update_state(
+        conn,
         tenant_id,
         realm_id,
+        """cdc_watermark = GREATEST(cdc_watermark, $3),
+            cdc_last_run_at = $3, last_error = NULL,
+            cdc_due_at = CASE WHEN cdc_due_at IS NULL OR cdc_due_at <= $3
+                 THEN $3 + make_interval(secs => $4)
+                 ELSE cdc_due_at END""",
         run_started,
         cdc_interval_seconds,
     )
@@ -232,17 +228,29 @@ async def record_failure(
     conn: Db, tenant_id: str, realm_id: str, message: str, retry_after_seconds: float
 ) -> None:
     """A pass failed: remember why; CDC is tried again after a pause (an import stays due)."""
+    await _update_state(
+        conn,
+        tenant_id,
+        realm_id,
+        """last_error = $3,
+            cdc_due_at = CASE WHEN import_requested_at IS NULL
+                 THEN clock_timestamp() + make_interval(secs => $4)
+                 ELSE cdc_due_at END""",
+        message,
+        retry_after_seconds,
+    )
+
+
+async def _update_state(
+    conn: Db, tenant_id: str, realm_id: str, assignments: str, *values: object
+) -> None:
+    """`UPDATE pull_state SET <assignments>` on the realm's row (`values` bind from $3 on)."""
     await conn.execute(
-        """UPDATE pull_state SET last_error = $3,
-                  cdc_due_at = CASE WHEN import_requested_at IS NULL
-                       THEN clock_timestamp() + make_interval(secs => $4)
-                       ELSE cdc_due_at END,
-                  updated_at = now()
+        f"""UPDATE pull_state SET {assignments}, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2""",
         tenant_id,
         realm_id,
-        message,
-        retry_after_seconds,
+        *values,
     )
 
 
