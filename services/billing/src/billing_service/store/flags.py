@@ -80,38 +80,30 @@ async def refresh_flags(
         correlation_id, causation_id = (causes or {}).get(account, NO_CAUSE)
         credit_flipped = over != r["over_credit_limit"]
         overdue_flipped = status.overdue != r["overdue"]
+        flipped: list[EventData] = []
         if credit_flipped:
             FLAG_CHANGES.labels("credit_limit").inc()
-            events.append(
-                account_event(
-                    r,
-                    CreditLimitExceeded(
-                        customer_id=r["customer_id"],
-                        currency=r["currency"],
-                        credit_limit_minor=r["credit_limit"] or 0,
-                        current_balance_minor=r["current_balance_minor"],
-                        exceeded=over,
-                    ),
-                    correlation_id,
-                    causation_id,
+            flipped.append(
+                CreditLimitExceeded(
+                    customer_id=r["customer_id"],
+                    currency=r["currency"],
+                    credit_limit_minor=r["credit_limit"] or 0,
+                    current_balance_minor=r["current_balance_minor"],
+                    exceeded=over,
                 )
             )
         if overdue_flipped:
             FLAG_CHANGES.labels("overdue").inc()
-            events.append(
-                account_event(
-                    r,
-                    OverdueChanged(
-                        customer_id=r["customer_id"],
-                        overdue=status.overdue,
-                        overdue_amount_minor=status.amount_minor,
-                        oldest_due_date=status.oldest_due_date,
-                        currency=r["currency"],
-                    ),
-                    correlation_id,
-                    causation_id,
+            flipped.append(
+                OverdueChanged(
+                    customer_id=r["customer_id"],
+                    overdue=status.overdue,
+                    overdue_amount_minor=status.amount_minor,
+                    oldest_due_date=status.oldest_due_date,
+                    currency=r["currency"],
                 )
             )
+        events.extend(account_event(r, e, correlation_id, causation_id) for e in flipped)
         due_check = next_check.get(account)
         if (
             credit_flipped

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
@@ -74,33 +75,34 @@ async def park(
 async def take_waiting_for_customers(
     conn: asyncpg.Connection, customers: Sequence[tuple[str, str]]
 ) -> list[Parked]:
-    if not customers:
-        return []
-    rows = await conn.fetch(
-        """DELETE FROM pending_transactions p
-           USING unnest($1::text[], $2::text[]) AS k(tenant_id, customer_id)
-           WHERE p.waits_for = 'customer'
-             AND p.tenant_id = k.tenant_id AND p.customer_id = k.customer_id
-           RETURNING p.*""",
-        [c[0] for c in customers],
-        [c[1] for c in customers],
-    )
-    return _in_order(rows)
+    """Events waiting for these (tenant, customer id) customers, which now exist."""
+    return await _take(conn, customers, "customer_id", "AND p.waits_for = 'customer'")
 
 
 async def take_waiting_for_keys(
     conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]
 ) -> list[Parked]:
     """Corrections waiting for these (tenant, natural key) entries, which are now in the ledger."""
-    if not keys:
+    return await _take(conn, keys, "waits_for")
+
+
+async def _take(
+    conn: asyncpg.Connection,
+    pairs: Sequence[tuple[str, str]],
+    column: Literal["customer_id", "waits_for"],
+    also: str = "",
+) -> list[Parked]:
+    """Unpark (delete and return, in arrival order) the events whose (tenant_id, `column`) is
+    one of `pairs`."""
+    if not pairs:
         return []
     rows = await conn.fetch(
-        """DELETE FROM pending_transactions p
-           USING unnest($1::text[], $2::text[]) AS k(tenant_id, waits_for)
-           WHERE p.tenant_id = k.tenant_id AND p.waits_for = k.waits_for
+        f"""DELETE FROM pending_transactions p
+           USING unnest($1::text[], $2::text[]) AS k(tenant_id, {column})
+           WHERE p.tenant_id = k.tenant_id AND p.{column} = k.{column} {also}
            RETURNING p.*""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
     )
     return _in_order(rows)
 
