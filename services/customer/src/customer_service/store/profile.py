@@ -54,8 +54,7 @@ async def list_contacts(
     )
     return [
         {
-            **dict(r),
-            "contact_id": str(r["contact_id"]),
+            **_with_text_id(r, "contact_id"),
             "address": json.loads(r["address"]) if r["address"] else None,
         }
         for r in rows
@@ -116,6 +115,9 @@ async def delete_contact(conn: asyncpg.Connection, contact_id: str) -> None:
 
 
 # notes ----------------------------------------------------------------------------------------
+_NOTE = "note_id, author, body, created_at"
+
+
 async def insert_note(
     conn: asyncpg.Connection | asyncpg.Pool,
     tenant_id: str,
@@ -123,29 +125,15 @@ async def insert_note(
     author: str,
     body: str,
 ) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        """INSERT INTO notes (note_id, tenant_id, customer_id, author, body)
-           VALUES ($1, $2, $3, $4, $5) RETURNING note_id, author, body, created_at""",
-        uuid.uuid4(),
-        tenant_id,
-        uuid.UUID(customer_id),
-        author,
-        body,
+    return await _insert(
+        conn, "notes", "note_id", _NOTE, tenant_id, customer_id, {"author": author, "body": body}
     )
-    assert row is not None
-    return {**dict(row), "note_id": str(row["note_id"])}
 
 
 async def list_notes(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
 ) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT note_id, author, body, created_at FROM notes
-            WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, note_id""",
-        uuid.UUID(customer_id),
-        tenant_id,
-    )
-    return [{**dict(r), "note_id": str(r["note_id"])} for r in rows]
+    return await _list(conn, "notes", "note_id", _NOTE, tenant_id, customer_id)
 
 
 # attachments ----------------------------------------------------------------------------------
@@ -161,33 +149,24 @@ async def insert_attachment(
     content: bytes,
     sha256: str,
 ) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"""INSERT INTO attachments (attachment_id, tenant_id, customer_id, filename,
-                                     content_type, size_bytes, sha256, content)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_ATTACHMENT_META}""",
-        uuid.uuid4(),
-        tenant_id,
-        uuid.UUID(customer_id),
-        filename,
-        content_type,
-        len(content),
-        sha256,
-        content,
+    values = {
+        "filename": filename,
+        "content_type": content_type,
+        "size_bytes": len(content),
+        "sha256": sha256,
+        "content": content,
+    }
+    return await _insert(
+        conn, "attachments", "attachment_id", _ATTACHMENT_META, tenant_id, customer_id, values
     )
-    assert row is not None
-    return {**dict(row), "attachment_id": str(row["attachment_id"])}
 
 
 async def list_attachments(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, customer_id: str
 ) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"""SELECT {_ATTACHMENT_META} FROM attachments
-             WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, attachment_id""",
-        uuid.UUID(customer_id),
-        tenant_id,
+    return await _list(
+        conn, "attachments", "attachment_id", _ATTACHMENT_META, tenant_id, customer_id
     )
-    return [{**dict(r), "attachment_id": str(r["attachment_id"])} for r in rows]
 
 
 async def load_attachment(
@@ -203,3 +182,49 @@ async def load_attachment(
         *ids,
         tenant_id,
     )
+
+
+# notes and attachments alike: rows of one customer under a uuid id, in the order written --------
+async def _insert(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    table: str,
+    id_column: str,
+    returning: str,
+    tenant_id: str,
+    customer_id: str,
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    columns = [id_column, "tenant_id", "customer_id", *values]
+    placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    row = await conn.fetchrow(
+        f"""INSERT INTO {table} ({", ".join(columns)}) VALUES ({placeholders})
+            RETURNING {returning}""",
+        uuid.uuid4(),
+        tenant_id,
+        uuid.UUID(customer_id),
+        *values.values(),
+    )
+    assert row is not None
+    return _with_text_id(row, id_column)
+
+
+async def _list(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    table: str,
+    id_column: str,
+    columns: str,
+    tenant_id: str,
+    customer_id: str,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {columns} FROM {table}
+             WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, {id_column}""",
+        uuid.UUID(customer_id),
+        tenant_id,
+    )
+    return [_with_text_id(r, id_column) for r in rows]
+
+
+def _with_text_id(row: asyncpg.Record, id_column: str) -> dict[str, Any]:
+    """The row as the API shows it: its uuid id as text."""
+    return {**dict(row), id_column: str(row[id_column])}
