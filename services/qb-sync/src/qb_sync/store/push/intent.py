@@ -15,6 +15,7 @@ from qb_sync.domain.outcomes import WAITING_FOR_CUSTOMER
 from qb_sync.domain.request_ids import create_request_id
 from qb_sync.store.mirror import mirrored_content
 from qb_sync.store.push.name_claims import release_claims
+from qb_sync.store.push.rows import NO_LEASE
 from qb_sync.store.push.snapshots import load_snapshot
 from qb_sync.store.sync_reports import report_failed
 
@@ -97,12 +98,11 @@ async def record_link(
         "mapping form"
     )
     displaced = await conn.fetch(
-        """UPDATE push_mappings SET qb_customer_id = NULL, sync_token = NULL, status = 'needs_link',
+        f"""UPDATE push_mappings SET qb_customer_id = NULL, sync_token = NULL, status = 'needs_link',
                   last_error_code = 'linked_elsewhere', last_error_message = $5,
                   candidate_qb_customer_id = NULL, pushed_content = NULL, platform_content = NULL,
-                  pushed_hash = NULL, due_at = NULL, lease_until = NULL, lease_owner = NULL,
-                  lease_token = NULL, failure_reported = true, write_in_doubt = NULL,
-                  updated_at = now()
+                  pushed_hash = NULL, due_at = NULL, {NO_LEASE},
+                  failure_reported = true, write_in_doubt = NULL, updated_at = now()
             WHERE tenant_id = $1 AND realm_id = $2 AND qb_customer_id = $3 AND customer_id <> $4
         RETURNING customer_id""",
         tenant_id,
@@ -122,7 +122,7 @@ async def record_link(
             message=why,
         )
     await conn.execute(
-        """INSERT INTO push_mappings (tenant_id, realm_id, customer_id, qb_customer_id, status,
+        f"""INSERT INTO push_mappings (tenant_id, realm_id, customer_id, qb_customer_id, status,
                                       create_request_id, sync_token, pushed_content,
                                       platform_content, pushed_hash)
            VALUES ($1, $2, $3, $4, 'synced', $5, $6, $7::jsonb, $8::jsonb, $9)
@@ -132,9 +132,8 @@ async def record_link(
                   platform_content = EXCLUDED.platform_content,
                   pushed_hash = EXCLUDED.pushed_hash, due_at = NULL, attempts = 0,
                   last_error_code = NULL, last_error_message = NULL, conflict = NULL,
-                  candidate_qb_customer_id = NULL, create_payload = NULL, create_names = '{}',
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  write_in_doubt = NULL, updated_at = now()""",
+                  candidate_qb_customer_id = NULL, create_payload = NULL, create_names = '{{}}',
+                  {NO_LEASE}, write_in_doubt = NULL, updated_at = now()""",
         tenant_id,
         realm_id,
         customer_id,

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from qb_sync.store.push.rows import LEASED_ROW, ROW, Mapping
+from qb_sync.store.push.rows import LEASED_ROW, NO_LEASE, ROW, Mapping
 
 
 class LeaseLost(Exception):
@@ -122,6 +122,27 @@ async def lock_if_still_ours(
         token,
     )
     return record
+
+
+async def end_lease_with(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    customer_id: str,
+    assignments: str,
+    *values: Any,
+) -> None:
+    """`UPDATE push_mappings SET <assignments>` on the row (`values` bind from $4 on), ending
+    its lease whoever holds it: an outcome hands the row back, a merge moves it under the
+    holder's feet."""
+    await conn.execute(
+        f"""UPDATE push_mappings SET {assignments}, {NO_LEASE}, updated_at = now()
+            WHERE {ROW}""",
+        tenant_id,
+        realm_id,
+        customer_id,
+        *values,
+    )
 
 
 async def take_over(conn: Any, row: Mapping, owner: str, token: uuid.UUID) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from qb_sync.store.push.leases import end_lease_with
+
 
 async def rows_on(
     conn: asyncpg.Connection, tenant_id: str, realm_id: str, qb_customer_id: str
@@ -33,8 +35,12 @@ async def move_to_survivor(
     """Link the row to the survivor. Its lease ends (a worker's outcome about the dead id is
     dropped); with `push_again` it is pending at once. A row that waited for a person because
     of this merge is synced again."""
-    await conn.execute(
-        """UPDATE push_mappings SET qb_customer_id = $4, sync_token = $5,
+    await end_lease_with(
+        conn,
+        tenant_id,
+        realm_id,
+        customer_id,
+        """qb_customer_id = $4, sync_token = $5,
                   pushed_content = NULL,
                   status = CASE WHEN $6 THEN 'pending'
                                 WHEN status = 'needs_link' AND last_error_code = 'merged'
@@ -44,13 +50,7 @@ async def move_to_survivor(
                                          ELSE last_error_code END,
                   last_error_message = CASE WHEN last_error_code = 'merged' THEN NULL
                                             ELSE last_error_message END,
-                  candidate_qb_customer_id = NULL,
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  failure_reported = false, updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
-        tenant_id,
-        realm_id,
-        customer_id,
+                  candidate_qb_customer_id = NULL, failure_reported = false""",
         survivor,
         survivor_token,
         push_again,
@@ -66,15 +66,14 @@ async def mark_merged(
     candidate: str | None,
 ) -> None:
     """needs_link with code `merged`: a person links the customer it went into."""
-    await conn.execute(
-        """UPDATE push_mappings SET status = 'needs_link', last_error_code = 'merged',
-                  last_error_message = $4, candidate_qb_customer_id = $5, due_at = NULL,
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL,
-                  failure_reported = true, updated_at = now()
-            WHERE tenant_id = $1 AND realm_id = $2 AND customer_id = $3""",
+    await end_lease_with(
+        conn,
         tenant_id,
         realm_id,
         customer_id,
+        """status = 'needs_link', last_error_code = 'merged',
+           last_error_message = $4, candidate_qb_customer_id = $5, due_at = NULL,
+           failure_reported = true""",
         message,
         candidate,
     )

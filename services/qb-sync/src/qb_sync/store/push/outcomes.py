@@ -10,29 +10,14 @@ import asyncpg
 
 from qb_sync.domain.fields import content_hash
 from qb_sync.domain.outcomes import MAX_CUSTOMER_WAIT_SECONDS
-from qb_sync.store.push.rows import ROW, Mapping
+from qb_sync.store.push.leases import end_lease_with
+from qb_sync.store.push.rows import Mapping
 
 Json = dict[str, Any]
 
 
 def _json(value: Json | None) -> str | None:
     return json.dumps(value) if value is not None else None
-
-
-async def _end_lease_with(
-    conn: asyncpg.Connection, row: Mapping, assignments: str, *values: Any
-) -> None:
-    """`UPDATE push_mappings SET <assignments>` on the row (`values` bind from $4 on), ending its
-    lease: every outcome hands the row back."""
-    await conn.execute(
-        f"""UPDATE push_mappings SET {assignments},
-                  lease_until = NULL, lease_owner = NULL, lease_token = NULL, updated_at = now()
-            WHERE {ROW}""",
-        row.tenant_id,
-        row.realm_id,
-        row.customer_id,
-        *values,
-    )
 
 
 async def mark_in_step(
@@ -47,9 +32,11 @@ async def mark_in_step(
 ) -> None:
     """Linked (`qb_id` given: the create's frozen body and names are done with), updated or
     unchanged: synced, or pending again at once when there is `more` to send."""
-    await _end_lease_with(
+    await end_lease_with(
         conn,
-        row,
+        row.tenant_id,
+        row.realm_id,
+        row.customer_id,
         """qb_customer_id = COALESCE($4, qb_customer_id),
            sync_token = COALESCE($5, sync_token),
            status = CASE WHEN $9 THEN 'pending' ELSE 'synced' END,
@@ -82,9 +69,11 @@ async def mark_waiting(
 ) -> None:
     """Pending again after `delay`, attempts not counted. With `doubling`, a row that waited for
     the same code before waits twice as long as last time (up to MAX_CUSTOMER_WAIT_SECONDS)."""
-    await _end_lease_with(
+    await end_lease_with(
         conn,
-        row,
+        row.tenant_id,
+        row.realm_id,
+        row.customer_id,
         """due_at = now() + make_interval(secs =>
                CASE WHEN $7 AND last_error_code = $5 AND due_at > updated_at
                     THEN LEAST($8, GREATEST($4,
@@ -103,9 +92,11 @@ async def schedule_retry(
     conn: asyncpg.Connection, row: Mapping, *, delay: float, code: str | None, message: str | None
 ) -> None:
     """One more attempt counted; pending again after `delay`."""
-    await _end_lease_with(
+    await end_lease_with(
         conn,
-        row,
+        row.tenant_id,
+        row.realm_id,
+        row.customer_id,
         """attempts = attempts + 1, due_at = now() + make_interval(secs => $4),
            last_error_code = $5, last_error_message = $6""",
         delay,
@@ -134,9 +125,11 @@ async def mark_stopped(
     `create_request_id`, a new one). `answered`: the outcome carries what QuickBooks holds now
     (`qb_content`), so no update is in doubt any more; a fault or timeouts keep it in doubt and
     the next push reads QuickBooks first."""
-    await _end_lease_with(
+    await end_lease_with(
         conn,
-        row,
+        row.tenant_id,
+        row.realm_id,
+        row.customer_id,
         """status = $4, attempts = attempts + 1, due_at = NULL,
            last_error_code = $5, last_error_message = $6,
            candidate_qb_customer_id = $7, conflict = $8::jsonb,

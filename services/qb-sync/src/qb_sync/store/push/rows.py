@@ -25,6 +25,8 @@ ROW = "tenant_id = $1 AND realm_id = $2 AND customer_id = $3"
 LEASED_ROW = f"{ROW} AND lease_token = $4"
 """The WHERE of one push row still leased under the token bound as $4: the fence of every
 write a lease holder makes."""
+NO_LEASE = "lease_until = NULL, lease_owner = NULL, lease_token = NULL"
+"""The assignments that end a row's lease (a late holder's writes then find nothing)."""
 
 
 @dataclass(frozen=True)
