@@ -108,16 +108,6 @@ def fact_from_event(
             order_id=data.order_id,
             due_date=data.due_date,
         )
-    if type(data) is billing.InvoiceVoided:
-        return Fact(
-            **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.INVOICE_VOID,
-            reference_id=data.invoice_id,
-            amount_minor=None,
-            currency=None,
-            reason=data.reason,
-        )
     if type(data) is billing.PaymentReceived:
         return Fact(
             **common,
@@ -130,15 +120,17 @@ def fact_from_event(
             method=data.method,
             note=data.note,
         )
-    if type(data) is billing.PaymentReversed:
+    if type(data) in _REASON_ONLY:
+        entry_type, id_field = _REASON_ONLY[type(data)]
+        undo = cast(billing.InvoiceVoided | billing.PaymentReversed, data)
         return Fact(
             **common,
-            customer_id=data.customer_id,
-            entry_type=EntryType.PAYMENT_REVERSAL,
-            reference_id=data.payment_id,
+            customer_id=undo.customer_id,
+            entry_type=entry_type,
+            reference_id=getattr(undo, id_field),
             amount_minor=None,
             currency=None,
-            reason=data.reason,
+            reason=undo.reason,
         )
     if type(data) in _AMOUNT_AND_REASON:
         entry_type, id_field = _AMOUNT_AND_REASON[type(data)]
@@ -161,4 +153,11 @@ _AMOUNT_AND_REASON: dict[type, tuple[EntryType, str]] = {
     billing.RefundIssued: (EntryType.REFUND, "refund_id"),
     billing.CreditApplied: (EntryType.CREDIT, "credit_id"),
     billing.AdjustmentPosted: (EntryType.ADJUSTMENT, "adjustment_id"),
+}
+
+# A void and a reversal carry only a reason under the id of what they undo (their amount is the
+# original's, found in the ledger).
+_REASON_ONLY: dict[type, tuple[EntryType, str]] = {
+    billing.InvoiceVoided: (EntryType.INVOICE_VOID, "invoice_id"),
+    billing.PaymentReversed: (EntryType.PAYMENT_REVERSAL, "payment_id"),
 }
