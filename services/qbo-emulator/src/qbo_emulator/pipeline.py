@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
@@ -44,6 +45,19 @@ class DroppedResponse(Response):
         raise ConnectionAbortedError(DROP_MARKER)
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One /v3 call on its way through the stages below."""
+
+    emu: Emulator
+    request: Request
+    op: Operation
+    params: dict[str, str]
+    entry: dict[str, Any]  # its request-log entry, filled in as it goes
+    write: bool
+    is_batch: bool
+
+
 async def handle(
     emu: Emulator,
     request: Request,
@@ -63,7 +77,8 @@ async def handle(
         "params": params,
         "requestid": params.get("requestid"),
     }
-    response = await _gated(emu, request, realm_id, op, params, entry, write, is_batch)
+    call = _Call(emu, request, op, params, entry, write, is_batch)
+    response = await _gated(call, realm_id)
     entry["status"] = response.status_code
     emu.store.log(entry)
     emu.store.counters[f"status_{response.status_code}"] += 1
@@ -71,17 +86,9 @@ async def handle(
     return response
 
 
-async def _gated(
-    emu: Emulator,
-    request: Request,
-    realm_id: str,
-    op: Operation,
-    params: dict[str, str],
-    entry: dict[str, Any],
-    write: bool,
-    is_batch: bool,
-) -> Response:
-    raw = await request.body()
+async def _gated(call: _Call, realm_id: str) -> Response:
+    emu, entry = call.emu, call.entry
+    raw = await call.request.body()
     # 0. An over-large body is refused by Intuit's front end with an HTML page (ruby#361).
     if len(raw) > emu.settings.max_body_bytes:
         entry["refused"] = "body_too_large"
@@ -93,14 +100,14 @@ async def _gated(
             headers=tid_header(),
         )
     # 1. Authentication: 401 with the lower-case fault body, whatever the realm.
-    if (refused := authenticate(emu, request, realm_id)) is not None:
+    if (refused := authenticate(emu, call.request, realm_id)) is not None:
         return refused
     realm = emu.store.realms[realm_id]
     # 2. Throttling, before anything else can happen: a 429 has no side effects.
-    if (limit := emu.throttle.admit(realm_id, is_batch)) is not None:
+    if (limit := emu.throttle.admit(realm_id, call.is_batch)) is not None:
         return _throttled(emu, realm_id, limit, entry)
     try:
-        return await _admitted(emu, request, realm, op, raw, params, entry, write, is_batch)
+        return await _admitted(call, realm, raw)
     finally:
         emu.throttle.release(realm_id)
 
@@ -142,28 +149,21 @@ def authenticate(emu: Emulator, request: Request, realm_id: str) -> Response | N
     return json_answer(401, faults.auth_failed_body(reason))
 
 
-async def _admitted(
-    emu: Emulator,
-    request: Request,
-    realm: Realm,
-    op: Operation,
-    raw: bytes,
-    params: dict[str, str],
-    entry: dict[str, Any],
-    write: bool,
-    is_batch: bool,
-) -> Response:
+async def _admitted(call: _Call, realm: Realm, raw: bytes) -> Response:
+    emu, request, entry, write = call.emu, call.request, call.entry, call.write
     sub_path = request.url.path.split(f"/company/{realm.realm_id}", 1)[-1]
     if emu.settings.service_time_ms > 0:
         # Held while counted in flight, so concurrent callers really overlap.
         await asyncio.sleep(emu.settings.service_time_ms / 1000)
     if (injected := await _before(emu, realm, request.method, sub_path, entry)) is not None:
         return injected
-    request_id = params.get("requestid") if write else None
+    request_id = call.params.get("requestid") if write else None
     if request_id is not None:
-        if (early := _replay_or_refuse(emu, realm, request_id, raw, entry, is_batch)) is not None:
+        if (
+            early := _replay_or_refuse(emu, realm, request_id, raw, entry, call.is_batch)
+        ) is not None:
             return early
-    status, payload = run_operation(emu, realm, op, raw, params)
+    status, payload = run_operation(emu, realm, call.op, raw, call.params)
     text = json.dumps(payload)
     if request_id is not None and status < 500:
         realm.replies[request_id] = {
