@@ -145,7 +145,6 @@ def test_without_openjdk_17_both_commands_pick_a_newer_jre_that_exists(tmp_path)
 
 REAP_CHECK = """
 import os, stack
-from tests.support.ports import free_port
 stack.STATE.mkdir(parents=True, exist_ok=True)
 stack.start_kafka()
 pid = stack.kafka_pid()
