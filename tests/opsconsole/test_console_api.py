@@ -171,11 +171,12 @@ async def test_desktop_connections_are_listed_beside_online_ones() -> None:
         shown = await overview(Upstream(client, "qb-sync", "http://qb-sync"), "token")
     online, failed, waiting = shown["connections"]
     assert (online["kind"], online["realm_id"], online["status"]) == ("online", "9130", "connected")
-    assert (failed["kind"], failed["realm_id"]) == ("desktop", "C:\\Acme.qbw")
+    assert (failed["kind"], failed["company"]) == ("desktop", "C:\\Acme.qbw")
+    assert failed["realm_id"] == "6f1c1f52-8d7e-4c55-9b43-3f0c6a1d2e10"  # as in its sync rows
     assert failed["status"] == "last session failed" and "0x80040400" in failed["last_error"]
     assert failed["queue"] == "2 queued, 1 uncertain, 0 failed"
     assert "2026-01-02T10:01:00" in failed["session_state"]
-    assert (waiting["kind"], waiting["realm_id"], waiting["status"]) == (
+    assert (waiting["kind"], waiting["company"], waiting["status"]) == (
         "desktop", "{FILE-B}", "waiting",
     )  # fmt: skip
     assert waiting["session_state"] == "the Web Connector has not called yet"

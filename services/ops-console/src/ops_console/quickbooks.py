@@ -42,8 +42,8 @@ def token_state(connection: dict[str, Any], now: datetime) -> str:
 
 
 def desktop_row(connection: dict[str, Any]) -> dict[str, Any]:
-    """A Desktop connection in the same table as Online ones: its company file for a realm, its
-    last Web Connector session where Online shows the access token."""
+    """A Desktop connection in the same table as Online ones: its company file (its FileID until
+    the Web Connector opened it), its last Web Connector session where Online shows the token."""
     session = connection["last_session"]
     counts = connection["requests"]
     if session is None:
@@ -55,7 +55,9 @@ def desktop_row(connection: dict[str, Any]) -> dict[str, Any]:
     return {
         **connection,
         "kind": "desktop",
-        "realm_id": connection["company_file"] or connection["file_id"],
+        # Its push realm, as in the sync rows below (docs/decisions/0016-qbsync-desktop.md)
+        "realm_id": connection["connection_id"],
+        "company": connection["company_file"] or connection["file_id"],
         "status": status,
         "session_state": state,
         "connected_at": connection["created_at"],

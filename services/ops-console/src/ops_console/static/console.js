@@ -259,7 +259,7 @@ const pages = {
       body.replaceChildren(
         h("h3", {}, "Connections"),
         table([
-          { title: "Company (realm)", cell: (c) => c.realm_id },
+          { title: "Company (realm)", cell: (c) => (c.kind === "desktop" ? `${c.company} (${c.realm_id})` : c.realm_id) },
           { title: "Kind", cell: (c) => ({ online: "QuickBooks Online", desktop: "QuickBooks Desktop" })[c.kind] || c.kind },
           { title: "Status", cell: (c) => h("span", { class: c.status === "connected" ? "ok" : "bad" }, c.status) },
           { title: "Token or session", cell: (c) => (c.kind === "desktop" ? `${c.session_state}; ${c.queue}` : c.token_state) },
