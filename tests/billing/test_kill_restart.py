@@ -30,9 +30,9 @@ from billing_workload import (
     send,
     stream,
 )
-from harness import free_port
 
 from tests.billing.support import wait_for
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -6,19 +6,13 @@ same checks. The broker and PostgreSQL are not restarted here: they are the test
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
 from bench.chaos import Plan, Servers, print_report, run
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.timeout(900)
@@ -34,7 +28,7 @@ async def test_killed_services_lose_double_and_leave_stuck_nothing(stack_env, tm
         prometheus_targets=os.environ["PROMETHEUS_TARGETS_DIR"],
     )
     ports = {
-        name: _free_port()
+        name: free_port()
         for name in ("CUSTOMER", "BILLING", "QB_SYNC", "QBO_EMULATOR", "OPS_CONSOLE")
     }
     result = await run(plan, servers, tmp_path / "platform", ports, keep_database=False)

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import time
 import urllib.parse
 import urllib.request
@@ -29,6 +28,7 @@ import yaml
 from aiokafka import AIOKafkaProducer
 
 from bench.chaos import REALM, Platform, Servers, admin_token, drop_database, fresh_database
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MUST_FIRE = {"DeadLetters", "QuickBooksSyncFailures"}
@@ -95,12 +95,6 @@ def firing_alerts(prometheus: str) -> set[str]:
     return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def real_work(platform: Platform, token: str, kafka: str) -> None:
     """Customers created and paid; one pushed to QuickBooks, one QuickBooks refuses (its email
     is longer than QuickBooks' 100 characters: cut to fit, it is no address, and QuickBooks
@@ -153,7 +147,7 @@ async def test_every_dashboard_and_alert_query_returns_data(stack_env, tmp_path)
     )
     database_url = await fresh_database(servers.database_url, f"promql_{os.getpid()}")
     ports = {
-        name: _free_port()
+        name: free_port()
         for name in ("CUSTOMER", "BILLING", "QB_SYNC", "QBO_EMULATOR", "OPS_CONSOLE")
     }
     platform = Platform(servers, database_url, tmp_path / "platform", ports)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
 # `./dev test` runs the tests on a stack of their own (STACK_STATE_DIR, see `dev`).
@@ -45,20 +47,14 @@ def test_second_start_reports_up_and_starts_nothing(stack_env):
     assert "prometheus: up" in status.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _isolated_stack_env(tmp_path: Path) -> dict[str, str]:
     """A stack of its own: its own state folder and ports, nothing given from outside."""
     env = _without_overrides()
     env.update(
         STACK_STATE_DIR=str(tmp_path / "state"),
-        STACK_KAFKA_PORT=str(_free_port()),
-        STACK_KAFKA_CONTROLLER_PORT=str(_free_port()),
-        STACK_PG_PORT=str(_free_port()),
+        STACK_KAFKA_PORT=str(free_port()),
+        STACK_KAFKA_CONTROLLER_PORT=str(free_port()),
+        STACK_PG_PORT=str(free_port()),
     )
     return env
 
@@ -149,6 +145,7 @@ def test_without_openjdk_17_both_commands_pick_a_newer_jre_that_exists(tmp_path)
 
 REAP_CHECK = """
 import os, stack
+from tests.support.ports import free_port
 stack.STATE.mkdir(parents=True, exist_ok=True)
 stack.start_kafka()
 pid = stack.kafka_pid()
@@ -178,7 +175,7 @@ def test_a_kafka_started_by_this_process_is_reaped_when_stopped(tmp_path):
 
 
 def test_run_platform_stops_what_it_started_when_a_service_cannot_start(stack_env, tmp_path):
-    ports = {name: _free_port() for name in ("QBO_EMULATOR", "BILLING", "QB_SYNC", "OPS_CONSOLE")}
+    ports = {name: free_port() for name in ("QBO_EMULATOR", "BILLING", "QB_SYNC", "OPS_CONSOLE")}
     with socket.socket() as taken:  # the customer service cannot bind its port
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -4,7 +4,6 @@ migrations), for the simulated Web Connector to call through its SOAP client."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from platform_kit.auth import Authenticator, migrate_auth
 from platform_kit.db import create_pool, service_migrations
 from platform_kit.http import install_http_basics
 from qb_sync.api.qbd import connections, web_connector
+from tests.support.ports import free_port
 from tests.support.schemas import migrated_schema
 
 OWNER_ID = "{6B0A1C2D-3E4F-4A5B-8C9D-0E1F2A3B4C5D}"
@@ -29,12 +29,6 @@ OWNER_ID = "{6B0A1C2D-3E4F-4A5B-8C9D-0E1F2A3B4C5D}"
 class Endpoint:
     url: str
     schema: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -67,7 +61,7 @@ def endpoint(database_url: str, qbd_schema: str) -> Iterator[Endpoint]:
     install_http_basics(app)
     app.include_router(web_connector.router)
     app.include_router(connections.router)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -31,9 +31,9 @@ from qb_sync.api.qbd import web_connector
 from qb_sync.app import SCHEMA, create_app
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Qwc, Session, WebConnector
-from tests.qbd.conftest import _free_port
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import TENANT_PREFIX, client_for, push_settings
+from tests.support.ports import free_port
 
 ADDRESS_TAGS = ("Addr1", "Addr2", "Addr3", "City", "State", "PostalCode", "Country")
 
@@ -74,7 +74,7 @@ def import_soap_replica(stack_env: dict[str, str]) -> Iterator[str]:
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(web_connector.router)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -31,10 +31,10 @@ from qb_sync.app import SCHEMA
 from qb_sync.domain.qbd.push_xml import external_guid
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Faults, Qwc, Session, WebConnector
-from tests.qbd.conftest import _free_port
 from tests.qbd.desktop_world import desktop_apps  # noqa: F401 (fixture)
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import TENANT_PREFIX, client_for, push_settings
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def soap_replica(stack_env: dict[str, str]) -> Iterator[str]:
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(web_connector.router)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -18,16 +17,11 @@ from fastapi import FastAPI
 
 from platform_kit.auth import create_token
 from qbo_emulator.testing import EmulatorServer
+from tests.support.ports import free_port
 
 from .conftest import TENANT_PREFIX, VERIFIER, eventually
 
 COUNT = 2_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class QbSyncProcess:

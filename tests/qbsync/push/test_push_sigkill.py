@@ -18,7 +18,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -28,16 +27,11 @@ from fastapi import FastAPI
 
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import TENANT_PREFIX, PushWorld, connect_realm
+from tests.support.ports import free_port
 
 CUSTOMERS = 1000
 REALMS = 4
 KILLS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(
@@ -119,7 +113,7 @@ async def test_sigkill_during_a_push_of_1000_customers(
 
     await wait_for(recorded, 60)  # every push request consumed; now only pushing is left
     rng = random.Random()
-    port = _free_port()
+    port = free_port()
     kills = 0
 
     async def synced() -> int:
