@@ -351,6 +351,8 @@ def test_a_failed_quickbooks_push_is_retried_from_the_console(
     cid = created.json()["customer_id"]
     pushed = customers.post(f"/customers/{cid}/quickbooks/push", json={"realm_id": DEMO_REALM})
     assert pushed.status_code == 202, pushed.text
+    desktop = platform.client(platform.qb_sync).post("/quickbooks-desktop/connections")
+    assert desktop.status_code == 201, desktop.text
 
     open_page(browser, platform, "quickbooks")
 
@@ -364,6 +366,10 @@ def test_a_failed_quickbooks_push_is_retried_from_the_console(
     assert first.find_elements(By.TAG_NAME, "td")[2].text == "failed"  # failures come first
     connection = browser.find_element(By.CSS_SELECTOR, 'table[aria-label="QuickBooks connections"]')
     assert DEMO_REALM in connection.text and "connected" in connection.text
+    desktop_row = row_of(browser, "QuickBooks connections", desktop.json()["connection_id"])
+    assert "QuickBooks Desktop" in desktop_row.text  # beside Online, with its session state
+    assert desktop.json()["file_id"] in desktop_row.text
+    assert "the Web Connector has not called yet" in desktop_row.text
     calls = browser.find_element(By.CSS_SELECTOR, 'figure[data-chart="qbo-calls"]')
     assert calls.find_elements(By.CSS_SELECTOR, "line.limit")  # the limit is drawn
     screenshot(browser, "quickbooks")

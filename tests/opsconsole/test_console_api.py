@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,8 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from ops_console.app import create_app
 from ops_console.dead_letters import pretty_bytes
 from ops_console.health import supervised
-from ops_console.quickbooks import failures_first
+from ops_console.quickbooks import failures_first, overview
 from ops_console.settings import Settings
+from ops_console.upstream import Upstream
 from platform_kit.auth import create_token, migrate_auth
 
 pytestmark = pytest.mark.integration
@@ -133,6 +136,50 @@ def test_sync_rows_put_what_needs_an_operator_first() -> None:
         {"customer_id": "e", "status": "conflict", "updated_at": "2026-01-01"},
     ]
     assert [r["customer_id"] for r in failures_first(rows)] == ["d", "b", "e", "c", "a"]
+
+
+QB_SYNC_ANSWERS: dict[str, Any] = {
+    "/quickbooks/connections": {
+        "connections": [
+            {"realm_id": "9130", "status": "connected", "access_expires_at": None,
+             "connected_at": "2026-01-01T00:00:00+00:00", "last_error": None},
+        ]
+    },
+    "/quickbooks-desktop/connections": {
+        "connections": [
+            {"connection_id": "6f1c1f52-8d7e-4c55-9b43-3f0c6a1d2e10", "username": "qbd-a",
+             "file_id": "{FILE-A}", "company_file": "C:\\Acme.qbw",
+             "created_at": "2026-01-01T00:00:00+00:00",
+             "last_session": {"started_at": "2026-01-02T10:00:00+00:00",
+                              "last_seen_at": "2026-01-02T10:01:00+00:00", "status": "closed",
+                              "last_error": "0x80040400: QuickBooks found an error"},
+             "requests": {"queued": 2, "uncertain": 1, "failed": 0}},
+            {"connection_id": "0b9e8a77-1111-4c55-9b43-3f0c6a1d2e10", "username": "qbd-b",
+             "file_id": "{FILE-B}", "company_file": "", "created_at": "2026-01-03T00:00:00+00:00",
+             "last_session": None, "requests": {"queued": 0, "uncertain": 0, "failed": 0}},
+        ]
+    },
+    "/quickbooks/sync": {"items": []},
+}  # fmt: skip
+
+
+async def test_desktop_connections_are_listed_beside_online_ones() -> None:
+    """The QuickBooks page draws this JSON: a Desktop connection has its kind, its company file,
+    and its Web Connector session and request queue where Online shows the token."""
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json=QB_SYNC_ANSWERS[r.url.path]))
+    async with httpx.AsyncClient(transport=transport) as client:
+        shown = await overview(Upstream(client, "qb-sync", "http://qb-sync"), "token")
+    online, failed, waiting = shown["connections"]
+    assert (online["kind"], online["realm_id"], online["status"]) == ("online", "9130", "connected")
+    assert (failed["kind"], failed["company"]) == ("desktop", "C:\\Acme.qbw")
+    assert failed["realm_id"] == "6f1c1f52-8d7e-4c55-9b43-3f0c6a1d2e10"  # as in its sync rows
+    assert failed["status"] == "last session failed" and "0x80040400" in failed["last_error"]
+    assert failed["queue"] == "2 queued, 1 uncertain, 0 failed"
+    assert "2026-01-02T10:01:00" in failed["session_state"]
+    assert (waiting["kind"], waiting["company"], waiting["status"]) == (
+        "desktop", "{FILE-B}", "waiting",
+    )  # fmt: skip
+    assert waiting["session_state"] == "the Web Connector has not called yet"
 
 
 def test_the_supervisors_status_file_is_read_when_there(tmp_path: Path) -> None:

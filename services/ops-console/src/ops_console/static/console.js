@@ -259,13 +259,13 @@ const pages = {
       body.replaceChildren(
         h("h3", {}, "Connections"),
         table([
-          { title: "Company (realm)", cell: (c) => c.realm_id },
-          { title: "Kind", cell: (c) => (c.kind === "online" ? "QuickBooks Online" : c.kind) },
+          { title: "Company (realm)", cell: (c) => (c.kind === "desktop" ? `${c.company} (${c.realm_id})` : c.realm_id) },
+          { title: "Kind", cell: (c) => ({ online: "QuickBooks Online", desktop: "QuickBooks Desktop" })[c.kind] || c.kind },
           { title: "Status", cell: (c) => h("span", { class: c.status === "connected" ? "ok" : "bad" }, c.status) },
-          { title: "Token", cell: (c) => c.token_state },
+          { title: "Token or session", cell: (c) => (c.kind === "desktop" ? `${c.session_state}; ${c.queue}` : c.token_state) },
           { title: "Connected", cell: (c) => when(c.connected_at) },
           { title: "Last error", cell: (c) => c.last_error || "—" },
-        ], data.connections, { label: "QuickBooks connections", empty: "No QuickBooks company is connected for this tenant." }),
+        ], data.connections, { label: "QuickBooks connections", key: (c) => c.realm_id, empty: "No QuickBooks company is connected for this tenant." }),
         h("h3", {}, "Sync status per customer (failures first)"),
         table([
           { title: "Customer", cell: (r) => r.customer_id },

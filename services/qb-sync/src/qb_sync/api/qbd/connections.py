@@ -1,9 +1,11 @@
 """A tenant's QuickBooks Desktop connections: create one (its Web Connector password is shown
-once, stored hashed), download its .qwc, queue a refresh from the company file."""
+once, stored hashed), list them with their Web Connector state, download one's .qwc, queue a
+refresh from the company file."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -42,6 +44,36 @@ class ConnectionCreated(BaseModel):
     qwc_url: str
 
 
+class SessionOut(BaseModel):
+    """The newest Web Connector session: when it started and was last heard from, whether it is
+    still open, and the error it ended with ("" when none)."""
+
+    started_at: datetime
+    last_seen_at: datetime
+    status: str
+    last_error: str
+
+
+class RequestCounts(BaseModel):
+    queued: int
+    uncertain: int  # a push sent and never answered: it may have been written
+    failed: int
+
+
+class ConnectionOut(BaseModel):
+    connection_id: uuid.UUID
+    username: str
+    file_id: str
+    company_file: str  # "" until the Web Connector has opened the file
+    created_at: datetime
+    last_session: SessionOut | None  # None: the Web Connector never called
+    requests: RequestCounts
+
+
+class ConnectionsOut(BaseModel):
+    connections: list[ConnectionOut]
+
+
 class ImportQueued(BaseModel):
     request_id: int
 
@@ -57,6 +89,32 @@ async def create(principal: Admin, connections: Connections) -> ConnectionCreate
         file_id=connection.file_id,
         password=password,
         qwc_url=f"/quickbooks-desktop/connections/{connection.connection_id}/qwc",
+    )
+
+
+@router.get("")
+async def list_connections(principal: Admin, connections: Connections) -> ConnectionsOut:
+    """The tenant's Desktop connections, oldest first (never a password or its hash)."""
+    return ConnectionsOut(
+        connections=[
+            ConnectionOut(
+                connection_id=c.connection_id,
+                username=c.username,
+                file_id=c.file_id,
+                company_file=c.company_file,
+                created_at=c.created_at,
+                last_session=None
+                if c.last_session_at is None or c.last_seen_at is None or c.session_status is None
+                else SessionOut(
+                    started_at=c.last_session_at,
+                    last_seen_at=c.last_seen_at,
+                    status=c.session_status,
+                    last_error=c.last_error,
+                ),
+                requests=RequestCounts(queued=c.queued, uncertain=c.uncertain, failed=c.failed),
+            )
+            for c in await connections.overview(principal.tenant_id)
+        ]
     )
 
 

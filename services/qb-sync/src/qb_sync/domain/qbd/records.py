@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -53,3 +54,22 @@ def is_desktop_realm(realm_id: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class ConnectionOverview:
+    """What an operator sees of a Desktop connection (never its password hash): the company file,
+    its last Web Connector session and how many requests wait, are uncertain or failed."""
+
+    connection_id: uuid.UUID
+    username: str
+    file_id: str
+    company_file: str
+    created_at: datetime
+    last_session_at: datetime | None
+    last_seen_at: datetime | None
+    session_status: str | None  # 'open' or 'closed'; None: the Web Connector never called
+    last_error: str
+    queued: int
+    uncertain: int
+    failed: int

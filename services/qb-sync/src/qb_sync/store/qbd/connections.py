@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 
 from qb_sync.domain.qbd.passwords import hash_password
-from qb_sync.domain.qbd.records import QbdConnection
+from qb_sync.domain.qbd.records import ConnectionOverview, QbdConnection
 
 
 async def create_connection(
@@ -48,3 +48,28 @@ async def connection_of_tenant(
         tenant_id,
     )
     return QbdConnection(**dict(row)) if row else None
+
+
+async def connections_of_tenant(
+    conn: asyncpg.Connection, tenant_id: str
+) -> list[ConnectionOverview]:
+    """The tenant's connections, oldest first, each with its newest session and request counts."""
+    rows = await conn.fetch(
+        """SELECT c.connection_id, c.username, c.file_id, c.company_file, c.created_at,
+                  s.created_at AS last_session_at, s.last_seen_at, s.status AS session_status,
+                  COALESCE(s.last_error, '') AS last_error,
+                  count(r.*) FILTER (WHERE r.status IN ('queued', 'sent')) AS queued,
+                  count(r.*) FILTER (WHERE r.status = 'uncertain') AS uncertain,
+                  count(r.*) FILTER (WHERE r.status = 'failed') AS failed
+           FROM qbd_connections c
+           LEFT JOIN LATERAL (
+               SELECT created_at, last_seen_at, status, last_error FROM qbd_sessions
+               WHERE connection_id = c.connection_id ORDER BY created_at DESC LIMIT 1
+           ) s ON true
+           LEFT JOIN qbd_requests r ON r.connection_id = c.connection_id
+           WHERE c.tenant_id = $1
+           GROUP BY c.connection_id, s.created_at, s.last_seen_at, s.status, s.last_error
+           ORDER BY c.created_at, c.connection_id""",
+        tenant_id,
+    )
+    return [ConnectionOverview(**dict(row)) for row in rows]

@@ -1,5 +1,5 @@
 """A tenant's QuickBooks Desktop connections: create one (its Web Connector password is returned
-once, stored hashed), find one of the tenant, queue a refresh from the company file."""
+once, stored hashed), list the tenant's with their Web Connector state, find one, queue a refresh from the company file."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import uuid
 import asyncpg
 
 from qb_sync.domain.qbd.passwords import new_password
-from qb_sync.domain.qbd.records import QbdConnection
-from qb_sync.store.qbd.connections import connection_of_tenant, create_connection
+from qb_sync.domain.qbd.records import ConnectionOverview, QbdConnection
+from qb_sync.store.qbd.connections import (
+    connection_of_tenant,
+    connections_of_tenant,
+    create_connection,
+)
 from qb_sync.store.qbd.requests import enqueue_once
 
 
@@ -25,6 +29,10 @@ class DesktopConnections:
         async with self.pool.acquire() as conn:
             connection = await create_connection(conn, tenant_id, username, password, owner_id)
         return connection, password
+
+    async def overview(self, tenant_id: str) -> list[ConnectionOverview]:
+        async with self.pool.acquire() as conn:
+            return await connections_of_tenant(conn, tenant_id)
 
     async def of_tenant(self, tenant_id: str, connection_id: uuid.UUID) -> QbdConnection | None:
         async with self.pool.acquire() as conn:
