@@ -15,10 +15,10 @@ from qb_sync.usecases.pull_realm import Puller
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import PushWorld
 from tests.qbsync.push.test_push_sigkill import (  # noqa: F401 (a fixture)
-    _free_port,
     _start,
     paused_in_process_worker,
 )
+from tests.support.ports import free_port
 
 
 async def _pushed(world: PushWorld, name: str) -> tuple[str, str]:
@@ -103,7 +103,7 @@ async def test_a_further_change_after_a_lost_answer_is_no_conflict(world: PushWo
 async def test_a_rename_reverted_after_qbsync_was_killed_mid_update_is_sent_back(
     world: PushWorld, stack_env: dict[str, str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     process = _start(stack_env, world.emulator.base_url, port)  # qb-sync as its own process
     try:
         cid, qb_id = await _pushed(world, "Killed Revert Alpha")
