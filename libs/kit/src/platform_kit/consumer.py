@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +30,14 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import Consumer, KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 from pydantic import ValidationError
 
 from platform_events import UnknownEventType, parse_event
 from platform_events.topics import TOPICS, dead_letter_topic, key_mismatch
-from platform_kit.broker import kafka_broker
+from platform_kit.broker import KafkaSubscriber, hosting_app, kafka_broker
 from platform_kit.dead_letters import dead_letter_headers, one_line
 from platform_kit.inbox import (
     APPLIED,
@@ -126,7 +127,7 @@ class ConsumerRunner:
         *,
         name: str,
         topics: list[str],
-        pool: asyncpg.Pool,
+        pool: asyncpg.Pool | Callable[[], asyncpg.Pool],
         bootstrap: str,
         handler: EventHandler | BatchEventHandler,
         group_id: str | None = None,
@@ -141,7 +142,7 @@ class ConsumerRunner:
     ) -> None:
         self.name = name
         self.topics = topics
-        self.pool = pool
+        self._pool = pool  # or how to reach it once the service has started
         self.bootstrap = bootstrap
         self.batch_handler: BatchEventHandler = (
             handler if isinstance(handler, BatchEventHandler) else PerEventBatch(handler)
@@ -169,27 +170,45 @@ class ConsumerRunner:
         self.outage_retries = 0
         self.started = asyncio.Event()
         self._dlq: AIOKafkaProducer
-        self.broker = kafka_broker(bootstrap, name)
-        self.subscriber = self.broker.subscriber(
-            *topics,
-            group_id=self.group_id,
-            batch=True,
-            max_records=max_records,
-            batch_timeout_ms=BATCH_TIMEOUT_MS,
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_interval_ms=max_poll_interval_ms,
-            listener=_ForgetRevoked(self),
-            parser=self._parse,
-            decoder=_no_body,
-        )
-        self.subscriber(self._handle)
+        self._lag: asyncio.Task[None] | None = None
+        self.subscriber: KafkaSubscriber | None = None
+        self.broker: KafkaBroker | None = None  # only when it hosts itself (`start`)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool() if callable(self._pool) else self._pool
+
+    # FastStream hosting (docs/decisions/0001) ----------------------------------------------------
+    def subscriber_options(self) -> dict[str, Any]:
+        """What this member's FastStream batch subscriber must be declared with, topics aside:
+        offsets are the kit's to commit (MANUAL, explicit offsets), only committed transactions
+        are read, and records reach `_handle` undecoded."""
+        return {
+            "group_id": self.group_id,
+            "batch": True,
+            "max_records": self.max_records,
+            "batch_timeout_ms": BATCH_TIMEOUT_MS,
+            "ack_policy": AckPolicy.MANUAL,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "max_poll_interval_ms": self.max_poll_interval_ms,
+            "listener": _ForgetRevoked(self),
+            "parser": self._parse,
+            "decoder": _no_body,
+        }
+
+    def attach(self, subscriber: KafkaSubscriber) -> KafkaSubscriber:
+        """Run this member's poll cycle on `subscriber` (declared with `subscriber_options()` on
+        the service's router or broker)."""
+        subscriber(self._handle)
+        self.subscriber = subscriber
+        return subscriber
 
     async def _parse(self, records: tuple[ConsumerRecord, ...]) -> KafkaAckableMessage:
         """Raw: nothing decoded here (a bad header or body must reach `_decode` and be
         dead-lettered, not fail the batch inside FastStream)."""
         first, last = records[0], records[-1]
+        assert self.subscriber is not None
         return KafkaAckableMessage(
             raw_message=records,
             body=b"",
@@ -197,6 +216,39 @@ class ConsumerRunner:
             consumer=self.subscriber.consumer,
         )
 
+    # Lifecycle hooks of the FastStream application that hosts this member: `opening` before the
+    # broker starts, `opened` after, `closing` before it stops (a batch in flight cuts itself
+    # short, the broker waits for it), `closed` after.
+    async def opening(self) -> None:
+        self._dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
+        if self._owns_dlq_producer:
+            await self._dlq.start()
+
+    async def opened(self) -> None:
+        assert self.subscriber is not None and self.subscriber.consumer is not None
+        self.consumer = self.subscriber.consumer
+        self._lag = asyncio.create_task(
+            self._report_lag_forever(self.consumer), name=f"lag-{self.name}"
+        )
+        self.started.set()
+
+    async def closing(self) -> None:
+        self._stopping.set()
+
+    async def closed(self) -> None:
+        if self._lag is not None:
+            self._lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag
+            self._lag = None
+        for tp in self._lag_series:  # a stopped consumer reports no lag
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
+        self._lag_series.clear()
+        if self._owns_dlq_producer and hasattr(self, "_dlq"):
+            await self._dlq.stop()
+
+    # Hosting itself (tests and tools that run one member without a service) ---------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"consumer-{self.name}")
 
@@ -207,33 +259,17 @@ class ConsumerRunner:
                 await asyncio.wait_for(self._task, 30)
 
     async def run(self) -> None:
-        """Start the FastStream broker (its subscriber owns the aiokafka consumer), then wait
-        until stopped; the poll cycle itself runs in `_handle`, one call per batch."""
-        self._dlq = self._dlq_producer or idempotent_producer(self.bootstrap, f"{self.name}-dlq")
-        lag: asyncio.Task[None] | None = None
+        """This member alone in a FastStream application of its own, with the same hooks a
+        service's application runs; returns once stopped."""
+        self.broker = kafka_broker(self.bootstrap, self.name)
+        if self.subscriber is None:
+            self.attach(self.broker.subscriber(*self.topics, **self.subscriber_options()))
+        app = hosting_app(self.broker, [self])
         try:
-            if self._owns_dlq_producer:
-                await self._dlq.start()
-            await self.broker.start()
-            consumer = self.subscriber.consumer
-            assert consumer is not None
-            self.consumer = consumer
-            lag = asyncio.create_task(self._report_lag_forever(consumer), name=f"lag-{self.name}")
-            self.started.set()
+            await app.start()
             await self._stopping.wait()
         finally:  # also when cancelled while starting: no group member is left behind
-            self._stopping.set()  # a batch in flight cuts short: the broker waits for it
-            if lag is not None:
-                lag.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await lag
-            for tp in self._lag_series:  # a stopped consumer reports no lag
-                with contextlib.suppress(KeyError):
-                    CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
-            self._lag_series.clear()
-            await self.broker.stop()
-            if self._owns_dlq_producer:
-                await self._dlq.stop()
+            await app.stop()
 
     async def _handle(self, msg: KafkaMessage, consumer: Consumer) -> None:
         """One FastStream batch = one poll cycle of the kit. Offsets are committed explicitly by

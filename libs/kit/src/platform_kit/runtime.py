@@ -1,14 +1,17 @@
 """What every service process runs beside its own code: pool, migrations, relay, consumers, ops.
 
 A service builds one `ServiceRuntime`, hands FastAPI its `lifespan`, and includes `ops_router()`
-for /healthz, /readyz and /metrics.
+for /healthz, /readyz and /metrics. Its Kafka side is a FastStream application (`kafka`, on one
+`KafkaBroker`): the service declares its subscribers on a `KafkaRouter` (its `subscribers.py`)
+and hands it to `include_router`; the lifespan starts that application once the pool and the
+topics exist and stops it before they go (docs/decisions/0001).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,12 +19,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.kafka import KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from platform_events.asyncapi import asyncapi_document
 from platform_events.asyncapi_html import render_html
 from platform_kit.auth import Authenticator, migrate_auth
+from platform_kit.broker import hosting_app, kafka_broker
 from platform_kit.consumer import ConsumerRunner
 from platform_kit.db import apply_migrations, create_pool, pending_migrations, service_migrations
 from platform_kit.inbox import BatchEventHandler, EventHandler
@@ -38,9 +43,6 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-ConsumerFactory = Callable[["ServiceRuntime"], list[ConsumerRunner]]
-
-
 class ServiceRuntime:
     def __init__(
         self,
@@ -49,19 +51,20 @@ class ServiceRuntime:
         schema: str,
         settings: ServiceSettings,
         migrations_package: str,
-        consumers: ConsumerFactory | None = None,
         run_relay: bool = True,
     ) -> None:
         self.service = service
         self.schema = schema
         self.settings = settings
         self.migrations = service_migrations(migrations_package)
-        self._consumer_factory = consumers
         self.run_relay = run_relay
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
+        # The consumer group members declared by the service, hosted by `kafka`.
         self.consumers: list[ConsumerRunner] = []
+        self.broker = kafka_broker(settings.kafka_bootstrap_servers, service)
+        self.kafka = hosting_app(self.broker, self.consumers)
         self.background: list[asyncio.Task[Any]] = []
         self.auth = Authenticator(lambda: self.db)
 
@@ -78,17 +81,23 @@ class ServiceRuntime:
         handler: EventHandler | BatchEventHandler,
         group_id: str | None = None,
     ) -> ConsumerRunner:
-        """A consumer on this service's pool and broker, batching as its settings say (call it
-        from the consumer factory: the pool exists by then)."""
-        return ConsumerRunner(
+        """A consumer group member on this service's pool, batching as its settings say: the
+        service declares its FastStream subscriber (`subscriber_options()`) and `attach`es it."""
+        member = ConsumerRunner(
             name=name,
             topics=topics,
-            pool=self.db,
+            pool=lambda: self.db,
             bootstrap=self.settings.kafka_bootstrap_servers,
             handler=handler,
             group_id=group_id,
             max_records=self.settings.consumer_max_records,
         )
+        self.consumers.append(member)
+        return member
+
+    def include_router(self, router: KafkaRouter) -> None:
+        """Host the subscribers the service declared on `router`."""
+        self.broker.include_router(router)
 
     async def start(self) -> None:
         self.pool = await create_pool(self.settings.database_url, self.schema)
@@ -107,16 +116,10 @@ class ServiceRuntime:
                 batch_size=self.settings.outbox_batch_size,
             )
             self.relay.start()
-        if self._consumer_factory:
-            self.consumers = self._consumer_factory(self)
-            for runner in self.consumers:
-                runner.start()
 
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
-        for runner in self.consumers:
-            await runner.stop()
         if self.relay:
             await self.relay.stop()
         if self.producer:
@@ -126,11 +129,21 @@ class ServiceRuntime:
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        await self.start()
+        """Pool, migrations, topics and relay first; then the FastStream application (only if
+        the service declared subscribers), stopped first, so no batch outlives the pool."""
+        hosting = False
         try:
+            await self.start()
+            if self.broker.subscribers:
+                hosting = True  # also stopped if it fails half-way through starting
+                await self.kafka.start()
             yield
         finally:
-            await self.stop()
+            try:
+                if hosting:
+                    await self.kafka.stop()
+            finally:
+                await self.stop()
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

@@ -9,33 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from billing_service.api import routes
-from billing_service.handlers.apply_billing_events import ApplyBillingEvents
 from billing_service.handlers.expire_parked import run_parked_expiry
 from billing_service.handlers.sweep_flags import run_sweeps
 from billing_service.settings import Settings
-from platform_kit.consumer import ConsumerRunner
+from billing_service.subscribers import billing_subscribers
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 from platform_kit.versioning import include_api
 
 SERVICE = "billing"
-
-
-def consumers(settings: Settings):  # type: ignore[no-untyped-def]
-    def factory(rt: ServiceRuntime) -> list[ConsumerRunner]:
-        if not settings.run_consumers:
-            return []
-        # Several members of one group in this process: while one waits for PostgreSQL, another
-        # runs its Python work (bench/billing_ingest.py). Kafka gives each member whole partitions,
-        # and one customer's events share a partition, so members never touch one customer at once
-        # (the per-customer locks of store/locks.py make that safe regardless).
-        topics = [settings.customer_topic, settings.transactions_topic]
-        return [
-            rt.consumer(settings.consumer_name, topics, ApplyBillingEvents())
-            for _ in range(settings.consumer_members)
-        ]
-
-    return factory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,8 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema=settings.billing_schema,
         settings=settings,
         migrations_package="billing_service.migrations",
-        consumers=consumers(settings),
     )
+    runtime.include_router(billing_subscribers(runtime, settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,10 +7,8 @@ from fastapi import FastAPI
 from customer_service.api import customers, profile, quickbooks, reference
 from customer_service.api.body_limits import BodyLimitsByPath
 from customer_service.api.errors import install_domain_errors
-from customer_service.handlers.inbound import InboundEvents
 from customer_service.settings import Settings
-from platform_events.topics import BILLING_BALANCES, QB_CUSTOMERS, QB_SYNC
-from platform_kit.consumer import ConsumerRunner
+from customer_service.subscribers import customer_subscribers
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 from platform_kit.versioning import include_api
@@ -21,16 +19,6 @@ SCHEMA = "customer"
 LEGACY_PREFIXES = ("/customers", "/reference-lists", "/quickbooks")
 
 
-def consumers_of(settings: Settings):  # type: ignore[no-untyped-def]
-    """The QuickBooks directory, link outcomes and billing flags, in one consumer group."""
-
-    def build(runtime: ServiceRuntime) -> list[ConsumerRunner]:
-        topics = [QB_CUSTOMERS.name, QB_SYNC.name, BILLING_BALANCES.name]
-        return [runtime.consumer(SERVICE, topics, InboundEvents())]
-
-    return build
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(
@@ -38,8 +26,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema=SCHEMA,
         settings=settings,
         migrations_package="customer_service.migrations",
-        consumers=consumers_of(settings) if settings.run_consumers else None,
     )
+    if settings.run_consumers:
+        runtime.include_router(customer_subscribers(runtime))
     app = FastAPI(title="customer service", lifespan=runtime.lifespan)
     app.state.runtime = runtime
     app.state.settings = settings

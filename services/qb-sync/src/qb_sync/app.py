@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from platform_kit.consumer import ConsumerRunner
 from platform_kit.http import install_http_basics
 from platform_kit.runtime import ServiceRuntime
 from platform_kit.versioning import include_api
@@ -25,6 +24,7 @@ from qb_sync.runners.push_side import PushSide
 from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
 from qb_sync.store.realm_pauses import RealmPauses
+from qb_sync.subscribers import qb_sync_subscribers
 
 SERVICE = "qb-sync"
 SCHEMA = "qb_sync"
@@ -35,16 +35,13 @@ def create_app(settings: Settings | None = None, credentials: Credentials | None
     holds an issued token passes `FixedCredentials`); then no connection row is needed."""
     settings = settings or Settings()
 
-    def consumers(rt: ServiceRuntime) -> list[ConsumerRunner]:
-        return pull.consumers(rt) + push.consumers(rt)
-
     runtime = ServiceRuntime(
         service=SERVICE,
         schema=SCHEMA,
         settings=settings,
         migrations_package="qb_sync.migrations",
-        consumers=consumers,
     )
+    runtime.include_router(qb_sync_subscribers(runtime))
     pull = pull_side(runtime, settings)
     push = PushSide(settings, runtime)
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from platform_events.topics import QB_WEBHOOKS
-from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.qbo.gateway import QboGateway
 from qb_sync.qbo.intuit_oauth import IntuitOAuth
 from qb_sync.runners.pull_worker import PullWorker
-from qb_sync.runners.webhook_events import WebhookEvents
 from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
 from qb_sync.store.token_cipher import TokenCipher
@@ -46,9 +43,6 @@ class PullSide:
                 refresh_margin=timedelta(seconds=self.settings.qbo_refresh_margin_seconds),
             )
         return self.credentials
-
-    def consumers(self, runtime: ServiceRuntime) -> list[ConsumerRunner]:
-        return [runtime.consumer(WEBHOOK_CONSUMER, [QB_WEBHOOKS.name], WebhookEvents())]
 
     def start_worker(self, gateway: QboGateway, ownership: RealmOwnership) -> None:
         if not self.settings.pull_enabled:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from platform_events.topics import CUSTOMER_EVENTS
-from platform_kit.consumer import ConsumerRunner
 from platform_kit.runtime import ServiceRuntime
 from qb_sync.qbo.gateway import QboGateway
-from qb_sync.runners.customer_events import CustomerEvents
 from qb_sync.runners.push_worker import PushWorker
 from qb_sync.settings import Settings
 from qb_sync.store.ownership import RealmOwnership
@@ -32,9 +29,6 @@ class PushSide:
     def wake(self) -> None:
         if self.worker is not None:
             self.worker.wake()
-
-    def consumers(self, runtime: ServiceRuntime) -> list[ConsumerRunner]:
-        return [runtime.consumer(CONSUMER, [CUSTOMER_EVENTS.name], CustomerEvents())]
 
     def start_worker(
         self, gateway: QboGateway, ownership: RealmOwnership, *, connected_only: bool = True
