@@ -89,6 +89,69 @@ def test_the_currency_code_set_may_follow_iso_4217_but_may_not_leave_the_pattern
     assert breaking_changes(SCHEMA, outside) == ["$defs/Money.currency: type changed"]
 
 
+def test_every_currency_in_every_event_schema_is_an_iso_4217_code():
+    found = []
+    for event_type, model in EVENT_TYPES.items():
+        schema = model.model_json_schema()
+        for owner in [schema, *schema.get("$defs", {}).values()]:
+            currency = owner.get("properties", {}).get("currency")
+            if currency is None or event_type.startswith("qb."):
+                continue
+            options = currency.get("anyOf", [currency])
+            codes = [o for o in options if o.get("type") == "string"]
+            assert codes and all(set(o["enum"]) >= {"EUR", "USD"} for o in codes), event_type
+            assert all("XYZ" not in o["enum"] for o in codes), event_type
+            found.append(event_type)
+    assert {
+        "billing.balance-changed.v1",
+        "billing.credit-limit-exceeded.v1",
+        "billing.overdue-changed.v1",
+        "billing.payment-received.v1",
+        "customer.created.v1",
+    } <= set(found)
+
+
+def test_a_billing_fact_with_a_currency_that_is_not_iso_4217_is_refused():
+    from platform_events.contracts.billing import BalanceChanged, OverdueChanged
+
+    fields = dict.fromkeys(
+        [
+            "current_balance_minor",
+            "total_invoiced_minor",
+            "total_paid_minor",
+            "total_refunded_minor",
+            "total_credits_minor",
+            "total_adjustments_minor",
+        ],
+        0,
+    )
+    BalanceChanged(customer_id="c", currency="EUR", caused_by_entry="e", **fields)
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        BalanceChanged(customer_id="c", currency="XYZ", caused_by_entry="e", **fields)
+    assert OverdueChanged(customer_id="c", overdue=True).currency is None
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        OverdueChanged(customer_id="c", overdue=True, currency="ABC")
+
+
+def test_the_gate_lets_a_plain_string_currency_become_an_iso_4217_code_and_nothing_else():
+    code = {"type": "string", "pattern": "^[A-Z]{3}$", "enum": ["EUR", "USD"]}
+    old = {"properties": {"currency": {"type": "string"}, "note": {"type": "string"}}}
+    narrowed = copy.deepcopy(old)
+    narrowed["properties"]["currency"] = code
+    assert breaking_changes(old, narrowed) == []
+    nullable = {"properties": {"currency": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+    nullable_code = {"properties": {"currency": {"anyOf": [code, {"type": "null"}]}}}
+    assert breaking_changes(nullable, nullable_code) == []
+    # Only currencies, only to assigned codes, and never back to a plain string.
+    other = copy.deepcopy(old)
+    other["properties"]["note"] = code
+    assert breaking_changes(old, other) == ["note: type changed"]
+    invented = copy.deepcopy(narrowed)
+    invented["properties"]["currency"]["enum"] = ["EUR", "ABC"]
+    assert breaking_changes(old, invented) == ["currency: type changed"]
+    assert breaking_changes(narrowed, old) == ["currency: type changed"]
+
+
 def test_money_is_never_a_float():
     with pytest.raises(ValidationError):
         Money(amount_minor=10.5, currency="EUR")  # type: ignore[arg-type]

