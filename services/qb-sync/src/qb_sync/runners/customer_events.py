@@ -96,7 +96,9 @@ class CustomerEvents:
         )
         linked_to = data.qb_customer_id if data.choice in ("create_here", "link_existing") else None
         if data.choice == "push_to_quickbooks":
-            await request_push(conn, tenant_id, data.realm_id, data.customer_id, event_id)
+            await request_push(
+                conn, tenant_id, data.realm_id, data.customer_id, event_id, cause=event_id
+            )
         elif linked_to and not late:
             await record_link(conn, tenant_id, data.realm_id, data.customer_id, linked_to)
         elif linked_to or data.choice == "dont_import":

@@ -20,6 +20,7 @@ async def report(
     customer_id: str,
     events: Sequence[EventData],
     sequence: int = 0,
+    causation_id: str | None = None,
 ) -> None:
     if not events:
         return
@@ -28,7 +29,12 @@ async def report(
         [
             outgoing(
                 new_envelope(
-                    data, source=SOURCE, subject=customer_id, tenant_id=tenant_id, sequence=sequence
+                    data,
+                    source=SOURCE,
+                    subject=customer_id,
+                    tenant_id=tenant_id,
+                    sequence=sequence,
+                    causation_id=causation_id,
                 ),
                 key=customer_id,
             )

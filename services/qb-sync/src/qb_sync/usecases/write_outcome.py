@@ -104,7 +104,17 @@ class OutcomeWriter:
             await outcomes.schedule_retry(conn, row, delay=delay, code=o.code, message=o.message)
         else:  # failed, conflict, needs_link, or retries used up
             events = await _stopped(conn, row, record, o)
-        await report(conn, row.tenant_id, row.customer_id, events, sequence=o.sync_token or 0)
+        # A row not linked yet is pushed because an event asked for it: the outcome names that
+        # event. A linked row's pushes follow the customer's changes, whose ids it keeps none of.
+        cause = row.cause_event_id if row.qb_customer_id is None else None
+        await report(
+            conn,
+            row.tenant_id,
+            row.customer_id,
+            events,
+            sequence=o.sync_token or 0,
+            causation_id=cause,
+        )
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(

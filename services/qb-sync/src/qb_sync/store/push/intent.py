@@ -39,25 +39,33 @@ async def customers_changed(conn: asyncpg.Connection, changed: list[tuple[str, J
 
 
 async def request_push(
-    conn: asyncpg.Connection, tenant_id: str, realm_id: str, customer_id: str, generation: str
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    realm_id: str,
+    customer_id: str,
+    generation: str,
+    cause: str | None = None,
 ) -> None:
     """Make the row pending now. A new row gets its create requestid here, before any call; an
     existing row keeps it and any frozen create (a redelivered or repeated request must resend
-    the same create under the same requestid)."""
+    the same create under the same requestid). `cause`: the id of the event that asked, named
+    by the outcome's event."""
     await conn.execute(
         """INSERT INTO push_mappings (tenant_id, realm_id, customer_id, status, create_request_id,
-                                      due_at)
-           VALUES ($1, $2, $3, 'pending', $4, now())
+                                      due_at, cause_event_id)
+           VALUES ($1, $2, $3, 'pending', $4, now(), $5)
            ON CONFLICT (tenant_id, realm_id, customer_id) DO UPDATE
               SET status = 'pending', due_at = now(), attempts = 0, conflict = NULL,
                   candidate_qb_customer_id = NULL, auto_retries = 0,
                   dirty = push_mappings.lease_until IS NOT NULL
                           AND push_mappings.lease_until > now(),
+                  cause_event_id = EXCLUDED.cause_event_id,
                   updated_at = now()""",
         tenant_id,
         realm_id,
         customer_id,
         create_request_id(realm_id, customer_id, generation),
+        cause,
     )
 
 

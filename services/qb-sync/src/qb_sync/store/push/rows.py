@@ -54,6 +54,7 @@ class Mapping:
     platform_content: Json | None = None
     write_in_doubt: Json | None = None  # an update sent whose answer never came
     auto_retries: int = 0
+    cause_event_id: str | None = None  # the event that asked for this push
 
     @staticmethod
     def of(row: asyncpg.Record) -> Mapping:
