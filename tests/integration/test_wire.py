@@ -25,10 +25,18 @@ from platform_events.asyncapi import asyncapi_document
 from platform_events.contracts import billing, customer, quickbooks
 from platform_events.envelope import caused_by
 from platform_events.topics import TOPICS, topic_for_event
-from platform_kit.outbox import OutgoingEvent, add_to_outbox
+from platform_kit.kafka import decode_headers, encode_headers
+from platform_kit.outbox import OutgoingEvent, add_to_outbox, kafka_headers
 from platform_kit.relay import OutboxRelay
 from platform_kit.topics import ensure_topics
 from tests.billing.support import TopicTail, snapshot
+from tests.integration.test_inbox_consumer import (  # noqa: F401
+    counts_table,
+    make_runner,
+    run_until,
+    voided,
+)
+from tests.support.kafka_io import publish_raw, read_all
 
 pytestmark = pytest.mark.integration
 DOC_URI = "urn:platform:asyncapi"
@@ -211,3 +219,32 @@ def test_the_document_refuses_what_consumers_refuse(document):
     headers = strict_validator(document, "/components/messages/billing.payment-received.v1/headers")
     with pytest.raises(jsonschema.ValidationError, match="ce_specversion"):
         headers.validate({"ce_type": "billing.payment-received.v1", "ce_id": str(payment.id)})
+
+
+async def test_a_dead_letter_validates_against_the_documents_dead_letter_message(
+    counts_table,  # noqa: F811
+    kafka_bootstrap,
+    test_topic,
+    document,
+):
+    """A real dead letter, read from a `.dlq` topic: its headers (the original ones plus why)
+    and key are what the document's dead-letter message declares."""
+    poison = voided("dora", "poison")
+    envelope = Envelope.model_validate_json(poison)
+    await publish_raw(
+        kafka_bootstrap, test_topic, [poison], headers=encode_headers(kafka_headers(envelope))
+    )
+    await publish_raw(kafka_bootstrap, test_topic, [voided("dora", "inv-ok")])
+    runner = make_runner(counts_table, kafka_bootstrap, test_topic)
+
+    async def dora_seen() -> bool:
+        return await counts_table.fetchval("SELECT n FROM counts WHERE customer_id='dora'") == 1
+
+    await run_until(runner, dora_seen)
+    [dead] = await read_all(kafka_bootstrap, f"{test_topic}.dlq", expected=1)
+    headers = decode_headers(dead.headers)
+    assert headers["ce_id"] == str(envelope.id) and "\n" not in headers["dlq-reason"]
+    message = "/components/messages/billing.transactions.dead-letter"
+    strict_validator(document, f"{message}/headers").validate(headers)
+    strict_validator(document, f"{message}/bindings/kafka/key").validate(dead.key.decode())
+    assert dead.value == poison  # the payload: the original bytes

@@ -44,5 +44,7 @@ async def test_the_link_a_push_made_names_the_mapping_change_that_asked_for_it(
 
         [request] = await mapping_changes.collect(asked, 1)
         [link] = await outcomes.collect(linked, 1)
+    # The push request orders among the company's mapping changes like any other.
+    assert isinstance(_event(request)["data"]["mapping_sequence"], int)
     assert _event(link)["causation_id"] == _event(request)["id"]
     assert dict(link.headers)["ce_causationid"].decode() == _event(request)["id"]
