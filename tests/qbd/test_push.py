@@ -307,6 +307,43 @@ async def test_a_locked_record_is_a_counted_retry_and_ends_failed_if_it_stays_lo
     assert desktop.company.full_names() == ["Acme Ltd"]
 
 
+async def test_rows_failed_on_a_lock_or_a_throw_are_retried_on_their_own_once_it_clears(
+    desktop: Desktop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beta's record stays locked through all its attempts; Gamma's QuickBooks keeps throwing
+    # (an HRESULT, no response) through all of its: both end failed.
+    beta = await desktop.customer("Beta GmbH")
+    desktop.company.locked = True
+    await desktop.sync_until_idle(sessions=10)
+    desktop.company.locked = False
+    gamma = await desktop.customer("Gamma SA")
+    for _ in range(10):
+        if (await desktop.row(gamma))["status"] == "failed":
+            break
+        await desktop.session(faults=Faults(hresult_empty_response=1))
+        await asyncio.sleep(0.05)  # the retry's backoff
+    assert [(r["status"], r["last_error_code"]) for r in
+            [await desktop.row(beta), await desktop.row(gamma)]] == [
+        ("failed", "3170"), ("failed", "quickbooks_error"),
+    ]  # fmt: skip
+    # Refused for what it is (permission denied): that one needs a person.
+    desktop.company.permission_denied = True
+    denied = await desktop.customer("Denied Ltd")
+    await desktop.sync_until_idle()
+    desktop.company.permission_denied = False
+    assert (await desktop.row(denied))["status"] == "failed"
+
+    # The lock is gone and QuickBooks answers; nobody presses retry. The next scheduled Web
+    # Connector runs take the failed rows again (one probe first, the rest once it synced).
+    monkeypatch.setenv("PUSH_AUTO_RETRY_BASE_SECONDS", "0.01")
+    sessions = await desktop.sync_until_idle()
+    assert sessions[0].outcome == "done"  # old code: authenticate said "none" (no work)
+    await desktop.assert_linked_once(beta, gamma)
+    still = await desktop.row(denied)
+    assert (still["status"], still["auto_retries"]) == ("failed", 0)
+    assert sorted(desktop.company.full_names()) == ["Beta GmbH", "Gamma SA"]
+
+
 async def test_permission_denied_fails_the_row_and_tells_the_customer_service(
     desktop: Desktop,
 ) -> None:

@@ -21,6 +21,7 @@ from qb_sync.domain.qbd.qbxml import (
 )
 from qb_sync.domain.qbd.records import Job, Session, desktop_realm
 from qb_sync.settings import Settings
+from qb_sync.store.push.auto_retry import retry_failed_rows
 from qb_sync.store.push.desktop import has_due_desktop_push
 from qb_sync.store.qbd.connections import connection_by_username
 from qb_sync.store.qbd.requests import failed_attempt, has_work, job_in_flight, mark_sent, next_job
@@ -45,7 +46,8 @@ _DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 class WebConnectorService:
     def __init__(self, pool: asyncpg.Pool, settings: Settings | None = None) -> None:
         self.pool = pool
-        self.push = DesktopPush(pool, settings or Settings())
+        self.settings = settings or Settings()
+        self.push = DesktopPush(pool, self.settings)
 
     async def _has_work(
         self,
@@ -59,6 +61,24 @@ class WebConnectorService:
         return await has_work(conn, connection_id) or await has_due_desktop_push(
             conn, tenant_id, desktop_realm(connection_id), connection_id, key
         )
+
+    async def _retry_failed(
+        self, conn: asyncpg.Connection, tenant_id: str, connection_id: uuid.UUID
+    ) -> None:
+        """Rows of this company that failed on a lock or a QuickBooks that threw go pending
+        again on their own (store/push/auto_retry.py: one probe at a backoff, or all once a
+        row of the company has synced since)."""
+        s = self.settings
+        retried = await retry_failed_rows(
+            conn,
+            tenant_prefix="",
+            base=s.push_auto_retry_base_seconds,
+            cap=s.push_auto_retry_max_seconds,
+            max_retries=s.push_auto_retries,
+            company=(tenant_id, desktop_realm(connection_id)),
+        )
+        if retried:
+            log.info("qbd tenant %s: %d failed rows retried on their own", tenant_id, retried)
 
     async def _next_request(
         self, conn: asyncpg.Connection, session: Session
@@ -95,6 +115,7 @@ class WebConnectorService:
             if not verify_password(password, stored) or connection is None:
                 log.warning("qbd authenticate: invalid user or password for %r", username[:60])
                 return ["", "nvu"]
+            await self._retry_failed(conn, connection.tenant_id, connection.connection_id)
             if not await self._has_work(conn, connection.connection_id, connection.tenant_id):
                 return ["", "none"]
             ticket = await open_session(conn, connection.connection_id)
