@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -19,10 +20,12 @@ from qb_sync.domain.qbd.push_xml import external_guid
 from qb_sync.domain.qbd.records import QbdConnection, desktop_realm
 from qb_sync.store.push.intent import customer_changed, request_push
 from qb_sync.store.push.snapshots import save_snapshot
+from qb_sync.usecases.qbd import web_connector
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Faults, Session
 from tests.qbd.conftest import Endpoint
 from tests.qbd.test_qbsync_endpoint import connect, connector, run
+from tests.qbsync.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -342,6 +345,64 @@ async def test_rows_failed_on_a_lock_or_a_throw_are_retried_on_their_own_once_it
     still = await desktop.row(denied)
     assert (still["status"], still["auto_retries"]) == ("failed", 0)
     assert sorted(desktop.company.full_names()) == ["Beta GmbH", "Gamma SA"]
+
+
+async def _locked_while(desktop: Desktop, customer_id: str, session: asyncio.Task[Session]) -> None:
+    """Hold the push row locked (as another transaction touching it does for a moment) until
+    the running session has been told to wait at least once."""
+    async with desktop.db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT 1 FROM push_mappings WHERE tenant_id = $1 AND realm_id = $2 "
+            "AND customer_id = $3 FOR UPDATE",
+            desktop.tenant,
+            desktop.realm,
+            customer_id,
+        )
+
+        async def told_to_wait() -> bool:
+            return (
+                bool(
+                    await desktop.db.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM qbd_sessions WHERE connection_id = $1 "
+                        "AND last_error = 'NoOp')",
+                        desktop.connection.connection_id,
+                    )
+                )
+                or session.done()
+            )
+
+        await wait_for(told_to_wait, 20)
+        await asyncio.sleep(0.3)
+
+
+async def test_a_session_whose_only_row_is_locked_for_a_moment_waits_with_noop_then_pushes_it(
+    desktop: Desktop,
+) -> None:
+    acme = await desktop.customer("Acme Ltd")
+    running = asyncio.create_task(desktop.session())
+    await _locked_while(desktop, acme, running)
+    session = await running
+    # The Web Connector was told NoOp (pause, ask again), not "" with an error that ends the
+    # run (old code: "Nothing more to do.", the row left for the next scheduled run).
+    waits = [c for c in session.calls if c.method == "getLastError"]
+    assert waits and {c.result for c in waits} == {"NoOp"}
+    assert session.outcome == "done", session.last_error
+    await desktop.assert_linked_once(acme)
+
+
+async def test_work_held_for_too_long_ends_the_session_and_waits_for_the_next_run(
+    desktop: Desktop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_connector, "WAIT_FOR_HELD_WORK", timedelta(seconds=0.5))
+    acme = await desktop.customer("Acme Ltd")
+    async with desktop.db.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM push_mappings WHERE customer_id = $1 FOR UPDATE", acme)
+        session = await desktop.session()
+    assert session.outcome == "error" and session.last_error == "Nothing more to do."
+    assert "NoOp" in {c.result for c in session.calls if c.method == "getLastError"}
+    assert (await desktop.row(acme))["status"] == "pending"
+    await desktop.sync_until_idle()
+    await desktop.assert_linked_once(acme)
 
 
 async def test_permission_denied_fails_the_row_and_tells_the_customer_service(

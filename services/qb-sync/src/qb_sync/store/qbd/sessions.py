@@ -91,6 +91,18 @@ async def update_session(conn: asyncpg.Connection, session: Session, **changes: 
     )
 
 
+async def still_waiting(conn: asyncpg.Connection, session: Session, limit: timedelta) -> bool:
+    """Note that the session waits for work held elsewhere; False once it has waited `limit`
+    since it last got a request (`waiting_since` is cleared when it gets one)."""
+    within: bool = await conn.fetchval(
+        """UPDATE qbd_sessions SET waiting_since = COALESCE(waiting_since, now())
+           WHERE ticket_hash = $1 RETURNING waiting_since > now() - $2::interval""",
+        session.ticket_hash,
+        limit,
+    )
+    return within
+
+
 async def close_session(conn: asyncpg.Connection, ticket: str, error: str | None = None) -> bool:
     """Close a session; its in-flight request, if any, goes back to the queue (a push job as
     `uncertain`)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 import asyncpg
 
@@ -30,6 +31,7 @@ from qb_sync.store.qbd.sessions import (
     find_session,
     last_error,
     open_session,
+    still_waiting,
     update_session,
 )
 from qb_sync.usecases.qbd import customer_jobs
@@ -40,6 +42,12 @@ SERVER_VERSION = "qb-sync 0.1 (QuickBooks Desktop through the Web Connector)"
 UNKNOWN_TICKET = "Unknown or expired session: run the update again."
 # Verifying a password against a made-up hash keeps an unknown user as slow as a known one.
 MAX_JOBS_PER_CALL = 20
+# getLastError's "NoOp": the Web Connector pauses about 5 s and calls sendRequestXML again
+# (docs/reference/quickbooks-desktop.md#callbacks-in-call-order). Answered while this company's
+# work exists but is held elsewhere for a moment, at most WAIT_FOR_HELD_WORK in a row.
+NOOP = "NoOp"
+WAIT_FOR_HELD_WORK = timedelta(seconds=60)
+NOTHING_MORE = "Nothing more to do."
 _DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
@@ -139,10 +147,19 @@ class WebConnectorService:
                 assert session is not None
             picked = await self._next_request(conn, session)
             if picked is None:
-                await update_session(conn, session, last_error="Nothing more to do.")
+                # "" ends the session unless getLastError says NoOp. Work this session may take
+                # that it could not take now (a row or job locked by another transaction) is
+                # waited for: ended, the session would leave it to the next scheduled run and
+                # show the user an error (QBWC1031) for nothing.
+                held = await self._has_work(
+                    conn, session.connection_id, session.tenant_id, session
+                ) and await still_waiting(conn, session, WAIT_FOR_HELD_WORK)
+                await update_session(conn, session, last_error=NOOP if held else NOTHING_MORE)
                 return ""
             job, request = picked
-            await update_session(conn, session, in_flight=job.request_id, last_error="")
+            await update_session(
+                conn, session, in_flight=job.request_id, last_error="", waiting_since=None
+            )
             return request
 
     async def receive_response_xml(
