@@ -240,6 +240,51 @@ async def test_a_reply_lost_after_the_add_was_applied_is_resolved_by_a_query(
     assert desktop.company.message_sets > 0
 
 
+def _requests_per_message_set(session: Session) -> list[list[str]]:
+    """The request types of each message set qb-sync sent in the session."""
+    sets = [c.result for c in session.calls if c.method == "sendRequestXML" and c.result]
+    return [[t for t in ("CustomerQueryRq", "CustomerAddRq") for _ in range(s.count(f"<{t} "))]
+            for s in sets]  # fmt: skip
+
+
+async def test_many_pushes_share_message_sets_lookups_then_adds(desktop: Desktop) -> None:
+    names = [f"Batch Co {i:02d}" for i in range(25)]
+    seeded = desktop.company.seed_customer("Batch Co 03")  # found: linked, never added
+    desktop.company.add_other_name("Vendor", "Batch Co 07")  # 3100 on its Add: needs a person
+    ids = [await desktop.customer(n) for n in names]
+    session = await desktop.session()
+    await desktop.sync_until_idle()
+    sets = _requests_per_message_set(session)
+    # 20 lookups in one set (continueOnError); their 19 Adds in the next (Batch Co 03 was
+    # found), beside the lookup of a 21st customer.
+    assert sets[0] == ["CustomerQueryRq"] * 20
+    assert sorted(sets[1]) == ["CustomerAddRq"] * 19 + ["CustomerQueryRq"]
+    first = next(c.result for c in session.calls if c.method == "sendRequestXML" and c.result)
+    assert 'onError="continueOnError"' in first
+    assert len(sets) <= 6  # 25 customers: 2 round trips each if sent alone, 50 in all
+    clash, found = ids.pop(7), ids.pop(3)
+    row = await desktop.row(clash)
+    assert (row["status"], row["last_error_code"]) == ("needs_link", "3100")
+    row = await desktop.row(found)
+    assert (row["status"], row["qb_customer_id"]) == ("synced", seeded)
+    for customer_id in ids:  # each added once, carrying its ExternalGUID, and linked to it
+        row = await desktop.row(customer_id)
+        assert row["status"] == "synced" and desktop.ours(customer_id) == [row["qb_customer_id"]]
+    assert sorted(desktop.company.full_names()) == sorted(n for n in names if n != "Batch Co 07")
+
+
+async def test_a_lost_reply_to_a_set_of_adds_is_resolved_by_lookups_never_a_second_add(
+    desktop: Desktop,
+) -> None:
+    ids = [await desktop.customer(f"Lost Set {i}") for i in range(6)]
+    dropped = await desktop.session(faults=Faults(drop_reply_after_write=1))
+    assert dropped.outcome == "dropped" and len(desktop.company.customers) == 6
+    sessions = await desktop.sync_until_idle()
+    after = [r for s in sessions for r in _requests_per_message_set(s)]
+    assert "CustomerAddRq" not in {t for r in after for t in r}  # looked up, found, linked
+    await desktop.assert_linked_once(*ids)
+
+
 async def test_an_out_of_sequence_authenticate_after_a_write_never_resends_it(
     desktop: Desktop,
 ) -> None:

@@ -88,6 +88,10 @@ class Settings(ServiceSettings):
     push_auto_retry_max_seconds: float = 900.0
     push_auto_retries: int = 10
     push_auto_retry_check_seconds: float = 5.0
+    # QuickBooks Desktop: the pushes of up to this many customers share one qbXML message set
+    # (continueOnError, one request each), so a Web Connector round trip carries all their
+    # lookups, or Adds, at once (usecases/qbd/web_connector.py).
+    qbd_pushes_per_message_set: int = Field(default=20, ge=1, le=100)
     # Only push rows of tenants whose id starts with this (empty: all). Lets concurrent test
     # sessions share one database without pushing each other's rows to the wrong emulator.
     push_tenant_prefix: str = ""
