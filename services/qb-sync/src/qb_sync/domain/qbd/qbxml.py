@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
-
+from qb_sync.domain.qbd.answer_values import check_customer_ret
 from qb_sync.domain.qbd.records import Job, Session
+from qb_sync.domain.qbd.safe_xml import UnreadableXml, parse_xml
 
 PAGE_SIZE = 100
 OVERLAP = timedelta(minutes=10)
@@ -27,8 +26,8 @@ _TEXT_FIELDS = (
 
 def parse(text: str) -> ET.Element | None:
     try:
-        return fromstring(text.encode("utf-8"))
-    except (ET.ParseError, DefusedXmlException, ValueError):
+        return parse_xml(text.encode("utf-8", "surrogatepass"))
+    except UnreadableXml:
         return None
 
 
@@ -78,6 +77,8 @@ class ImportedCustomer:
 
 
 def imported_customer(ret: ET.Element) -> ImportedCustomer:
+    """Raises BadAnswer when a value qb-sync keeps is missing or out of range."""
+    check_customer_ret(ret)
     return ImportedCustomer(
         list_id=ret.findtext("ListID", ""),
         edit_sequence=ret.findtext("EditSequence", ""),

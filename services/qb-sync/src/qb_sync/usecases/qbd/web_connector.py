@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from qb_sync.domain.qbd.answer_values import BadAnswer
 from qb_sync.domain.qbd.passwords import verify_password
 from qb_sync.domain.qbd.push_xml import message_set
 from qb_sync.domain.qbd.qbxml import (
@@ -212,7 +213,7 @@ class WebConnectorService:
                     await self._failed(conn, job, session, reason.strip())
                 await update_session(conn, session, last_error=reason.strip()[:1000])
                 return -1
-            progress = [await self._apply(conn, job, session, answers) for job in jobs]
+            progress = [await self._apply_or_fail(conn, job, session, answers) for job in jobs]
             if all(p.finished for p in progress) and await self._has_work(
                 conn, session.connection_id, session.tenant_id, session
             ):
@@ -220,6 +221,26 @@ class WebConnectorService:
             if len(progress) == 1:
                 return progress[0].percent
             return 100 if all(p.finished for p in progress) else 50
+
+    async def _apply_or_fail(
+        self,
+        conn: asyncpg.Connection,
+        job: Job,
+        session: Session,
+        answers: dict[str, ET.Element],
+    ) -> customer_jobs.Progress:
+        """One job's answer applied in a savepoint: an answer qb-sync refuses (BadAnswer) or
+        cannot store undoes only what it began, and the job fails (or retries) with the reason
+        stored, instead of the whole call failing and the same answer coming back next run."""
+        try:
+            async with conn.transaction():
+                return await self._apply(conn, job, session, answers)
+        except (BadAnswer, asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+            reason = f"QuickBooks' answer was not applied: {exc}"[:500]
+            log.warning("qbd tenant %s: %s", session.tenant_id, reason)
+            await self._failed(conn, job, session, reason)
+            await update_session(conn, session, last_error=reason)
+            return customer_jobs.Progress(True, 100)
 
     async def _apply(
         self,
