@@ -205,7 +205,9 @@ class WebConnectorService:
             answers = None if hresult or not response else responses_by_id(response)
             if answers is None:
                 if hresult or not response:
-                    reason = f"QuickBooks could not process the request: {hresult} {message}"
+                    reason = (
+                        f"QuickBooks could not process the request: {hresult[:40]} {message[:400]}"
+                    )
                 else:
                     reason = "The response from QuickBooks is not readable qbXML."
                 log.warning("qbd tenant %s: %s", session.tenant_id, reason.strip())
@@ -214,6 +216,8 @@ class WebConnectorService:
                 await update_session(conn, session, last_error=reason.strip()[:1000])
                 return -1
             progress = [await self._apply_or_fail(conn, job, session, answers) for job in jobs]
+            if any(p.percent < 0 for p in progress):
+                return -1  # getLastError shows why; the session ends, the rest waits its turn
             if all(p.finished for p in progress) and await self._has_work(
                 conn, session.connection_id, session.tenant_id, session
             ):
@@ -240,7 +244,7 @@ class WebConnectorService:
             log.warning("qbd tenant %s: %s", session.tenant_id, reason)
             await self._failed(conn, job, session, reason)
             await update_session(conn, session, last_error=reason)
-            return customer_jobs.Progress(True, 100)
+            return customer_jobs.Progress(True, -1)
 
     async def _apply(
         self,
@@ -252,9 +256,7 @@ class WebConnectorService:
         """Take one job's answer out of the message set's answers."""
         rs = answers.get(request_id(job))
         if rs is None:
-            reason = "QuickBooks' response holds no answer for this request."
-            await self._failed(conn, job, session, reason)
-            return customer_jobs.Progress(True, 100)
+            raise BadAnswer(f"it holds no answer for request {request_id(job)}")
         if job.kind == "customer_push":
             finished = await self.push.apply(conn, job, session, rs)
             return customer_jobs.Progress(finished, 100 if finished else 50)
@@ -277,7 +279,8 @@ class WebConnectorService:
 
     async def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         async with self.pool.acquire() as conn, conn.transaction():
-            reason = f"QuickBooks could not be opened: {hresult} {message}".strip()
+            # hresult and message come from the caller: bounded before a log line or a row
+            reason = f"QuickBooks could not be opened: {hresult[:40]} {message[:400]}".strip()
             if await close_session(conn, ticket, reason[:1000]):
                 log.warning("qbd %s", reason)
         return "done"
