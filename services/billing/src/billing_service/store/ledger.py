@@ -32,7 +32,7 @@ from billing_service.store.locks import lock_customers
 from billing_service.store.metrics import CONFLICTS_PARKED, TRANSACTIONS_REJECTED
 from platform_events import new_envelope
 from platform_events.contracts.billing import BillingTransactionRejected
-from platform_kit.inbox import new_event_ids
+from platform_kit.inbox import record_event_ids
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
 
 SOURCE = "billing"
@@ -198,7 +198,7 @@ async def write_facts(
     await _resolve_rejections(conn, outcome.applied)
     handled = outcome.applied + outcome.duplicates + outcome.conflicts
     if handled:
-        await new_event_ids(conn, consumer, [f.event_id for f in handled])
+        await record_event_ids(conn, consumer, [f.event_id for f in handled])
     await add_to_outbox(conn, await numbered(conn, events))
     return outcome
 
@@ -294,7 +294,7 @@ async def _insert_entries(
     allocations: list[tuple[object, ...]] = []
     deltas: dict[AccountKey, Totals] = defaultdict(Totals)
     last_entry: dict[AccountKey, uuid.UUID] = {}
-    last_event: dict[AccountKey, str] = {}  # the cause of each account's balance-changed
+    last_event: dict[AccountKey, uuid.UUID] = {}  # the cause of each account's balance-changed
     for fact in facts:
         original = originals.get(fact.event_id)
         currency = original.currency if original else fact.currency
@@ -303,8 +303,8 @@ async def _insert_entries(
         account = (fact.tenant_id, fact.customer_id, currency)
         deltas[account] = deltas[account].add(fact.entry_type, amount)
         last_entry[account] = fact.entry_id
-        last_event[account] = str(fact.event_id)
-        entry_type = fact.entry_type.value
+        last_event[account] = fact.event_id
+        entry_type = fact.entry_type
         entries.append(
             (
                 fact.entry_id,
@@ -347,7 +347,7 @@ async def _insert_entries(
         )
     correlation = {(f.tenant_id, f.customer_id): f.correlation_id for f in facts}
     causes = {
-        account: (correlation.get(account[:2]), last_event.get(account)) for account in deltas
+        account: (correlation.get(account[:2]), str(last_event[account])) for account in deltas
     }
     await add_and_announce(conn, deltas, last_entry, causes)
     events = await refresh_flags(conn, sorted(deltas), today, causes)
