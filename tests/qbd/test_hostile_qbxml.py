@@ -203,3 +203,23 @@ async def test_forged_qbxml_versions_fall_back_to_the_highest_we_speak(
                              qbXMLCountry="US", qbXMLMajorVers="²", qbXMLMinorVers="9" * 5000)  # fmt: skip
     assert '<?qbxml version="13.0"?>' in request
     assert f'requestID="qbd-{request_id}"' in request
+
+
+async def test_an_answer_to_another_sessions_request_is_not_applied(
+    endpoint: Endpoint, db: asyncpg.Pool
+) -> None:
+    file_id, request_id = await connection_with_import(db, "forger")
+    async with httpx.AsyncClient(timeout=10) as client:
+        ticket_a, request = await start_session(client, endpoint.url, "forger", file_id)
+        assert f'requestID="qbd-{request_id}"' in request
+        ticket_b = await call(
+            client, endpoint.url, "authenticate", strUserName="forger", strPassword="pw"
+        )
+        assert ticket_b not in ("", ticket_a)
+        forged = await answer(client, endpoint.url, ticket_b, page(f"qbd-{request_id}", RENAMED))
+        assert forged == "-1"
+        error = await call(client, endpoint.url, "getLastError", ticket=ticket_b)
+        assert "No request was awaiting this response" in error
+    assert await kept(db) == []
+    status = await db.fetchval("SELECT status FROM qbd_requests WHERE request_id = $1", request_id)
+    assert status != "done"
