@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import time
 from typing import Any
 
@@ -219,10 +220,26 @@ class OutboxRelay:
         OUTBOX_OLDEST_AGE.labels(self.service).set(row["age"] or 0.0)
 
 
+async def run_until_signalled(relay: OutboxRelay) -> None:
+    """Run the relay until SIGTERM or SIGINT, then stop it between batches."""
+    relay.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await relay.stop()
+
+
+def serve(relay: OutboxRelay) -> None:
+    """Run a relay as the only work of this process (`main`, and bench/outbox_relay.py's relay
+    in a process of its own)."""
+    asyncio.run(run_until_signalled(relay))
+
+
 def main() -> None:
     """Run a relay on its own: `python -m platform_kit.relay --schema customer`."""
     import argparse
-    import os
 
     parser = argparse.ArgumentParser(description="Publish a schema's outbox to Kafka")
     parser.add_argument("--schema", required=True)
@@ -230,26 +247,14 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args()
-
-    async def run() -> None:
-        relay = OutboxRelay(
-            dsn=args.dsn,
-            schema=args.schema,
-            bootstrap=args.bootstrap,
-            service=f"relay-{args.schema}",
-            batch_size=args.batch_size,
-        )
-        relay.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await relay.stop()
-
-    asyncio.run(run())
+    relay = OutboxRelay(
+        dsn=args.dsn,
+        schema=args.schema,
+        bootstrap=args.bootstrap,
+        service=f"relay-{args.schema}",
+        batch_size=args.batch_size,
+    )
+    serve(relay)
 
 
 if __name__ == "__main__":
