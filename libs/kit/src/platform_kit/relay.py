@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import asyncpg
+import uvloop
 from aiokafka import AIOKafkaProducer
 
 from platform_kit.buckets import BucketShare
@@ -38,6 +39,7 @@ from platform_kit.metrics import (
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_LATENCY,
 )
+from platform_kit.serve import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +260,10 @@ async def run_until_signalled(relay: OutboxRelay) -> None:
 
 def serve(relay: OutboxRelay) -> None:
     """Run a relay as the only work of this process (`main`, and bench/outbox_relay.py's relay
-    in a process of its own)."""
-    asyncio.run(run_until_signalled(relay))
+    in a process of its own), on the runtime a service gives the relay it hosts (serve.py):
+    uvloop and the tuned garbage collector."""
+    tune_garbage_collector()
+    uvloop.run(run_until_signalled(relay))
 
 
 def main() -> None:
