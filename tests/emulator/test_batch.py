@@ -181,6 +181,9 @@ def test_an_over_large_batch_body_is_413_and_nothing_is_applied(
     with pytest.raises(QuickbooksException) as exc:
         batch_create(big, qb=qb)
     assert exc.value.error_code == 10000 and "413" in exc.value.message
+    # Intuit's front end answers its web server's page, naming the resource (ruby#361).
+    assert "exceeds the capacity limit" in exc.value.message
+    assert f"/v3/company/{realm.realm_id}/batch" in exc.value.message
     assert emulator.customers(realm.realm_id) == {}
     assert emulator.requests()[-1]["status"] == 413
 

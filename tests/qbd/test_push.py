@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -19,10 +20,12 @@ from qb_sync.domain.qbd.push_xml import external_guid
 from qb_sync.domain.qbd.records import QbdConnection, desktop_realm
 from qb_sync.store.push.intent import customer_changed, request_push
 from qb_sync.store.push.snapshots import save_snapshot
+from qb_sync.usecases.qbd import web_connector
 from qbd_simulator.company import CompanyFile
 from qbd_simulator.connector import Faults, Session
 from tests.qbd.conftest import Endpoint
 from tests.qbd.test_qbsync_endpoint import connect, connector, run
+from tests.qbsync.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -237,6 +240,51 @@ async def test_a_reply_lost_after_the_add_was_applied_is_resolved_by_a_query(
     assert desktop.company.message_sets > 0
 
 
+def _requests_per_message_set(session: Session) -> list[list[str]]:
+    """The request types of each message set qb-sync sent in the session."""
+    sets = [c.result for c in session.calls if c.method == "sendRequestXML" and c.result]
+    return [[t for t in ("CustomerQueryRq", "CustomerAddRq") for _ in range(s.count(f"<{t} "))]
+            for s in sets]  # fmt: skip
+
+
+async def test_many_pushes_share_message_sets_lookups_then_adds(desktop: Desktop) -> None:
+    names = [f"Batch Co {i:02d}" for i in range(25)]
+    seeded = desktop.company.seed_customer("Batch Co 03")  # found: linked, never added
+    desktop.company.add_other_name("Vendor", "Batch Co 07")  # 3100 on its Add: needs a person
+    ids = [await desktop.customer(n) for n in names]
+    session = await desktop.session()
+    await desktop.sync_until_idle()
+    sets = _requests_per_message_set(session)
+    # 20 lookups in one set (continueOnError); their 19 Adds in the next (Batch Co 03 was
+    # found), beside the lookup of a 21st customer.
+    assert sets[0] == ["CustomerQueryRq"] * 20
+    assert sorted(sets[1]) == ["CustomerAddRq"] * 19 + ["CustomerQueryRq"]
+    first = next(c.result for c in session.calls if c.method == "sendRequestXML" and c.result)
+    assert 'onError="continueOnError"' in first
+    assert len(sets) <= 6  # 25 customers: 2 round trips each if sent alone, 50 in all
+    clash, found = ids.pop(7), ids.pop(3)
+    row = await desktop.row(clash)
+    assert (row["status"], row["last_error_code"]) == ("needs_link", "3100")
+    row = await desktop.row(found)
+    assert (row["status"], row["qb_customer_id"]) == ("synced", seeded)
+    for customer_id in ids:  # each added once, carrying its ExternalGUID, and linked to it
+        row = await desktop.row(customer_id)
+        assert row["status"] == "synced" and desktop.ours(customer_id) == [row["qb_customer_id"]]
+    assert sorted(desktop.company.full_names()) == sorted(n for n in names if n != "Batch Co 07")
+
+
+async def test_a_lost_reply_to_a_set_of_adds_is_resolved_by_lookups_never_a_second_add(
+    desktop: Desktop,
+) -> None:
+    ids = [await desktop.customer(f"Lost Set {i}") for i in range(6)]
+    dropped = await desktop.session(faults=Faults(drop_reply_after_write=1))
+    assert dropped.outcome == "dropped" and len(desktop.company.customers) == 6
+    sessions = await desktop.sync_until_idle()
+    after = [r for s in sessions for r in _requests_per_message_set(s)]
+    assert "CustomerAddRq" not in {t for r in after for t in r}  # looked up, found, linked
+    await desktop.assert_linked_once(*ids)
+
+
 async def test_an_out_of_sequence_authenticate_after_a_write_never_resends_it(
     desktop: Desktop,
 ) -> None:
@@ -305,6 +353,101 @@ async def test_a_locked_record_is_a_counted_retry_and_ends_failed_if_it_stays_lo
     row = await desktop.row(beta)
     assert (row["status"], row["last_error_code"]) == ("failed", "3170")
     assert desktop.company.full_names() == ["Acme Ltd"]
+
+
+async def test_rows_failed_on_a_lock_or_a_throw_are_retried_on_their_own_once_it_clears(
+    desktop: Desktop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beta's record stays locked through all its attempts; Gamma's QuickBooks keeps throwing
+    # (an HRESULT, no response) through all of its: both end failed.
+    beta = await desktop.customer("Beta GmbH")
+    desktop.company.locked = True
+    await desktop.sync_until_idle(sessions=10)
+    desktop.company.locked = False
+    gamma = await desktop.customer("Gamma SA")
+    for _ in range(10):
+        if (await desktop.row(gamma))["status"] == "failed":
+            break
+        await desktop.session(faults=Faults(hresult_empty_response=1))
+        await asyncio.sleep(0.05)  # the retry's backoff
+    assert [(r["status"], r["last_error_code"]) for r in
+            [await desktop.row(beta), await desktop.row(gamma)]] == [
+        ("failed", "3170"), ("failed", "quickbooks_error"),
+    ]  # fmt: skip
+    # Refused for what it is (permission denied): that one needs a person.
+    desktop.company.permission_denied = True
+    denied = await desktop.customer("Denied Ltd")
+    await desktop.sync_until_idle()
+    desktop.company.permission_denied = False
+    assert (await desktop.row(denied))["status"] == "failed"
+
+    # The lock is gone and QuickBooks answers; nobody presses retry. The next scheduled Web
+    # Connector runs take the failed rows again (one probe first, the rest once it synced).
+    monkeypatch.setenv("PUSH_AUTO_RETRY_BASE_SECONDS", "0.01")
+    sessions = await desktop.sync_until_idle()
+    assert sessions[0].outcome == "done"  # old code: authenticate said "none" (no work)
+    await desktop.assert_linked_once(beta, gamma)
+    still = await desktop.row(denied)
+    assert (still["status"], still["auto_retries"]) == ("failed", 0)
+    assert sorted(desktop.company.full_names()) == ["Beta GmbH", "Gamma SA"]
+
+
+async def _locked_while(desktop: Desktop, customer_id: str, session: asyncio.Task[Session]) -> None:
+    """Hold the push row locked (as another transaction touching it does for a moment) until
+    the running session has been told to wait at least once."""
+    async with desktop.db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT 1 FROM push_mappings WHERE tenant_id = $1 AND realm_id = $2 "
+            "AND customer_id = $3 FOR UPDATE",
+            desktop.tenant,
+            desktop.realm,
+            customer_id,
+        )
+
+        async def told_to_wait() -> bool:
+            return (
+                bool(
+                    await desktop.db.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM qbd_sessions WHERE connection_id = $1 "
+                        "AND last_error = 'NoOp')",
+                        desktop.connection.connection_id,
+                    )
+                )
+                or session.done()
+            )
+
+        await wait_for(told_to_wait, 20)
+        await asyncio.sleep(0.3)
+
+
+async def test_a_session_whose_only_row_is_locked_for_a_moment_waits_with_noop_then_pushes_it(
+    desktop: Desktop,
+) -> None:
+    acme = await desktop.customer("Acme Ltd")
+    running = asyncio.create_task(desktop.session())
+    await _locked_while(desktop, acme, running)
+    session = await running
+    # The Web Connector was told NoOp (pause, ask again), not "" with an error that ends the
+    # run (old code: "Nothing more to do.", the row left for the next scheduled run).
+    waits = [c for c in session.calls if c.method == "getLastError"]
+    assert waits and {c.result for c in waits} == {"NoOp"}
+    assert session.outcome == "done", session.last_error
+    await desktop.assert_linked_once(acme)
+
+
+async def test_work_held_for_too_long_ends_the_session_and_waits_for_the_next_run(
+    desktop: Desktop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_connector, "WAIT_FOR_HELD_WORK", timedelta(seconds=0.5))
+    acme = await desktop.customer("Acme Ltd")
+    async with desktop.db.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM push_mappings WHERE customer_id = $1 FOR UPDATE", acme)
+        session = await desktop.session()
+    assert session.outcome == "error" and session.last_error == "Nothing more to do."
+    assert "NoOp" in {c.result for c in session.calls if c.method == "getLastError"}
+    assert (await desktop.row(acme))["status"] == "pending"
+    await desktop.sync_until_idle()
+    await desktop.assert_linked_once(acme)
 
 
 async def test_permission_denied_fails_the_row_and_tells_the_customer_service(

@@ -165,6 +165,56 @@ async def test_lost_and_late_batch_answers_are_found_not_sent_again(
     assert statuses == Counter({"synced": len(ids)})
 
 
+async def _each_created_once(world: PushWorld, names: list[str]) -> list[dict[str, Any]]:
+    """Every customer synced and created once; the creates QuickBooks answered one by one."""
+    ids = await _request_pushes(world, names)
+    await connect_realm(world.sync, world.realm_id)
+    await _assert_each_once(world, ids)
+    assert world.qb_log().creates_by_name == Counter(ids.values())
+    singles = _single_creates(world)
+    assert [e for e in singles if e["status"] != 200] == []  # no 6240 from a second try
+    return singles
+
+
+def _batch_statuses(world: PushWorld) -> Counter[int]:
+    return Counter(e["status"] for e in world.qb_log().entries if e["path"].endswith("/batch"))
+
+
+async def test_a_batch_too_large_for_quickbooks_is_split_and_each_customer_created_once(
+    unconnected: PushWorld,
+) -> None:
+    world = unconnected
+    world.emulator.set_limits(world.realm_id, per_minute=100_000, per_second=1000)
+    # QuickBooks' front end refuses an over-large body with 413 and an HTML page, nothing
+    # applied (ruckus/quickbooks-ruby#361): here a batch of 30 of these is too large, a
+    # handful is not.
+    world.emulator.configure(max_body_bytes=2_500)
+    try:
+        singles = await _each_created_once(
+            world, [f"Too Large {i:02d} Holdings Incorporated" for i in range(40)]
+        )
+    finally:
+        world.emulator.configure(max_body_bytes=1_000_000)
+    statuses = _batch_statuses(world)
+    assert statuses[413] >= 1 and statuses[200] >= 4
+    assert len(singles) < 10  # split into smaller batches, not sent one by one
+    _no_batch_sent_twice(world)
+
+
+async def test_a_batch_refused_whole_goes_one_by_one(unconnected: PushWorld) -> None:
+    world = unconnected
+    world.emulator.set_limits(world.realm_id, per_minute=100_000, per_second=1000)
+    # More items than QuickBooks takes in one batch: the whole request is refused (a 6000 fault,
+    # nothing applied), whatever the items.
+    world.emulator.configure(batch_max_items=4)
+    try:
+        singles = await _each_created_once(world, [f"Refused Whole {i:02d}" for i in range(12)])
+    finally:
+        world.emulator.configure(batch_max_items=30)
+    assert set(_batch_statuses(world)) == {400}
+    assert len(singles) == 12  # each alone, once
+
+
 async def test_item_faults_are_handled_per_customer(unconnected: PushWorld) -> None:
     world = unconnected
     world.emulator.set_limits(world.realm_id, per_minute=100_000, per_second=1000)

@@ -8,8 +8,9 @@ tenant the session's app never pushes, with rows put straight into qb-sync's tab
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -101,6 +102,62 @@ async def instances(
         await worker.stop()
         await ownership.close()
         gateway.close()
+
+
+async def test_a_lease_takes_at_most_its_limit_and_concurrent_leasers_share_no_row(
+    company: Company,
+) -> None:
+    await company.rows_to_push(*(f"Many Due {i:03d}" for i in range(150)))
+    realms = [(company.tenant_id, company.realm_id)]
+
+    async def lease(owner: str, limit: int) -> list[str]:
+        rows = await lease_due(
+            company.pool,
+            owner,
+            limit,
+            60,
+            realms=realms,
+            connected_only=False,
+            tenant_prefix=PREFIX,
+        )
+        return [r.customer_id for r in rows]
+
+    async def leased_in_db() -> dict[str, str]:
+        rows = await company.pool.fetch(
+            """SELECT customer_id, lease_owner FROM push_mappings
+                WHERE tenant_id = $1 AND lease_until > now()""",
+            company.tenant_id,
+        )
+        return {r["customer_id"]: r["lease_owner"] for r in rows}
+
+    try:
+        await _lease_a_few_then_many_at_once(lease, leased_in_db)
+    finally:  # the other tests' workers push this prefix: leave them no rows
+        await company.pool.execute(
+            "DELETE FROM push_mappings WHERE tenant_id = $1", company.tenant_id
+        )
+
+
+async def _lease_a_few_then_many_at_once(
+    lease: Callable[[str, int], Awaitable[list[str]]],
+    leased_in_db: Callable[[], Awaitable[dict[str, str]]],
+) -> None:
+    first = await lease("one", 1)
+    second = await lease("two", 3)
+    assert len(first) == 1 and len(second) == 3
+    assert await leased_in_db() == {c: "one" for c in first} | {c: "two" for c in second}
+
+    # Eight leasers at once, five rows each: nobody gets more, no row goes to two of them, and
+    # every row leased in the database was handed to the one who holds it.
+    batches = await asyncio.gather(*(lease(f"worker-{i}", 5) for i in range(8)))
+    assert all(len(b) <= 5 for b in batches)
+    taken = [c for b in batches for c in b]
+    assert len(taken) == len(set(taken)) and not set(taken) & set(first + second)
+    assert len(taken) >= 5  # not all skipped each other's rows
+    holders = await leased_in_db()
+    assert len(holders) == 4 + len(taken)
+    for i, b in enumerate(batches):
+        assert all(holders[c] == f"worker-{i}" for c in b)
 
 
 async def test_an_outcome_under_a_lease_taken_over_is_dropped(

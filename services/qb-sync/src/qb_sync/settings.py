@@ -79,7 +79,8 @@ class Settings(ServiceSettings):
     # One bulk find (DisplayName IN (...)): at most this many names and characters of names.
     qbo_find_names_per_query: int = Field(default=30, ge=1)
     qbo_query_max_chars: int = Field(default=4000, ge=600)
-    # Rows failed on timeouts, 5xx or 429 are retried on their own (store/push/auto_retry.py):
+    # Rows failed on timeouts, 5xx or 429 (Desktop: a lock, QuickBooks throwing) are retried on
+    # their own (store/push/auto_retry.py):
     # while the company does not answer, one row per company probes it at a backoff doubling from
     # the base up to the max, at most `push_auto_retries` times; once one row of the company
     # syncs again, the others go at once. Checked every `push_auto_retry_check_seconds`.
@@ -87,6 +88,10 @@ class Settings(ServiceSettings):
     push_auto_retry_max_seconds: float = 900.0
     push_auto_retries: int = 10
     push_auto_retry_check_seconds: float = 5.0
+    # QuickBooks Desktop: the pushes of up to this many customers share one qbXML message set
+    # (continueOnError, one request each), so a Web Connector round trip carries all their
+    # lookups, or Adds, at once (usecases/qbd/web_connector.py).
+    qbd_pushes_per_message_set: int = Field(default=20, ge=1, le=100)
     # Only push rows of tenants whose id starts with this (empty: all). Lets concurrent test
     # sessions share one database without pushing each other's rows to the wrong emulator.
     push_tenant_prefix: str = ""

@@ -89,12 +89,17 @@ async def handle(
 async def _gated(call: _Call, realm_id: str) -> Response:
     emu, entry = call.emu, call.entry
     raw = await call.request.body()
-    # 0. An over-large body is refused by Intuit's front end with an HTML page (ruby#361).
+    # 0. An over-large body is refused by Intuit's front end with its web server's HTML page,
+    # naming the path (the page quoted in ruckus/quickbooks-ruby#361).
     if len(raw) > emu.settings.max_body_bytes:
         entry["refused"] = "body_too_large"
         return Response(
-            "<html><head><title>413 Request Entity Too Large</title></head><body>"
-            "<center><h1>413 Request Entity Too Large</h1></center></body></html>",
+            '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+            "<title>413 Request Entity Too Large</title>\n</head><body>\n"
+            "<h1>Request Entity Too Large</h1>\n"
+            f"The requested resource<br />{call.request.url.path}<br />\n"
+            "does not allow request data with POST requests, or the amount of data provided "
+            "in\nthe request exceeds the capacity limit.\n</body></html>\n",
             status_code=413,
             media_type="text/html",
             headers=tid_header(),

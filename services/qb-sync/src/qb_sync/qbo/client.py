@@ -22,7 +22,7 @@ import requests
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
-from qb_sync.qbo.errors import AuthExpired, QboFault, Throttled, Transient
+from qb_sync.qbo.errors import AuthExpired, QboFault, Throttled, TooLarge, Transient
 
 MINOR_VERSION = 75
 
@@ -64,6 +64,8 @@ class TimedQuickBooks(QuickBooks):  # type: ignore[misc]
             raise Throttled(f"429 ThrottleExceeded: {response.text[:200]}")
         if status == 401:
             raise AuthExpired(response.text[:300])
+        if status == 413:  # an HTML page the library would report as unreadable JSON (10000)
+            raise TooLarge(f"{len(data or '')} bytes sent to {url.split('?')[0]}")
         if status >= 500:
             raise Transient(f"HTTP {status}: {response.text[:300]}")
         return response

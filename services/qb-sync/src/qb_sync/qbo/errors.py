@@ -47,6 +47,14 @@ class QboFault(QboError):
         self.detail = detail
 
 
+class TooLarge(QboFault):
+    """HTTP 413: QuickBooks' front end refused the body as too large (an HTML page, nothing
+    applied). A batch can be split; a single write that big cannot be sent."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, "Request Entity Too Large", detail)
+
+
 STALE_OBJECT = 5010
 DUPLICATE_NAME = 6240
 NOT_FOUND = 610

@@ -99,6 +99,16 @@ class BatchCreates:
             answers = await self.sender.send(
                 pushes, items, [c.push.row.create_request_id for c in creates]
             )
+        except errors.TooLarge:
+            # Nothing applied; QuickBooks' front end takes smaller bodies: halves, then alone.
+            log.warning("create batch too large, split", extra={"fields": {"items": len(items)}})
+            if len(creates) == 1:
+                await pusher.push(creates[0].push.row, creates[0].push.lease)
+                return
+            middle = len(creates) // 2
+            await self._send(creates[:middle])
+            await self._send(creates[middle:])
+            return
         except errors.QboFault as exc:
             # Refused whole (nothing applied): each row goes on its own.
             log.warning("create batch refused, one by one", extra={"fields": {"error": str(exc)}})

@@ -85,6 +85,16 @@ class BatchUpdates:
         ]
         try:
             answers = await self.sender.send(pushes, items, request_ids)
+        except errors.TooLarge:
+            # Nothing applied (the bodies stay marked in doubt, harmlessly): halves, then alone.
+            log.warning("update batch too large, split", extra={"fields": {"items": len(items)}})
+            if len(updates) == 1:
+                await pusher.push(updates[0].push.row, updates[0].push.lease)
+                return
+            middle = len(updates) // 2
+            await self._send(updates[:middle])
+            await self._send(updates[middle:])
+            return
         except errors.QboFault as exc:
             log.warning("update batch refused, one by one", extra={"fields": {"error": str(exc)}})
             for u in updates:

@@ -119,9 +119,13 @@ def customer_body(
     return body
 
 
-def message_set(qbxml_version: str, requests: list[ET.Element]) -> str:
+def message_set(
+    qbxml_version: str, requests: list[ET.Element], on_error: str = "stopOnError"
+) -> str:
+    """Requests of several jobs go with `continueOnError`: QuickBooks then runs each whatever
+    the others answer, one after another, and answers each under its requestID."""
     root = ET.Element("QBXML")
-    msgs = ET.SubElement(root, "QBXMLMsgsRq", onError="stopOnError")
+    msgs = ET.SubElement(root, "QBXMLMsgsRq", onError=on_error)
     msgs.extend(requests)
     return (
         f'<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="{qbxml_version}"?>\n'

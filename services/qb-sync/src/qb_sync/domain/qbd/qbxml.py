@@ -150,6 +150,14 @@ def negotiate(hcp_response: str, major: str, minor: str) -> str:
     return f"{best[0]}.{best[1]}"
 
 
+def responses_by_id(response: str) -> dict[str, ET.Element] | None:
+    """Each response of a message set by its requestID; None when the text is not qbXML."""
+    root = parse(response)
+    if root is None:
+        return None
+    return {str(rs.get("requestID")): rs for rs in root.iterfind("QBXMLMsgsRs/*")}
+
+
 def find_response(response: str, request_id: str) -> ET.Element | None:
     root = parse(response)
     if root is None:

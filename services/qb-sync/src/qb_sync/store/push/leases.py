@@ -58,18 +58,24 @@ async def lease_due(
     tenants = [t for t, _ in realms] if realms is not None else None
     realm_ids = [r for _, r in realms] if realms is not None else None
     rows = await pool.fetch(
-        f"""UPDATE push_mappings m
-              SET lease_until = now() + make_interval(secs => $5), lease_owner = $3,
-                  lease_token = gen_random_uuid(), dirty = false
-             FROM (SELECT tenant_id, realm_id, customer_id FROM push_mappings
-                    WHERE {_DUE}
-                      AND ($6::text[] IS NULL OR (tenant_id, realm_id) IN
-                           (SELECT * FROM unnest($6::text[], $7::text[])))
-                    ORDER BY due_at LIMIT $4
-                    FOR UPDATE SKIP LOCKED) due
-            WHERE m.tenant_id = due.tenant_id AND m.realm_id = due.realm_id
-              AND m.customer_id = due.customer_id
-        RETURNING m.*""",
+        # MATERIALIZED: the locking SELECT runs once per statement (PostgreSQL evaluates a
+        # materialized WITH query once). A subquery in FROM carries no such promise: rescanned
+        # as the inner side of a join, its LIMIT starts over past the rows this statement has
+        # just locked and updated, and more than `limit` rows would be leased.
+        f"""WITH due AS MATERIALIZED (
+                SELECT tenant_id, realm_id, customer_id FROM push_mappings
+                 WHERE {_DUE}
+                   AND ($6::text[] IS NULL OR (tenant_id, realm_id) IN
+                        (SELECT * FROM unnest($6::text[], $7::text[])))
+                 ORDER BY due_at LIMIT $4
+                 FOR UPDATE SKIP LOCKED)
+            UPDATE push_mappings m
+               SET lease_until = now() + make_interval(secs => $5), lease_owner = $3,
+                   lease_token = gen_random_uuid(), dirty = false
+              FROM due
+             WHERE m.tenant_id = due.tenant_id AND m.realm_id = due.realm_id
+               AND m.customer_id = due.customer_id
+         RETURNING m.*""",
         tenant_prefix,
         connected_only,
         owner,

@@ -58,19 +58,19 @@ async def next_job(conn: asyncpg.Connection, connection_id: uuid.UUID) -> Job | 
     return _job(row) if row else None
 
 
-async def job_in_flight(
-    conn: asyncpg.Connection, connection_id: uuid.UUID, request_id: int, ticket_hash: bytes
-) -> Job | None:
-    """The job a session sent, only if it belongs to that session's connection and ticket."""
-    row = await conn.fetchrow(
+async def jobs_in_flight(
+    conn: asyncpg.Connection, connection_id: uuid.UUID, ticket_hash: bytes
+) -> list[Job]:
+    """The jobs whose requests the session sent in its last message set (only that session's
+    connection and ticket), in the order they went out."""
+    rows = await conn.fetch(
         """SELECT request_id, kind, state, attempts FROM qbd_requests
-           WHERE request_id = $1 AND connection_id = $2 AND status = 'sent'
-             AND sent_ticket = $3 FOR UPDATE""",
-        request_id,
+           WHERE connection_id = $1 AND status = 'sent' AND sent_ticket = $2
+           ORDER BY request_id FOR UPDATE""",
         connection_id,
         ticket_hash,
     )
-    return _job(row) if row else None
+    return [_job(row) for row in rows]
 
 
 async def mark_sent(conn: asyncpg.Connection, job: Job, ticket_hash: bytes) -> None:

@@ -91,22 +91,35 @@ async def update_session(conn: asyncpg.Connection, session: Session, **changes: 
     )
 
 
+async def still_waiting(conn: asyncpg.Connection, session: Session, limit: timedelta) -> bool:
+    """Note that the session waits for work held elsewhere; False once it has waited `limit`
+    since it last got a request (`waiting_since` is cleared when it gets one)."""
+    within: bool = await conn.fetchval(
+        """UPDATE qbd_sessions SET waiting_since = COALESCE(waiting_since, now())
+           WHERE ticket_hash = $1 RETURNING waiting_since > now() - $2::interval""",
+        session.ticket_hash,
+        limit,
+    )
+    return within
+
+
 async def close_session(conn: asyncpg.Connection, ticket: str, error: str | None = None) -> bool:
-    """Close a session; its in-flight request, if any, goes back to the queue (a push job as
+    """Close a session; its in-flight requests, if any, go back to the queue (a push job as
     `uncertain`)."""
     row = await conn.fetchrow(
         """UPDATE qbd_sessions SET status = 'closed', last_error = COALESCE($2, last_error)
-           WHERE ticket_hash = $1 AND status = 'open' RETURNING in_flight""",
+           WHERE ticket_hash = $1 AND status = 'open' RETURNING in_flight, connection_id""",
         ticket_hash(ticket),
         error,
     )
     if row is None:
         return False
-    if row["in_flight"] is not None:
+    if row["in_flight"] is not None:  # every request of the message set it had out
         await conn.execute(
             f"""UPDATE qbd_requests SET status = {_UNANSWERED}, sent_ticket = NULL,
                       updated_at = now()
-               WHERE request_id = $1 AND status = 'sent'""",
-            row["in_flight"],
+               WHERE connection_id = $1 AND sent_ticket = $2 AND status = 'sent'""",
+            row["connection_id"],
+            ticket_hash(ticket),
         )
     return True

@@ -78,9 +78,12 @@ class DesktopPush:
         customer_id, token = leased
         return await push_jobs.open_push_job(conn, session.connection_id, customer_id, token, key)
 
-    async def request(self, conn: asyncpg.Connection, job: Job, session: Session) -> str | None:
-        """The message set of the job's next step; None when the job ended without one (its
-        outcome written, or its row taken over)."""
+    async def request(
+        self, conn: asyncpg.Connection, job: Job, session: Session
+    ) -> ET.Element | None:
+        """The request of the job's next step (the caller puts it in a message set, maybe with
+        other jobs' requests); None when the job ended without one (its outcome written, or
+        its row taken over)."""
         pushing = await _Pushing.load(conn, job, session, self.outcomes)
         if pushing is None:
             return None
@@ -183,7 +186,7 @@ class _Pushing:
         return wanted, wanted_qb, full_name
 
     # ----- requests -----
-    async def request(self) -> str | None:
+    async def request(self) -> ET.Element | None:
         written = self.state.pop("written", None)
         if written is not None:
             # Sent, never answered: it may have been applied. Look before writing again.
@@ -223,7 +226,7 @@ class _Pushing:
             self.state["written"] = "mod"
         self.state["step"] = step
         await save_state(self.conn, self.job.request_id, self.state)
-        return push_xml.message_set(self.session.qbxml_version, [request])
+        return request
 
     # ----- answers -----
     async def apply(self, rs: ET.Element) -> bool:
