@@ -23,22 +23,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import asyncpg
 import ceilings
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.producer import sender
 from harness import create_topics, load_env, machine_load, percentile
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
+from platform_kit import relay
 from platform_kit.db import KIT_MIGRATION_PACKAGE, apply_migrations, create_pool, load_migrations
 from platform_kit.kafka import idempotent_producer
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, kafka_headers
@@ -120,65 +125,192 @@ async def naive_throughput(bootstrap: str, dsn: str, n: int) -> float:
     return n / elapsed
 
 
+class Batch:
+    """One batch's clock: start, rows selected (and the previous batch's deleted), records sent
+    and acked, transaction committed (perf_counter seconds), and its events' ids."""
+
+    __slots__ = ("acked", "committed", "ids", "selected", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.selected = self.acked = self.committed = start
+        self.ids: list[str] = []
+
+
+class _TimedConnection:
+    """The relay's connection, noting when its select returns and what it selected."""
+
+    def __init__(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        self._conn = conn
+        self._batch = batch
+
+    async def fetch(self, *args: Any) -> Any:
+        rows = await self._conn.fetch(*args)
+        self._batch.selected = time.perf_counter()
+        self._batch.ids = [str(row["event_id"]) for row in rows]
+        return rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+class _TimedTransaction:
+    def __init__(self, producer: AIOKafkaProducer, batch: Batch) -> None:
+        self._inner = producer.transaction()
+        self._batch = batch
+
+    async def __aenter__(self) -> _TimedTransaction:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._batch.acked = time.perf_counter()
+        await self._inner.__aexit__(*exc)
+        self._batch.committed = time.perf_counter()
+
+
+class _TimedProducer:
+    """The relay's producer, noting when the batch's records are acked and its transaction
+    committed."""
+
+    def __init__(self, producer: AIOKafkaProducer, batch: Batch) -> None:
+        self._producer = producer
+        self._batch = batch
+
+    def transaction(self) -> _TimedTransaction:
+        return _TimedTransaction(self._producer, self._batch)
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._producer.send(*args, **kwargs)
+
+
+class AddPartitionsRetries:
+    """Counts aiokafka's retried AddPartitionsToTxn requests: the broker answers
+    CONCURRENT_TRANSACTIONS while the previous transaction's commit markers are still being
+    written, and aiokafka then waits 20 ms (sender.BACKOFF_OVERRIDE) before it asks again."""
+
+    count = 0
+
+    @classmethod
+    def install(cls) -> None:
+        original = sender.AddPartitionsToTxnHandler.handle_response
+
+        def counted(handler: Any, response: Any) -> Any:
+            backoff = original(handler, response)
+            if backoff is not None:
+                cls.count += 1
+            return backoff
+
+        sender.AddPartitionsToTxnHandler.handle_response = counted  # type: ignore[method-assign]
+
+
 class TimedRelay(OutboxRelay):
-    """The relay, noting how long each wake-up took to start a batch and each batch took (select,
-    one Kafka transaction, delete): where a commit's way to the topic spends its time."""
+    """The relay, with a clock on each batch (select, records sent and acked, transaction
+    committed), so each event's way from the writer's commit to the consumer can be
+    split into its steps."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.notified_at: float | None = None
-        self.wake_ms: list[float] = []
-        self.batch_ms: list[float] = []
-        self.batch_sizes: list[int] = []
+        self.batches: list[Batch] = []
         self.written_per_s = 0.0  # the rate the writer achieved (set by latency_at_rate)
 
-    def _on_notify(self, *args: Any) -> None:
-        if self.notified_at is None:
-            self.notified_at = time.perf_counter()
-        super()._on_notify(*args)
-
     async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
-        started = time.perf_counter()
-        if self.notified_at is not None:
-            self.wake_ms.append((started - self.notified_at) * 1000)
-            self.notified_at = None
-        sent = await super().publish_batch(conn, producer)
+        batch = Batch(time.perf_counter())
+        sent = await super().publish_batch(
+            cast(Any, _TimedConnection(conn, batch)), cast(Any, _TimedProducer(producer, batch))
+        )
         if sent:
-            self.batch_ms.append((time.perf_counter() - started) * 1000)
-            self.batch_sizes.append(sent)
+            self.batches.append(batch)
         return sent
 
-    def summary(self) -> str:
-        return (
-            f"notify -> batch start p50 {percentile(self.wake_ms, 50):.1f} ms, "
-            f"p99 {percentile(self.wake_ms, 99):.1f} ms; batch (select, Kafka transaction, "
-            f"delete) p50 {percentile(self.batch_ms, 50):.1f} ms, p99 "
-            f"{percentile(self.batch_ms, 99):.1f} ms; {len(self.batch_ms):,} batches, "
-            f"p50 {percentile([float(n) for n in self.batch_sizes], 50):.0f} events"
+
+STEPS = (
+    "commit -> batch start",
+    "select",
+    "send + ack",
+    "commit txn",
+    "txn -> consumer",
+)
+
+
+def split(
+    batches: list[Batch], retries: int, committed: dict[str, float], arrived: dict[str, float]
+) -> list[str]:
+    """Per event, how long each step took (ms, p50 / p99), and the batches' sizes and length."""
+    steps: dict[str, list[float]] = {step: [] for step in STEPS}
+    for b in batches:
+        for event_id in b.ids:
+            if event_id not in committed or event_id not in arrived:
+                continue
+            times = (committed[event_id], b.start, b.selected, b.acked, b.committed,
+                     arrived[event_id])  # fmt: skip
+            for step, (before, after) in zip(STEPS, itertools.pairwise(times), strict=True):
+                steps[step].append((after - before) * 1000)
+    sizes = [float(len(b.ids)) for b in batches]
+    lengths = [(b.committed - b.start) * 1000 for b in batches]
+    return [
+        "  per event: "
+        + "; ".join(
+            f"{step} {percentile(v, 50):.1f} / {percentile(v, 99):.1f}" for step, v in steps.items()
         )
+        + " ms (p50 / p99)",
+        f"  {len(batches):,} batches of p50 {percentile(sizes, 50):.0f} / max {max(sizes, default=0):.0f} "
+        f"events, select to commit p50 {percentile(lengths, 50):.1f} ms, "
+        f"p99 {percentile(lengths, 99):.1f} ms; AddPartitionsToTxn retried {retries:,} times",
+    ]
 
 
-def relay_process(bootstrap: str, dsn: str, schema: str) -> subprocess.Popen[bytes]:
+def relay_process(bootstrap: str, dsn: str, schema: str, batch_log: str) -> subprocess.Popen[bytes]:
+    """The relay in a process of its own, run as `python -m platform_kit.relay` runs it
+    (relay.serve), with the batch clock (TimedRelay) written to `batch_log` when it stops."""
     return subprocess.Popen(
-        [sys.executable, "-m", "platform_kit.relay", "--schema", schema, "--dsn", dsn,
-         "--bootstrap", bootstrap],
-    )  # fmt: skip
+        [sys.executable, __file__, "--serve-relay", schema, "--batch-log", batch_log],
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn},
+    )
+
+
+def serve_relay(schema: str, batch_log: str) -> None:
+    bootstrap, dsn = load_env()
+    timed = TimedRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service=f"relay-{schema}")
+    relay.serve(timed)
+    clocks = [[b.start, b.selected, b.acked, b.committed, b.ids] for b in timed.batches]
+    Path(batch_log).write_text(
+        json.dumps({"batches": clocks, "retries": AddPartitionsRetries.count})
+    )
+
+
+def read_batch_log(path: str) -> tuple[list[Batch], int]:
+    log = json.loads(Path(path).read_text())
+    batches = []
+    for start, selected, acked, committed, ids in log["batches"]:
+        b = Batch(start)
+        b.selected, b.acked, b.committed, b.ids = selected, acked, committed, ids
+        batches.append(b)
+    return batches, log["retries"]
 
 
 async def latency_at_rate(
     bootstrap: str, dsn: str, rate: int, seconds: float, own_process: bool = False
-) -> tuple[list[float], TimedRelay]:
+) -> tuple[list[float], list[str], float]:
+    """(commit-to-topic latencies, where they went, the commit rate the writer achieved)."""
     schema, pool = await fresh_schema(dsn)
     topic = await new_topic(bootstrap)
-    relay = TimedRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
-    proc = relay_process(bootstrap, dsn, schema) if own_process else None
+    relay_in_bench = TimedRelay(dsn=dsn, schema=schema, bootstrap=bootstrap, service="bench")
+    batch_log = f"/tmp/outbox-relay-{schema}.json"
+    proc = relay_process(bootstrap, dsn, schema, batch_log) if own_process else None
     if proc is None:
-        relay.start()
+        retries_before = AddPartitionsRetries.count
+        relay_in_bench.start()
     else:  # its first batch published means it is up (the consumer reads that one too)
         async with pool.acquire() as conn, conn.transaction():
             await add_to_outbox(conn, [event(topic, -1)])
         await asyncio.wait_for(wait_empty(pool), 120)
-    writers = await create_pool(dsn, schema, min_size=16, max_size=32)
+    # The writer's own cost is kept small, as it shares the 2 cores with what it measures: the
+    # events are built before the clock starts, and each commit takes a connection of its own
+    # from a queue (a pool's release would add a reset round trip per commit).
+    writers: asyncio.Queue[asyncpg.Connection] = asyncio.Queue()
+    for _ in range(32):
+        writers.put_nowait(await asyncpg.connect(dsn, server_settings={"search_path": schema}))
     committed: dict[str, float] = {}
     arrived: dict[str, float] = {}
     total = int(rate * seconds)
@@ -188,7 +320,7 @@ async def latency_at_rate(
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         group_id=f"bench-{uuid.uuid4().hex[:6]}",
-        fetch_max_wait_ms=5,
+        fetch_max_wait_ms=500,
         isolation_level="read_committed",  # what every platform consumer sees
     )
     await consumer.start()
@@ -201,38 +333,49 @@ async def latency_at_rate(
                 for record in records:
                     arrived[json.loads(record.value)["id"]] = now
 
-    async def write_one(i: int) -> None:
-        outgoing = event(topic, i)
-        async with writers.acquire() as conn, conn.transaction():
-            await add_to_outbox(conn, [outgoing])
-        committed[str(outgoing.envelope.id)] = time.perf_counter()
+    events = [event(topic, i) for i in range(total)]
+
+    async def write_one(outgoing: OutgoingEvent) -> None:
+        conn = await writers.get()
+        try:
+            async with conn.transaction():
+                await add_to_outbox(conn, [outgoing])
+            committed[str(outgoing.envelope.id)] = time.perf_counter()
+        finally:
+            writers.put_nowait(conn)
 
     async def write() -> None:
         """Open loop: each commit starts at its scheduled time, whether or not earlier ones have
         finished (a slow commit does not lower the offered rate)."""
         started = time.perf_counter()
         tasks = []
-        for i in range(total):
+        for i, outgoing in enumerate(events):
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(write_one(i)))
+            tasks.append(asyncio.create_task(write_one(outgoing)))
         await asyncio.gather(*tasks)
 
     consumer_task = asyncio.create_task(consume())
     write_started = time.perf_counter()
     await write()
-    relay.written_per_s = total / (time.perf_counter() - write_started)
+    written_per_s = total / (time.perf_counter() - write_started)
     await asyncio.wait_for(consumer_task, 60)
     await consumer.stop()
-    await writers.close()
+    while not writers.empty():
+        await writers.get_nowait().close()
     if proc is None:
-        await relay.stop()
+        await relay_in_bench.stop()
+        batches = relay_in_bench.batches
+        retries = AddPartitionsRetries.count - retries_before
     else:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+        batches, retries = read_batch_log(batch_log)
+        os.unlink(batch_log)
     await drop(pool, schema)
-    return [arrived[i] - committed[i] for i in committed], relay
+    latencies = [arrived[i] - committed[i] for i in committed]
+    return latencies, split(batches, retries, committed, arrived), written_per_s
 
 
 async def drop(pool: asyncpg.Pool, schema: str) -> None:
@@ -275,21 +418,27 @@ async def main() -> None:
         print(f"naive throughput : {naive_rate:,.0f} events/s ({args.naive_events:,} events)")
         print(f"relay / naive    : {relay_rate / naive_rate:.1f}x")
     for own_process in (False, True):
-        seconds, relay = await latency_at_rate(bootstrap, dsn, args.rate, args.seconds, own_process)
+        seconds, where_it_goes, written_per_s = await latency_at_rate(
+            bootstrap, dsn, args.rate, args.seconds, own_process
+        )
         ms = [v * 1000 for v in seconds]
         where = "its own process" if own_process else "the writer's process"
         print(
-            f"commit->topic at {args.rate}/s offered ({relay.written_per_s:,.0f}/s achieved) "
+            f"commit->topic at {args.rate}/s offered ({written_per_s:,.0f}/s achieved) "
             f"for {args.seconds:.0f}s, relay in {where} "
             f"({len(ms):,} events): p50 {percentile(ms, 50):.1f} ms, "
             f"p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
         )
-        if not own_process:
-            print(f"  where it goes: {relay.summary()}")
+        print("\n".join(where_it_goes))
     print(f"machine: {machine_load()} at end")
 
 
 if __name__ == "__main__":
+    AddPartitionsRetries.install()
+    if "--serve-relay" in sys.argv:  # the relay in its own process (relay_process)
+        serve_relay(sys.argv[sys.argv.index("--serve-relay") + 1],
+                    sys.argv[sys.argv.index("--batch-log") + 1])  # fmt: skip
+        sys.exit(0)
     # As the services run (platform_kit/serve.py): the ceiling is what the same runtime allows.
     tune_garbage_collector()
     uvloop.run(main())

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from billing_service.domain.entries import EntryType
-from billing_service.domain.facts import content_hash, fact_from_event
+from billing_service.domain.facts import ENTRY_NAMESPACE, content_hash, fact_from_event
 from billing_service.domain.flags import over_credit_limit, overdue_status
 from billing_service.domain.rules import (
     CustomerFacts,
@@ -31,6 +31,20 @@ def test_natural_key_and_entry_id_are_stable_across_event_ids() -> None:
     assert a.idempotency_key == "payment:p1" and a.entry_id == b.entry_id
     assert a.content_hash == b.content_hash
     assert content_hash(payment("c", "p1", 101)) != a.content_hash
+
+
+def test_entry_ids_are_the_uuid5_of_tenant_and_natural_key() -> None:
+    """Stored entry ids were minted by uuid5: the same fact must keep finding its entry."""
+    for tenant, invoice_id in [("t", "i-1"), ("tenant-é", "x" * 300), ("t2", "ünïcode")]:
+        f = fact_from_event(
+            invoice("c", invoice_id, 5),
+            event_id=uuid.uuid4(),
+            tenant_id=tenant,
+            occurred_at=datetime.now(UTC),
+        )
+        expected = uuid.uuid5(ENTRY_NAMESPACE, f"{tenant}\ninvoice:{invoice_id}")
+        assert f.entry_id == expected and str(f.entry_id) == str(expected)
+        assert hash(f.entry_id) == hash(expected) and f.entry_id.version == 5
 
 
 def test_currency_mismatch_and_inactive_invoice_are_refused() -> None:

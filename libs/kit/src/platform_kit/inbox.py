@@ -90,6 +90,20 @@ async def new_event_ids(
     return {r["event_id"] for r in rows}
 
 
+async def record_event_ids(
+    conn: asyncpg.Connection, consumer: str, event_ids: Sequence[uuid.UUID]
+) -> None:
+    """new_event_ids for a caller that already knows these ids are new (it dropped the ones
+    seen): nothing returned, so the client decodes no row per event."""
+    await conn.execute(
+        """INSERT INTO inbox (consumer, event_id)
+           SELECT $1, id FROM unnest($2::uuid[]) AS id
+           ON CONFLICT DO NOTHING""",
+        consumer,
+        list(event_ids),
+    )
+
+
 class EventHandler(Protocol):
     """One event's effect, applied inside the consumer's open transaction."""
 

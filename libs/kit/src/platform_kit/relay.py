@@ -5,10 +5,12 @@
   one owner at a time, so one key's rows are published in order, and a relay that dies releases
   its buckets with its connection.
 - Publishes each batch in one Kafka transaction (idempotent, acks=all) and deletes the rows only
-  after the commit. If any send fails, the whole transaction is aborted and the producer dropped
-  before anything else is sent: consumers read committed, so an earlier record that failed can
+  after the commit, in the same round trip that selects the next batch. If any send fails, the
+  whole transaction is aborted and the producer dropped before anything else is sent: consumers read committed, so an earlier record that failed can
   never be overtaken by a later one of the same key that got through (r2, r1, r2). A crash
-  between commit and delete re-sends those rows with the same event id (at-least-once).
+  between commit and delete re-sends those rows with the same event id (at-least-once), so the
+  relay's session commits without waiting for its WAL flush (synchronous_commit off): a delete
+  lost in a crash is the same case.
 - The transactional id is stable per slot, so a restarted relay aborts its dead predecessor's
   open transaction at once; when a relay disappears, a survivor does the same for its slot.
 """
@@ -20,10 +22,12 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import time
 from typing import Any
 
 import asyncpg
+import uvloop
 from aiokafka import AIOKafkaProducer
 
 from platform_kit.buckets import BucketShare
@@ -35,6 +39,7 @@ from platform_kit.metrics import (
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_LATENCY,
 )
+from platform_kit.serve import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.owned_buckets: set[int] = set()
         self.published = 0
+        self._to_delete: list[int] = []  # published and committed on Kafka, still in the outbox
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,7 +114,13 @@ class OutboxRelay:
     async def _run_once_connected(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
             self.dsn,
-            server_settings={"search_path": self.schema, "application_name": self.application_name},
+            server_settings={
+                "search_path": self.schema,
+                "application_name": self.application_name,
+                # Its deletes need not wait for the disk: one lost in a crash only re-sends rows
+                # with their event ids, which consumers already dedupe (ADR 0002).
+                "synchronous_commit": "off",
+            },
         )
         share = BucketShare(self.schema)
         producer: AIOKafkaProducer | None = None
@@ -121,6 +133,7 @@ class OutboxRelay:
             while not self._stopping.is_set():
                 # Between batches only: a bucket never changes hands in the middle of one.
                 if time.monotonic() - last_rebalance > self.rebalance_seconds:
+                    await self._delete_published(conn)
                     for departed in await share.rebalance(conn):
                         await self._abort_transactions_of(conn, share, departed)
                     self.owned_buckets = set(share.owned)
@@ -140,6 +153,9 @@ class OutboxRelay:
                         await self._sleep_until_woken(self.idle_poll_seconds)
         finally:
             self.owned_buckets.clear()
+            with contextlib.suppress(Exception):
+                await self._delete_published(conn)
+            self._to_delete = []  # left for whoever publishes them again (same event ids)
             with contextlib.suppress(Exception):
                 await conn.close()  # releases the advisory locks
             if producer is not None:
@@ -171,10 +187,18 @@ class OutboxRelay:
 
     # the work ----------------------------------------------------------------------------------
     async def publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        """Deletes the rows the last batch published and selects the next batch, in one round
+        trip (the select reads the snapshot before the delete, so it leaves those rows out),
+        then publishes that batch in one Kafka transaction."""
+        published, self._to_delete = self._to_delete, []
         rows = await conn.fetch(
-            """SELECT id, topic, key, headers, payload, event_id,
+            """WITH published AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
+               SELECT id, topic, key, headers, payload, event_id,
                       extract(epoch FROM created_at) AS created
-                 FROM outbox WHERE bucket = ANY($1::smallint[]) ORDER BY id LIMIT $2""",
+                 FROM outbox
+                WHERE bucket = ANY($2::smallint[]) AND id <> ALL($1::bigint[])
+                ORDER BY id LIMIT $3""",
+            published,
             sorted(self.owned_buckets),
             self.batch_size,
         )
@@ -196,9 +220,7 @@ class OutboxRelay:
             ]
             await asyncio.gather(*futures)
         acked = time.time()
-        await conn.execute(
-            "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
+        self._to_delete = [r["id"] for r in rows]
         latency = OUTBOX_PUBLISH_LATENCY.labels(self.service)
         for row, row_headers in zip(rows, headers, strict=True):
             latency.observe(max(0.0, acked - float(row["created"])))
@@ -210,6 +232,12 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    async def _delete_published(self, conn: asyncpg.Connection) -> None:
+        """Before a bucket may change hands (or the relay stops): its published rows go now."""
+        if self._to_delete:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._to_delete)
+            self._to_delete = []
+
     async def _report_backlog(self, conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(
             """SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age
@@ -219,10 +247,28 @@ class OutboxRelay:
         OUTBOX_OLDEST_AGE.labels(self.service).set(row["age"] or 0.0)
 
 
+async def run_until_signalled(relay: OutboxRelay) -> None:
+    """Run the relay until SIGTERM or SIGINT, then stop it between batches."""
+    relay.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await relay.stop()
+
+
+def serve(relay: OutboxRelay) -> None:
+    """Run a relay as the only work of this process (`main`, and bench/outbox_relay.py's relay
+    in a process of its own), on the runtime a service gives the relay it hosts (serve.py):
+    uvloop and the tuned garbage collector."""
+    tune_garbage_collector()
+    uvloop.run(run_until_signalled(relay))
+
+
 def main() -> None:
     """Run a relay on its own: `python -m platform_kit.relay --schema customer`."""
     import argparse
-    import os
 
     parser = argparse.ArgumentParser(description="Publish a schema's outbox to Kafka")
     parser.add_argument("--schema", required=True)
@@ -230,26 +276,14 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args()
-
-    async def run() -> None:
-        relay = OutboxRelay(
-            dsn=args.dsn,
-            schema=args.schema,
-            bootstrap=args.bootstrap,
-            service=f"relay-{args.schema}",
-            batch_size=args.batch_size,
-        )
-        relay.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await relay.stop()
-
-    asyncio.run(run())
+    relay = OutboxRelay(
+        dsn=args.dsn,
+        schema=args.schema,
+        bootstrap=args.bootstrap,
+        service=f"relay-{args.schema}",
+        batch_size=args.batch_size,
+    )
+    serve(relay)
 
 
 if __name__ == "__main__":

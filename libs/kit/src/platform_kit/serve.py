@@ -34,4 +34,7 @@ def serve(service: str, app: FastAPI, settings: ServiceSettings) -> None:
         # libuv's event loop: asyncpg's and aiokafka's socket work costs less per call, which is
         # most of a busy consumer's non-handler time (bench/billing_ingest.py).
         loop="uvloop",
+        # The C HTTP/1.1 parser: with pure-Python h11 parsing and writing took ~19% of the
+        # customer service's CPU at its create limit (bench/customer_api.py).
+        http="httptools",
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
+from asyncpg.pgproto.pgproto import UUID as PgUUID
+
 from billing_service.domain.entries import EntryType
 from platform_events import EventData
 from platform_events.contracts import billing
@@ -20,9 +22,16 @@ _NAMESPACE_BYTES = ENTRY_NAMESPACE.bytes
 
 
 def entry_id_for(tenant_id: str, idempotency_key: str) -> uuid.UUID:
-    """uuid.uuid5(ENTRY_NAMESPACE, f"{tenant_id}\\n{idempotency_key}"), at half its cost per call."""
-    name = f"{tenant_id}\n{idempotency_key}".encode()
-    return uuid.UUID(bytes=hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16], version=5)
+    """uuid.uuid5(ENTRY_NAMESPACE, f"{tenant_id}\\n{idempotency_key}"), at a third of its cost
+    per call: the version and variant bits set on the digest, and asyncpg's UUID (a uuid.UUID,
+    equal and hashed alike, what it returns for uuid columns) built from the bytes, which skips
+    uuid.UUID's argument checks (tests/billing/test_domain_rules.py compares with uuid5)."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + f"{tenant_id}\n{idempotency_key}".encode()).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return PgUUID(bytes(digest))
 
 
 # The natural key of what a correction corrects: a void its invoice, a reversal its payment.
@@ -57,11 +66,11 @@ class Fact:
     entry_id: uuid.UUID = field(init=False)
 
     def __post_init__(self) -> None:
-        key = f"{self.entry_type.value}:{self.reference_id}"
+        # A StrEnum member is its value: formatting it spares the enum's slow `.value`.
+        key = f"{self.entry_type}:{self.reference_id}"
         corrects = _CORRECTS.get(self.entry_type)
-        reverses = f"{corrects.value}:{self.reference_id}" if corrects else None
         self.idempotency_key = key
-        self.reverses_key = reverses
+        self.reverses_key = f"{corrects}:{self.reference_id}" if corrects else None
         self.entry_id = entry_id_for(self.tenant_id, key)
 
 

@@ -46,8 +46,8 @@ from platform_kit.inbox import (
     Failure,
     InboundEvent,
     PermanentError,
-    new_event_ids,
     note_outcome,
+    record_event_ids,
 )
 from platform_kit.outbox import add_to_outbox
 
@@ -146,7 +146,7 @@ class _Poll:
         others = [e for e in events if type(e.data) not in TRANSACTIONS]
         changed: list[tuple[str, str, str]] = []
         if others:  # customer facts (and event types billing ignores)
-            await new_event_ids(conn, self.consumer, [e.envelope.id for e in others])
+            await record_event_ids(conn, self.consumer, [e.envelope.id for e in others])
             changed = await upsert_customers(
                 conn,
                 (

@@ -25,13 +25,14 @@ from billing_service.domain.rules import (
     signed_amount,
 )
 from billing_service.store.balance_sequences import numbered
+from billing_service.store.balances import add_and_announce
 from billing_service.store.customers import AccountKey, load_customers
-from billing_service.store.flags import NO_CAUSE, account_event, refresh_flags
+from billing_service.store.flags import refresh_flags
 from billing_service.store.locks import lock_customers
 from billing_service.store.metrics import CONFLICTS_PARKED, TRANSACTIONS_REJECTED
 from platform_events import new_envelope
-from platform_events.contracts.billing import BalanceChanged, BillingTransactionRejected
-from platform_kit.inbox import new_event_ids
+from platform_events.contracts.billing import BillingTransactionRejected
+from platform_kit.inbox import record_event_ids
 from platform_kit.outbox import OutgoingEvent, add_to_outbox, outgoing
 
 SOURCE = "billing"
@@ -197,7 +198,7 @@ async def write_facts(
     await _resolve_rejections(conn, outcome.applied)
     handled = outcome.applied + outcome.duplicates + outcome.conflicts
     if handled:
-        await new_event_ids(conn, consumer, [f.event_id for f in handled])
+        await record_event_ids(conn, consumer, [f.event_id for f in handled])
     await add_to_outbox(conn, await numbered(conn, events))
     return outcome
 
@@ -293,7 +294,7 @@ async def _insert_entries(
     allocations: list[tuple[object, ...]] = []
     deltas: dict[AccountKey, Totals] = defaultdict(Totals)
     last_entry: dict[AccountKey, uuid.UUID] = {}
-    last_event: dict[AccountKey, str] = {}  # the cause of each account's balance-changed
+    last_event: dict[AccountKey, uuid.UUID] = {}  # the cause of each account's balance-changed
     for fact in facts:
         original = originals.get(fact.event_id)
         currency = original.currency if original else fact.currency
@@ -302,8 +303,8 @@ async def _insert_entries(
         account = (fact.tenant_id, fact.customer_id, currency)
         deltas[account] = deltas[account].add(fact.entry_type, amount)
         last_entry[account] = fact.entry_id
-        last_event[account] = str(fact.event_id)
-        entry_type = fact.entry_type.value
+        last_event[account] = fact.event_id
+        entry_type = fact.entry_type
         entries.append(
             (
                 fact.entry_id,
@@ -344,75 +345,13 @@ async def _insert_entries(
         await conn.copy_records_to_table(
             "order_allocations", records=allocations, columns=ALLOCATION_COLUMNS
         )
-    rows = await _upsert_balances(conn, deltas, last_entry)
     correlation = {(f.tenant_id, f.customer_id): f.correlation_id for f in facts}
     causes = {
-        account: (correlation.get(account[:2]), last_event.get(account)) for account in deltas
+        account: (correlation.get(account[:2]), str(last_event[account])) for account in deltas
     }
-    events = [
-        _balance_changed(
-            r, *causes.get((r["tenant_id"], r["customer_id"], r["currency"]), NO_CAUSE)
-        )
-        for r in rows
-    ]
-    events += await refresh_flags(conn, sorted(deltas), today, causes)
+    await add_and_announce(conn, deltas, last_entry, causes)
+    events = await refresh_flags(conn, sorted(deltas), today, causes)
     return events
-
-
-async def _upsert_balances(
-    conn: asyncpg.Connection,
-    deltas: dict[AccountKey, Totals],
-    last_entry: dict[AccountKey, uuid.UUID],
-) -> list[asyncpg.Record]:
-    accounts = sorted(deltas)  # a fixed lock order: concurrent writers never deadlock
-    d = [deltas[a] for a in accounts]
-    return await conn.fetch(
-        """INSERT INTO balances AS b (tenant_id, customer_id, currency, current_balance_minor,
-               total_invoiced_minor, total_paid_minor, total_refunded_minor, total_credits_minor,
-               total_adjustments_minor, entry_count, last_entry_id)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-               $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::uuid[])
-           ON CONFLICT (tenant_id, customer_id, currency) DO UPDATE SET
-               current_balance_minor = b.current_balance_minor + excluded.current_balance_minor,
-               total_invoiced_minor = b.total_invoiced_minor + excluded.total_invoiced_minor,
-               total_paid_minor = b.total_paid_minor + excluded.total_paid_minor,
-               total_refunded_minor = b.total_refunded_minor + excluded.total_refunded_minor,
-               total_credits_minor = b.total_credits_minor + excluded.total_credits_minor,
-               total_adjustments_minor =
-                   b.total_adjustments_minor + excluded.total_adjustments_minor,
-               entry_count = b.entry_count + excluded.entry_count,
-               last_entry_id = excluded.last_entry_id,
-               updated_at = now()
-           RETURNING *""",
-        [a[0] for a in accounts],
-        [a[1] for a in accounts],
-        [a[2] for a in accounts],
-        [t.current for t in d],
-        [t.invoiced for t in d],
-        [t.paid for t in d],
-        [t.refunded for t in d],
-        [t.credits for t in d],
-        [t.adjustments for t in d],
-        [t.entries for t in d],
-        [last_entry[a] for a in accounts],
-    )
-
-
-def _balance_changed(
-    row: asyncpg.Record, correlation_id: str | None, causation_id: str | None
-) -> OutgoingEvent:
-    data = BalanceChanged(
-        customer_id=row["customer_id"],
-        currency=row["currency"],
-        current_balance_minor=row["current_balance_minor"],
-        total_invoiced_minor=row["total_invoiced_minor"],
-        total_paid_minor=row["total_paid_minor"],
-        total_refunded_minor=row["total_refunded_minor"],
-        total_credits_minor=row["total_credits_minor"],
-        total_adjustments_minor=row["total_adjustments_minor"],
-        caused_by_entry=str(row["last_entry_id"]),
-    )
-    return account_event(row, data, correlation_id, causation_id)
 
 
 async def _park_conflicts(

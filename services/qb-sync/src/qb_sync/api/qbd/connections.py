@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from platform_kit.auth import Principal
+from platform_kit.deps import Admin  # declares the bearer scheme: the OpenAPI entry promises 401
 from platform_kit.http import ApiError
 from qb_sync.domain.qbd.qwc import render_qwc
 from qb_sync.domain.qbd.records import QbdConnection
@@ -19,14 +20,6 @@ from qb_sync.settings import qbd_settings
 from qb_sync.usecases.qbd.desktop_connections import DesktopConnections
 
 router = APIRouter(prefix="/quickbooks-desktop/connections", tags=["quickbooks-desktop"])
-
-
-async def _admin(request: Request) -> Principal:
-    principal: Principal = await request.app.state.runtime.auth.require("admin")(request)
-    return principal
-
-
-Admin = Annotated[Principal, Depends(_admin)]
 
 
 def _connections(request: Request) -> DesktopConnections:
@@ -127,7 +120,11 @@ async def _own(
     return connection
 
 
-@router.get("/{connection_id}/qwc")
+@router.get(
+    "/{connection_id}/qwc",
+    response_class=Response,
+    responses={200: {"description": "The .qwc file", "content": {"application/xml": {}}}},
+)
 async def qwc(principal: Admin, connections: Connections, connection_id: uuid.UUID) -> Response:
     connection = await _own(connections, principal, connection_id)
     return Response(

@@ -1,6 +1,10 @@
 """`POST /qbwc`: the SOAP endpoint the Web Connector calls (AppURL of the .qwc), and
-`GET /qbwc?wsdl`: its static WSDL. A SOAP body we cannot read gets a SOAP Client fault (400);
-anything that goes wrong inside gets the operation's protocol error answer, never a 500."""
+`GET /qbwc?wsdl`: its static WSDL. A request that is not SOAP 1.1 (another content type) gets a
+415 in the platform's error shape; a SOAP body we cannot read or refuse (not XML, a DTD, another
+SOAP version, an unknown operation, a SOAPAction naming another one) gets a SOAP fault with 400,
+as a problem with the request's format (WS-I Basic Profile 1.1 R1125); anything that goes wrong
+inside gets the operation's protocol error answer with 200, never a 500
+(docs/reference/quickbooks-desktop.md#hostile-input)."""
 
 from __future__ import annotations
 
@@ -53,11 +57,18 @@ async def support() -> Response:
 
 @router.post("/qbwc")
 async def soap(request: Request) -> Response:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "text/xml":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "the Web Connector endpoint takes SOAP 1.1: Content-Type text/xml",
+        )
     try:
-        call = parse_call(await request.body())
+        call = parse_call(await request.body(), request.headers.get("soapaction"))
     except BadSoap as exc:
         log.warning("qbd: bad SOAP call: %s", exc)
-        return Response(render_fault(str(exc)), status_code=400, media_type=XML)
+        return Response(render_fault(str(exc), exc.code), status_code=400, media_type=XML)
     try:
         runtime = request.app.state.runtime
         service = WebConnectorService(runtime.db, getattr(runtime, "settings", None))

@@ -5,19 +5,20 @@ what `qbd_customers` keeps. docs/reference/quickbooks-desktop.md#customer-querie
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
-
+from qb_sync.domain.qbd.answer_values import check_customer_ret
 from qb_sync.domain.qbd.records import Job, Session
+from qb_sync.domain.qbd.safe_xml import UnreadableXml, parse_xml
 
 PAGE_SIZE = 100
 OVERLAP = timedelta(minutes=10)
 HIGHEST_QBXML = (13, 0)
+_VERSION_PART = re.compile(r"[0-9]{1,4}")  # never int() of "²" or of 5,000 digits
 _TEXT_FIELDS = (
     "CompanyName", "Salutation", "FirstName", "MiddleName", "LastName", "JobTitle", "Phone",
     "Mobile", "AltPhone", "Fax", "Email", "Cc", "Contact", "AltContact", "AccountNumber",
@@ -27,8 +28,8 @@ _TEXT_FIELDS = (
 
 def parse(text: str) -> ET.Element | None:
     try:
-        return fromstring(text.encode("utf-8"))
-    except (ET.ParseError, DefusedXmlException, ValueError):
+        return parse_xml(text.encode("utf-8", "surrogatepass"))
+    except UnreadableXml:
         return None
 
 
@@ -78,6 +79,8 @@ class ImportedCustomer:
 
 
 def imported_customer(ret: ET.Element) -> ImportedCustomer:
+    """Raises BadAnswer when a value qb-sync keeps is missing or out of range."""
+    check_customer_ret(ret)
     return ImportedCustomer(
         list_id=ret.findtext("ListID", ""),
         edit_sequence=ret.findtext("EditSequence", ""),
@@ -141,9 +144,9 @@ def negotiate(hcp_response: str, major: str, minor: str) -> str:
     versions: list[tuple[int, int]] = []
     for element in root.iter("SupportedQBXMLVersion") if root is not None else []:
         head, _, tail = (element.text or "").partition(".")
-        if head.isdigit() and (tail or "0").isdigit():
+        if _VERSION_PART.fullmatch(head) and _VERSION_PART.fullmatch(tail or "0"):
             versions.append((int(head), int(tail or "0")))
-    if major.isdigit() and minor.isdigit():
+    if _VERSION_PART.fullmatch(major) and _VERSION_PART.fullmatch(minor):
         versions.append((int(major), int(minor)))
     usable = [v for v in versions if v <= HIGHEST_QBXML]
     best = max(usable) if usable else HIGHEST_QBXML

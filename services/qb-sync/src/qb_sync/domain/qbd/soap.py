@@ -1,17 +1,19 @@
 """The Web Connector's SOAP 1.1 document/literal envelopes (namespace http://developer.intuit.com/,
 docs/reference/quickbooks-desktop.md#callbacks-in-call-order): reading a call and writing its
-`<XResponse><XResult>`. Parsing goes through defusedxml; parameter names are matched by local
-name, so a client that spells `strCompanyFilename` differently or omits the namespace still works."""
+`<XResponse><XResult>`. Parsing goes through domain/qbd/safe_xml.py (no DTD, no entity, bounded
+depth); parameter names are matched by local name, so a client that spells `strCompanyFilename`
+differently or omits the namespace still works. A call whose SOAPAction header names another
+operation than its body is refused (WS-I Basic Profile 1.1 R2744)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from qb_sync.domain.qbd.safe_xml import UnreadableXml, parse_xml
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 TNS = "http://developer.intuit.com/"
 OPERATIONS = {
     "serverVersion", "clientVersion", "authenticate", "sendRequestXML", "receiveResponseXML",
@@ -20,7 +22,12 @@ OPERATIONS = {
 
 
 class BadSoap(Exception):
-    """Not a Web Connector call: answered with a SOAP Client fault, never a stack trace."""
+    """Not a Web Connector call: answered with a SOAP fault (Client, or VersionMismatch for an
+    envelope of another SOAP version), never a stack trace."""
+
+    def __init__(self, message: str, code: str = "Client") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -33,11 +40,16 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def parse_call(body: bytes) -> SoapCall:
+def parse_call(body: bytes, soap_action: str | None) -> SoapCall:
+    """`soap_action`: the SOAPAction header as sent (None when absent)."""
+    if not body.strip():
+        raise BadSoap("the body is empty: a SOAP 1.1 envelope is expected")
     try:
-        root = fromstring(body)
-    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
-        raise BadSoap(f"the body is not well-formed XML ({type(exc).__name__})") from None
+        root = parse_xml(body)
+    except UnreadableXml as exc:
+        raise BadSoap(f"the body is {exc}") from None
+    if _local(root.tag) == "Envelope" and root.tag != f"{{{SOAP_ENV}}}Envelope":
+        raise BadSoap("only SOAP 1.1 envelopes are understood", "VersionMismatch")
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise BadSoap("the body is not a SOAP 1.1 envelope")
     soap_body = root.find(f"{{{SOAP_ENV}}}Body")
@@ -47,6 +59,10 @@ def parse_call(body: bytes) -> SoapCall:
     operation = _local(call.tag)
     if operation not in OPERATIONS:
         raise BadSoap(f"unknown operation {operation[:60]!r}")
+    if soap_action is None:
+        raise BadSoap("the SOAPAction header is missing")
+    if soap_action.strip().strip('"') != TNS + operation:
+        raise BadSoap(f"the SOAPAction header does not name the operation {operation}")
     params = {_local(child.tag).lower(): child.text or "" for child in call}
     return SoapCall(operation, params)
 
@@ -71,9 +87,9 @@ def render_result(operation: str, result: str | int | list[str]) -> bytes:
     return _envelope(response)
 
 
-def render_fault(message: str) -> bytes:
+def render_fault(message: str, code: str = "Client") -> bytes:
     fault = ET.Element(f"{{{SOAP_ENV}}}Fault")
-    ET.SubElement(fault, "faultcode").text = "soap:Client"
+    ET.SubElement(fault, "faultcode").text = f"soap:{code}"
     ET.SubElement(fault, "faultstring").text = message
     text = ET.tostring(fault, encoding="unicode").replace("ns0:", "soap:")
     text = text.replace(f' xmlns:ns0="{SOAP_ENV}"', "")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from qb_sync.domain.qbd.answer_values import count, status_code
 from qb_sync.domain.qbd.qbxml import OVERLAP, imported_customer
 from qb_sync.domain.qbd.records import Job
 from qb_sync.store.qbd import customers
@@ -42,8 +43,8 @@ class Progress:
 
 async def apply_response(conn: asyncpg.Connection, job: Job, rs: ET.Element) -> Progress:
     """Store one CustomerQueryRs page (or the ListDeletedQueryRs) and move the job on."""
-    code = int(rs.get("statusCode", "1000"))
-    message = f"{code}: {rs.get('statusMessage', '')}"
+    code = status_code(rs)
+    message = f"{code}: {rs.get('statusMessage', '')}"[:500]
     state = dict(job.state)
     if code == 3391:
         restarts = state.get("restarts", 0) + 1
@@ -65,11 +66,11 @@ async def apply_response(conn: asyncpg.Connection, job: Job, rs: ET.Element) -> 
         await customers.mark_deleted(conn, job.request_id, deleted)
         await settle(conn, job, "done", {**state, "deleted": len(deleted)}, message)
         return Progress(True, 100)
-    rows = rs.findall("CustomerRet")
-    for ret in rows:
-        await customers.upsert(conn, job.request_id, imported_customer(ret))
+    rows = [imported_customer(ret) for ret in rs.findall("CustomerRet")]  # all checked first
+    for row in rows:
+        await customers.upsert(conn, job.request_id, row)
     fetched = state.get("fetched", 0) + len(rows)
-    remaining = int(rs.get("iteratorRemainingCount", "0"))
+    remaining = count(rs, "iteratorRemainingCount")
     if remaining > 0:
         state.update(iterator_id=rs.get("iteratorID"), fetched=fetched)
         await settle(conn, job, "queued", state, message)

@@ -30,6 +30,7 @@ import asyncpg
 from qb_sync.domain import fields
 from qb_sync.domain.outcomes import PARENT_NOT_SYNCED, WAITING_FOR_CUSTOMER, Outcome, linked
 from qb_sync.domain.qbd import push_xml
+from qb_sync.domain.qbd.answer_values import status_code
 from qb_sync.domain.qbd.latin1 import NotLatin1
 from qb_sync.domain.qbd.qbxml import imported_customer
 from qb_sync.domain.qbd.records import Job, Session, desktop_realm
@@ -231,11 +232,12 @@ class _Pushing:
     # ----- answers -----
     async def apply(self, rs: ET.Element) -> bool:
         self.state.pop("written", None)  # answered: whatever it did is known now
-        code = int(rs.get("statusCode", "1000"))
+        code = status_code(rs)
         message = f"{code}: {rs.get('statusMessage', '')}"[:500]
         rets = rs.findall("CustomerRet")
-        for ret in rets:  # what we saw of the company file serves later lookups
-            await customers.upsert(self.conn, self.job.request_id, imported_customer(ret))
+        seen = [imported_customer(ret) for ret in rets]  # all checked before any is kept
+        for ret_seen in seen:  # what we saw of the company file serves later lookups
+            await customers.upsert(self.conn, self.job.request_id, ret_seen)
         step = self.state.get("step")
         if code in TRANSIENT:
             return await self.end(Outcome("retry", code=str(code), message=message))

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from qb_sync.domain.qbd.answer_values import BadAnswer
 from qb_sync.domain.qbd.passwords import verify_password
 from qb_sync.domain.qbd.push_xml import message_set
 from qb_sync.domain.qbd.qbxml import (
@@ -204,7 +205,9 @@ class WebConnectorService:
             answers = None if hresult or not response else responses_by_id(response)
             if answers is None:
                 if hresult or not response:
-                    reason = f"QuickBooks could not process the request: {hresult} {message}"
+                    reason = (
+                        f"QuickBooks could not process the request: {hresult[:40]} {message[:400]}"
+                    )
                 else:
                     reason = "The response from QuickBooks is not readable qbXML."
                 log.warning("qbd tenant %s: %s", session.tenant_id, reason.strip())
@@ -212,7 +215,9 @@ class WebConnectorService:
                     await self._failed(conn, job, session, reason.strip())
                 await update_session(conn, session, last_error=reason.strip()[:1000])
                 return -1
-            progress = [await self._apply(conn, job, session, answers) for job in jobs]
+            progress = [await self._apply_or_fail(conn, job, session, answers) for job in jobs]
+            if any(p.percent < 0 for p in progress):
+                return -1  # getLastError shows why; the session ends, the rest waits its turn
             if all(p.finished for p in progress) and await self._has_work(
                 conn, session.connection_id, session.tenant_id, session
             ):
@@ -220,6 +225,26 @@ class WebConnectorService:
             if len(progress) == 1:
                 return progress[0].percent
             return 100 if all(p.finished for p in progress) else 50
+
+    async def _apply_or_fail(
+        self,
+        conn: asyncpg.Connection,
+        job: Job,
+        session: Session,
+        answers: dict[str, ET.Element],
+    ) -> customer_jobs.Progress:
+        """One job's answer applied in a savepoint: an answer qb-sync refuses (BadAnswer) or
+        cannot store undoes only what it began, and the job fails (or retries) with the reason
+        stored, instead of the whole call failing and the same answer coming back next run."""
+        try:
+            async with conn.transaction():
+                return await self._apply(conn, job, session, answers)
+        except (BadAnswer, asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+            reason = f"QuickBooks' answer was not applied: {exc}"[:500]
+            log.warning("qbd tenant %s: %s", session.tenant_id, reason)
+            await self._failed(conn, job, session, reason)
+            await update_session(conn, session, last_error=reason)
+            return customer_jobs.Progress(True, -1)
 
     async def _apply(
         self,
@@ -231,9 +256,7 @@ class WebConnectorService:
         """Take one job's answer out of the message set's answers."""
         rs = answers.get(request_id(job))
         if rs is None:
-            reason = "QuickBooks' response holds no answer for this request."
-            await self._failed(conn, job, session, reason)
-            return customer_jobs.Progress(True, 100)
+            raise BadAnswer(f"it holds no answer for request {request_id(job)}")
         if job.kind == "customer_push":
             finished = await self.push.apply(conn, job, session, rs)
             return customer_jobs.Progress(finished, 100 if finished else 50)
@@ -256,7 +279,8 @@ class WebConnectorService:
 
     async def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         async with self.pool.acquire() as conn, conn.transaction():
-            reason = f"QuickBooks could not be opened: {hresult} {message}".strip()
+            # hresult and message come from the caller: bounded before a log line or a row
+            reason = f"QuickBooks could not be opened: {hresult[:40]} {message[:400]}".strip()
             if await close_session(conn, ticket, reason[:1000]):
                 log.warning("qbd %s", reason)
         return "done"
