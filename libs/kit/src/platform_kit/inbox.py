@@ -76,17 +76,17 @@ async def record_in_inbox(conn: asyncpg.Connection, consumer: str, event_id: uui
     return bool(inserted)
 
 
+# Records a batch of ids for a consumer; ids already there are left as they are.
+_RECORD_IDS = """INSERT INTO inbox (consumer, event_id)
+    SELECT $1, id FROM unnest($2::uuid[]) AS id
+    ON CONFLICT DO NOTHING"""
+
+
 async def new_event_ids(
     conn: asyncpg.Connection, consumer: str, event_ids: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Bulk form of record_in_inbox: which of these ids were not seen before (now recorded)."""
-    rows = await conn.fetch(
-        """INSERT INTO inbox (consumer, event_id)
-           SELECT $1, id FROM unnest($2::uuid[]) AS id
-           ON CONFLICT DO NOTHING RETURNING event_id""",
-        consumer,
-        list(event_ids),
-    )
+    rows = await conn.fetch(_RECORD_IDS + " RETURNING event_id", consumer, list(event_ids))
     return {r["event_id"] for r in rows}
 
 
@@ -95,13 +95,7 @@ async def record_event_ids(
 ) -> None:
     """new_event_ids for a caller that already knows these ids are new (it dropped the ones
     seen): nothing returned, so the client decodes no row per event."""
-    await conn.execute(
-        """INSERT INTO inbox (consumer, event_id)
-           SELECT $1, id FROM unnest($2::uuid[]) AS id
-           ON CONFLICT DO NOTHING""",
-        consumer,
-        list(event_ids),
-    )
+    await conn.execute(_RECORD_IDS, consumer, list(event_ids))
 
 
 class EventHandler(Protocol):
