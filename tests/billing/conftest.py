@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from billing_service.app import create_app
 from billing_service.settings import Settings
 from platform_kit.auth import create_token, migrate_auth
+from tests.billing.support import ledger_schema
 from tests.conftest import create_test_topics
 from tests.support.schemas import drop_schema
 
@@ -88,3 +89,10 @@ async def running_billing(
 async def billing(database_url: str, kafka_bootstrap: str) -> AsyncIterator[BillingUnderTest]:
     async with running_billing(database_url, kafka_bootstrap) as b:
         yield b
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A fresh billing schema for tests that call the ledger's handler directly (no service)."""
+    async with ledger_schema(database_url) as pool:
+        yield pool

@@ -9,7 +9,6 @@ customer's events one after another in outbox order.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -23,7 +22,6 @@ from tests.billing.support import (
     envelope,
     inbound,
     invoice,
-    ledger_schema,
     new_tenant,
     payment,
     run_poll,
@@ -31,12 +29,6 @@ from tests.billing.support import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CONSUMER = "billing-balance-events-test"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    async with ledger_schema(database_url) as pool:
-        yield pool
 
 
 async def test_balance_changed_rows_are_contract_events_numbered_per_customer(

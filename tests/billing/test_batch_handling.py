@@ -9,7 +9,6 @@ The broker-level test at the end checks the same rule through Kafka.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -26,7 +25,6 @@ from tests.billing.support import (
     envelope,
     inbound,
     invoice,
-    ledger_schema,
     new_tenant,
     payment,
     publish,
@@ -40,12 +38,6 @@ pytestmark = pytest.mark.integration
 
 TX, CUSTOMERS, CONSUMER = "billing.transactions", "customer.events", "billing"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    async with ledger_schema(database_url) as pool:
-        yield pool
 
 
 def at(minutes: int) -> datetime:

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,17 +241,42 @@ async def connect_realm(sync: httpx.AsyncClient, realm_id: str) -> None:
     assert reply.status_code == 201, reply.text
 
 
+@asynccontextmanager
+async def open_world(
+    sync_app: FastAPI,
+    customer_app: FastAPI,
+    emulator: EmulatorServer,
+    *,
+    tenant_prefix: str,
+    realm_base: int,
+    connected: bool,
+) -> AsyncIterator[PushWorld]:
+    """A fresh tenant with an admin token, clients for both services and a company of its own
+    (connected like a user does, unless `connected` is False); the emulator's faults are cleared
+    afterwards."""
+    tenant_id = f"{tenant_prefix}{uuid.uuid4().hex[:10]}"
+    token = await create_token(sync_app.state.runtime.db, tenant_id, ["read", "write", "admin"])
+    realm_id = str(realm_base + uuid.uuid4().int % 1_000_000_000)
+    async with (
+        client_for(customer_app, token, "customer") as customers,
+        client_for(sync_app, token, "qb-sync") as sync,
+    ):
+        if connected:
+            await connect_realm(sync, realm_id)
+        yield PushWorld(tenant_id, realm_id, customers, sync, emulator, sync_app)
+    emulator.set_faults()
+
+
 @pytest.fixture
 async def world(
     push_app: FastAPI, push_customer_app: FastAPI, push_emulator: EmulatorServer
 ) -> AsyncIterator[PushWorld]:
-    tenant_id = f"{TENANT_PREFIX}{uuid.uuid4().hex[:10]}"
-    token = await create_token(push_app.state.runtime.db, tenant_id, ["read", "write", "admin"])
-    realm_id = str(7_000_000_000 + uuid.uuid4().int % 1_000_000_000)
-    async with (
-        client_for(push_customer_app, token, "customer") as customers,
-        client_for(push_app, token, "qb-sync") as sync,
-    ):
-        await connect_realm(sync, realm_id)
-        yield PushWorld(tenant_id, realm_id, customers, sync, push_emulator, push_app)
-    push_emulator.set_faults()
+    async with open_world(
+        push_app,
+        push_customer_app,
+        push_emulator,
+        tenant_prefix=TENANT_PREFIX,
+        realm_base=7_000_000_000,
+        connected=True,
+    ) as opened:
+        yield opened

@@ -20,14 +20,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from platform_kit.auth import create_token
 from qb_sync.app import create_app
 from qbo_emulator.testing import EmulatorServer
 from tests.qbsync.conftest import wait_for
 from tests.qbsync.push.conftest import (
     PushWorld,
-    client_for,
     connect_realm,
+    open_world,
     push_settings,
 )
 
@@ -57,15 +56,15 @@ async def unconnected(
     batch_app: FastAPI, push_customer_app: FastAPI, push_emulator: EmulatorServer
 ) -> AsyncIterator[PushWorld]:
     """A tenant and a company qb-sync is not connected to yet: pushes wait until `connect`."""
-    tenant_id = f"{BATCH_PREFIX}{uuid.uuid4().hex[:10]}"
-    token = await create_token(batch_app.state.runtime.db, tenant_id, ["read", "write", "admin"])
-    realm_id = str(6_000_000_000 + uuid.uuid4().int % 1_000_000_000)
-    async with (
-        client_for(push_customer_app, token, "customer") as customers,
-        client_for(batch_app, token, "qb-sync") as sync,
-    ):
-        yield PushWorld(tenant_id, realm_id, customers, sync, push_emulator, batch_app)
-    push_emulator.set_faults()
+    async with open_world(
+        batch_app,
+        push_customer_app,
+        push_emulator,
+        tenant_prefix=BATCH_PREFIX,
+        realm_base=6_000_000_000,
+        connected=False,
+    ) as opened:
+        yield opened
 
 
 async def _request_pushes(world: PushWorld, names: list[str]) -> dict[str, str]:
