@@ -6,11 +6,11 @@
   its buckets with its connection.
 - Publishes each batch in one Kafka transaction (idempotent, acks=all) and deletes the rows only
   after the commit, in the same round trip that selects the next batch. If any send fails, the
-  whole transaction is aborted and the producer dropped before anything else is sent: consumers read committed, so an earlier record that failed can
-  never be overtaken by a later one of the same key that got through (r2, r1, r2). A crash
-  between commit and delete re-sends those rows with the same event id (at-least-once), so the
-  relay's session commits without waiting for its WAL flush (synchronous_commit off): a delete
-  lost in a crash is the same case.
+  whole transaction is aborted and the producer dropped before anything else is sent: consumers
+  read committed, so an earlier record that failed can never be overtaken by a later one of the
+  same key that got through (r2, r1, r2). A crash between commit and delete re-sends those rows
+  with the same event id (at-least-once), so the relay's session commits without waiting for its
+  WAL flush (synchronous_commit off): a delete lost in a crash is the same case.
 - The transactional id is stable per slot, so a restarted relay aborts its dead predecessor's
   open transaction at once; when a relay disappears, a survivor does the same for its slot.
 """
