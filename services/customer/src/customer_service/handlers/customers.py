@@ -233,11 +233,15 @@ async def _check_tracking_numbers(
     seen: set[str] = set()
     for number, prefix in given:
         if number in taken or number in seen:
-            problems.add(
-                prefix + "tracking_number", f"tracking number {number!r} is taken", "taken"
-            )
+            problems.items.extend(tracking_number_is_taken(number, prefix).problems)
         seen.add(number)
     problems.raise_if_any()
+
+
+def tracking_number_is_taken(number: str, prefix: str = "") -> ValidationFailed:
+    problems = Problems()
+    problems.add(prefix + "tracking_number", f"tracking number {number!r} is taken", "taken")
+    return ValidationFailed(problems.items)
 
 
 async def _assign_tracking_numbers(
