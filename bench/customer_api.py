@@ -9,11 +9,11 @@ drives it over real HTTP. Prints its figures; asserts nothing.
 
 1. Load: a fresh bench tenant is filled with --customers rows by COPY, and removed at the end.
    The load bypasses the API and the outbox: it measures the API with that much data, not the load.
-2. Create, open loop: POST /customers at each of --rates requests/s for --seconds (the target:
+2. Create, open loop: POST /v1/customers at each of --rates requests/s for --seconds (the target:
    p99 < 20 ms at 500/s). Each request is sent at its scheduled time whether or not earlier ones
    finished, so a rate the service cannot keep up with shows as a backlog (achieved < offered).
 3. Create, closed loop: --concurrency clients as fast as they can (maximum throughput).
-4. Search: GET /customers with q= (name fragments, tracking numbers, emails) and filters, first
+4. Search: GET /v1/customers with q= (name fragments, tracking numbers, emails) and filters, first
    page of 50 (the target: p99 < 50 ms): open loop at --search-rate, then closed loops with 4
    and --concurrency clients (throughput; the latter saturates the 2 cores on purpose).
 
@@ -233,7 +233,7 @@ async def closed_loop(
 
 async def create_request(client: LeanClient, rng: random.Random) -> bool:
     body = json.dumps(create_body(rng)).encode()
-    return await client.request("POST", "/customers", body) == 201
+    return await client.request("POST", "/v1/customers", body) == 201
 
 
 def search_params(rng: random.Random, customers: int) -> dict[str, object]:
@@ -249,32 +249,70 @@ def search_params(rng: random.Random, customers: int) -> dict[str, object]:
     return {"q": rng.choice(WORDS), "category": "Wholesale", "status": "active", "sort": "-created"}
 
 
+def _proc_cpu(pid: int) -> float:
+    """Seconds of CPU a process used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found.append((int(entry.name), ppid, cmdline))
+    return found
+
+
+def stack_processes() -> dict[str, list[int]]:
+    """The stack's PostgreSQL (postmaster and its backends) and Kafka processes, found by the
+    stack's state directory on their command lines."""
+    state = os.environ.get("STACK_STATE_DIR") or str(ROOT / ".state")
+    processes = _processes()
+    groups: dict[str, list[int]] = {"postgres": [], "kafka": []}
+    for pid, _ppid, cmdline in processes:
+        if state in cmdline and "postgres" in cmdline.split(" ")[0]:
+            groups["postgres"].append(pid)
+            groups["postgres"] += [p for p, parent, _ in processes if parent == pid]
+        elif state in cmdline and cmdline.startswith("java"):
+            groups["kafka"].append(pid)
+    return groups
+
+
 class CpuMeter:
     """CPU used during a phase, in percent of one core: the service process, this process (the
-    load generator) and the whole machine (PostgreSQL, Kafka and everything else included), so
-    a reader sees whether the client or the machine, not the service, was the limit."""
+    load generator), the stack's PostgreSQL and Kafka, and the whole machine (everything else
+    included: other work on a shared machine shows there), so a reader sees what the limit was."""
 
     def __init__(self, pid: int) -> None:
-        self.pid = pid
+        self.groups = {"service": [pid], **stack_processes()}
         self.begin = self._sample()
 
-    def _sample(self) -> tuple[float, float, float, float]:
+    def _sample(self) -> dict[str, float]:
         ticks = os.sysconf("SC_CLK_TCK")
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        service = (int(fields[11]) + int(fields[12])) / ticks
         own = resource.getrusage(resource.RUSAGE_SELF)
         cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        busy = (sum(cpu) - cpu[3] - cpu[4]) / ticks  # all but idle and iowait
-        return time.perf_counter(), service, own.ru_utime + own.ru_stime, busy
+        return {
+            "wall": time.perf_counter(),
+            **{name: sum(_proc_cpu(p) for p in pids) for name, pids in self.groups.items()},
+            "load generator": own.ru_utime + own.ru_stime,
+            "machine": (sum(cpu) - cpu[3] - cpu[4]) / ticks,  # all but idle and iowait
+        }
 
     def report(self) -> str:
         end = self._sample()
-        wall = end[0] - self.begin[0]
-        service, client, machine = ((end[i] - self.begin[i]) / wall * 100 for i in (1, 2, 3))
-        return (
-            f"cpu: service {service:.0f}%, load generator {client:.0f}%, "
-            f"machine {machine:.0f}% of {(os.cpu_count() or 1) * 100}%"
-        )
+        wall = end["wall"] - self.begin["wall"]
+        used = {k: (end[k] - self.begin[k]) / wall * 100 for k in end if k != "wall"}
+        parts = ", ".join(f"{k} {v:.0f}%" for k, v in used.items() if k != "machine")
+        return f"cpu: {parts}; machine {used['machine']:.0f}% of {(os.cpu_count() or 1) * 100}%"
 
 
 class Service:
@@ -339,7 +377,7 @@ async def measure_side(
 ) -> None:
     async def search_request(c: LeanClient, rng: random.Random) -> bool:
         query = urlencode(search_params(rng, args.customers))
-        return await c.request("GET", f"/customers?{query}") == 200
+        return await c.request("GET", f"/v1/customers?{query}") == 200
 
     lean = LeanClient(args.port, token, connections=64)
     await lean.open()
