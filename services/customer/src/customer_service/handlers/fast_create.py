@@ -71,7 +71,7 @@ class FastCreate:
         self, general: asyncpg.Pool, tenant_id: str, values: dict[str, Any]
     ) -> Customer:
         """Same answers as `create_customer` (the general path, on the `general` pool)."""
-        if self.pool is None or values.get("parent_id"):
+        if self.pool is None or values.get("parent_id") is not None:
             return await create_customer(general, tenant_id, values)
         pool = self.pool
         for _ in range(ATTEMPTS):
