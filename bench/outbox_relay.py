@@ -39,7 +39,7 @@ import ceilings
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.producer import sender
-from harness import create_topics, load_env, machine_load, percentile
+from harness import CpuMeter, create_topics, load_env, machine_load, percentile, stack_pids
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
@@ -294,8 +294,8 @@ def consumer_process(
 ) -> subprocess.Popen[str]:
     """The measuring consumer in a process of its own, so that neither the 1,000/s writer nor a
     relay in the writer's process delays the moment it notes an event's arrival. It prints a line
-    once it is fetching, and writes {event id: arrival (perf_counter, the machine's monotonic
-    clock, the same in every process)} to `arrivals_log` when it has them all."""
+    once it is fetching and one when it has every event, then writes {event id: arrival (perf_counter, the machine's monotonic
+    clock, the same in every process)} to `arrivals_log`."""
     return subprocess.Popen(
         [sys.executable, __file__, "--consume", topic, str(expected), arrivals_log],
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
@@ -329,6 +329,7 @@ async def consume(topic: str, expected: int) -> dict[str, float]:
         for records in batch.values():
             for record in records:
                 arrived[json.loads(record.value)["id"]] = now
+    print("done", flush=True)
     await consumer.stop()
     return arrived
 
@@ -391,9 +392,20 @@ async def latency_at_rate(
             tasks.append(asyncio.create_task(write_one(outgoing)))
         await asyncio.gather(*tasks)
 
+    cpu = CpuMeter(
+        {
+            **stack_pids(),
+            **({"relay": [proc.pid]} if proc else {}),
+            "writer" if proc else "writer + relay": [os.getpid()],
+            "consumer": [consumer.pid],
+        }
+    )
+    cpu.start()
     write_started = time.perf_counter()
     await write()
     written_per_s = total / (time.perf_counter() - write_started)
+    await asyncio.get_running_loop().run_in_executor(None, consumer.stdout.readline)  # "done"
+    cpu.stop()
     await asyncio.get_running_loop().run_in_executor(None, consumer.wait, 60)
     arrived = read_arrivals(arrivals_log)
     while not writers.empty():
@@ -409,7 +421,7 @@ async def latency_at_rate(
         os.unlink(batch_log)
     await drop(pool, schema)
     latencies = [arrived[i] - committed[i] for i in committed]
-    return latencies, split(batches, retries, committed, arrived), written_per_s
+    return latencies, [*split(batches, retries, committed, arrived), cpu.line(total)], written_per_s
 
 
 async def drop(pool: asyncpg.Pool, schema: str) -> None:
