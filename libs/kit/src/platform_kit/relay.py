@@ -190,10 +190,17 @@ class OutboxRelay:
         try:
             for turn in range(PRODUCERS_PER_SLOT):
                 fencer = transactional_producer(self.bootstrap, self.transactional_id(slot, turn))
-                await fencer.start()
-                await fencer.stop()
-        except Exception:
-            log.warning("could not abort the transactions of relay slot %d", slot, exc_info=True)
+                try:
+                    await fencer.start()
+                except Exception:
+                    log.warning(
+                        "could not abort the transactions of %s",
+                        self.transactional_id(slot, turn),
+                        exc_info=True,
+                    )
+                finally:
+                    with contextlib.suppress(Exception):
+                        await fencer.stop()
         finally:
             await share.release_slot(conn, slot)
 
