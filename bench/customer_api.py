@@ -1,6 +1,7 @@
 """Customer API: create and search throughput and p50/p99 latency with 100,000 customers loaded.
 
-    uv run python bench/customer_api.py [--customers 100000] [--rate 200] [--seconds 20]
+    uv run python bench/customer_api.py [--customers 100000] [--rates 500,300,200] [--seconds 20]
+        [--compare main] [--no-search]
 
 Needs the stack (reads .state/stack.env or KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). Starts
 `python -m customer_service` as a subprocess (relay and consumers running, as in production) and
@@ -8,34 +9,50 @@ drives it over real HTTP. Prints its figures; asserts nothing.
 
 1. Load: a fresh bench tenant is filled with --customers rows by COPY, and removed at the end.
    The load bypasses the API and the outbox: it measures the API with that much data, not the load.
-2. Create, open loop: POST /customers at --rate requests/s for --seconds (the target: p99 < 30 ms
-   at 200/s). Each request is sent at its scheduled time whether or not earlier ones finished.
+2. Create, open loop: POST /v1/customers at each of --rates requests/s for --seconds (the target:
+   p99 < 20 ms at 500/s). Each request is sent at its scheduled time whether or not earlier ones
+   finished, so a rate the service cannot keep up with shows as a backlog (achieved < offered).
 3. Create, closed loop: --concurrency clients as fast as they can (maximum throughput).
-4. Search: GET /customers with q= (name fragments, tracking numbers, emails) and filters, first
+4. Search: GET /v1/customers with q= (name fragments, tracking numbers, emails) and filters, first
    page of 50 (the target: p99 < 50 ms): open loop at --search-rate, then closed loops with 4
    and --concurrency clients (throughput; the latter saturates the 2 cores on purpose).
+
+Each phase also prints the CPU it used: the service's process, this process (the load generator,
+its own process, so its cost is visible and kept apart) and the whole machine.
+
+--compare REV measures that git revision first (checked out into a temporary worktree, its
+service started with its own sources on PYTHONPATH, this checkout's venv), then this checkout,
+on the same stack and the same loaded tenant, and prints the two side by side: before and after
+from one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 import uvloop
-from harness import load_env, machine_load, percentile
+from harness import ROOT, load_env, machine_load, percentile
 
 from platform_kit.auth import create_token, migrate_auth
 
+# What `python -m customer_service` imports from a source tree.
+SOURCES = ("services/customer/src", "libs/kit/src", "libs/events/src")
 # A fresh tenant per run, removed at the end, so every run starts from exactly --customers rows.
 TENANT = f"bench-customer-api-{uuid.uuid4().hex[:8]}"
 WORDS = (
@@ -93,9 +110,9 @@ def company(rng: random.Random) -> str:
     return f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(SUFFIXES)}"
 
 
-def report(label: str, latencies: list[float], elapsed: float, errors: int) -> None:
+def report(label: str, latencies: list[float], elapsed: float, errors: int) -> str:
     ms = [v * 1000 for v in latencies]
-    print(
+    return (
         f"{label:<34} {len(ms) / elapsed:8.1f} req/s  p50 {percentile(ms, 50):6.1f} ms  "
         f"p99 {percentile(ms, 99):6.1f} ms  max {max(ms):7.1f} ms  "
         f"(n={len(ms)}, errors={errors})"
@@ -216,7 +233,7 @@ async def closed_loop(
 
 async def create_request(client: LeanClient, rng: random.Random) -> bool:
     body = json.dumps(create_body(rng)).encode()
-    return await client.request("POST", "/customers", body) == 201
+    return await client.request("POST", "/v1/customers", body) == 201
 
 
 def search_params(rng: random.Random, customers: int) -> dict[str, object]:
@@ -232,63 +249,213 @@ def search_params(rng: random.Random, customers: int) -> dict[str, object]:
     return {"q": rng.choice(WORDS), "category": "Wholesale", "status": "active", "sort": "-created"}
 
 
+def _proc_cpu(pid: int) -> float:
+    """Seconds of CPU a process used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found.append((int(entry.name), ppid, cmdline))
+    return found
+
+
+def stack_processes() -> dict[str, list[int]]:
+    """The stack's PostgreSQL (postmaster and its backends) and Kafka processes, found by the
+    stack's state directory on their command lines."""
+    state = os.environ.get("STACK_STATE_DIR") or str(ROOT / ".state")
+    processes = _processes()
+    groups: dict[str, list[int]] = {"postgres": [], "kafka": []}
+    for pid, _ppid, cmdline in processes:
+        if state in cmdline and "postgres" in cmdline.split(" ")[0]:
+            groups["postgres"].append(pid)
+            groups["postgres"] += [p for p, parent, _ in processes if parent == pid]
+        elif state in cmdline and cmdline.startswith("java"):
+            groups["kafka"].append(pid)
+    return groups
+
+
+class CpuMeter:
+    """CPU used during a phase, in percent of one core: the service process, this process (the
+    load generator), the stack's PostgreSQL and Kafka, and the whole machine (everything else
+    included: other work on a shared machine shows there), so a reader sees what the limit was."""
+
+    def __init__(self, pid: int) -> None:
+        self.groups = {"service": [pid], **stack_processes()}
+        self.begin = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return {
+            "wall": time.perf_counter(),
+            **{name: sum(_proc_cpu(p) for p in pids) for name, pids in self.groups.items()},
+            "load generator": own.ru_utime + own.ru_stime,
+            "machine": (sum(cpu) - cpu[3] - cpu[4]) / ticks,  # all but idle and iowait
+        }
+
+    def report(self) -> str:
+        end = self._sample()
+        wall = end["wall"] - self.begin["wall"]
+        used = {k: (end[k] - self.begin[k]) / wall * 100 for k in end if k != "wall"}
+        parts = ", ".join(f"{k} {v:.0f}%" for k, v in used.items() if k != "machine")
+        return f"cpu: {parts}; machine {used['machine']:.0f}% of {(os.cpu_count() or 1) * 100}%"
+
+
+class Service:
+    """`python -m customer_service` from a source tree (this checkout, or a revision's)."""
+
+    def __init__(self, tree: Path, port: int) -> None:
+        self.tree = tree
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def __aenter__(self) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "HTTP_PORT": str(self.port),
+            "LOG_LEVEL": "WARNING",
+            # The revision's sources ahead of this checkout's (the venv is this checkout's).
+            "PYTHONPATH": os.pathsep.join(str(self.tree / s) for s in SOURCES),
+        }
+        self.proc = subprocess.Popen([sys.executable, "-m", "customer_service"], env=env)  # noqa: ASYNC220
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
+            await wait_ready(client, self.proc)
+        return self.proc
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def source_trees(compare: str | None) -> Iterator[list[tuple[str, Path]]]:
+    """[(label, tree)]: the revision to compare with first (checked out into a temporary git
+    worktree, removed at the end), then this checkout."""
+    if compare is None:
+        yield [("this checkout", ROOT)]
+        return
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", compare], cwd=ROOT, check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="customer-api-before-") as temp:
+        tree = Path(temp) / commit
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        try:
+            yield [(f"{compare} ({commit})", tree), ("this checkout", ROOT)]
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+                capture_output=True,
+            )  # fmt: skip
+
+
+async def measure_side(
+    label: str,
+    proc: subprocess.Popen[bytes],
+    args: argparse.Namespace,
+    token: str,
+    results: dict[tuple[str, str], str],
+) -> None:
+    async def search_request(c: LeanClient, rng: random.Random) -> bool:
+        query = urlencode(search_params(rng, args.customers))
+        return await c.request("GET", f"/v1/customers?{query}") == 200
+
+    lean = LeanClient(args.port, token, connections=64)
+    await lean.open()
+    # Warm-up: plans, caches, connections.
+    await closed_loop(lean, 2, 4, search_request)
+    await closed_loop(lean, 2, 4, create_request)
+
+    async def phase(name: str, run) -> None:  # type: ignore[no-untyped-def]
+        meter = CpuMeter(proc.pid)
+        line = report(name, *await run)
+        results[(label, name)] = line
+        print(f"[{label}] {line}; {meter.report()}", flush=True)
+
+    for rate in args.rates:
+        await phase(f"create, open loop @ {rate:g}/s",
+                    open_loop(lean, rate, args.seconds, create_request))  # fmt: skip
+    await phase(f"create, closed loop x{args.concurrency}",
+                closed_loop(lean, args.seconds / 2, args.concurrency, create_request))  # fmt: skip
+    if not args.no_search:
+        await phase(f"search, open loop @ {args.search_rate:g}/s",
+                    open_loop(lean, args.search_rate, args.seconds / 2, search_request))  # fmt: skip
+        await phase("search, closed loop x4",
+                    closed_loop(lean, args.seconds / 2, 4, search_request))  # fmt: skip
+        await phase(f"search, closed loop x{args.concurrency}",
+                    closed_loop(lean, args.seconds / 2, args.concurrency, search_request))  # fmt: skip
+    await lean.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument(
+        "--rates", default="200", help="offered create rates, comma-separated (open loops)"
+    )
     parser.add_argument("--search-rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--port", type=int, default=18601)
+    parser.add_argument(
+        "--compare", help="also measure this git revision (e.g. main), first, on the same data"
+    )
+    parser.add_argument("--no-search", action="store_true", help="create phases only")
     args = parser.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",")]
     _kafka, dsn = load_env()
     print(f"machine: {machine_load()} at start")
 
-    env = {**os.environ, "HTTP_PORT": str(args.port), "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "customer_service"], env=env)  # noqa: ASYNC220
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    await migrate_auth(dsn)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    token = await create_token(pool, TENANT, ["read", "write", "admin"], "bench")
+    await pool.close()
+    results: dict[tuple[str, str], str] = {}
+    loaded = False
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{args.port}", limits=limits, timeout=30
-        ) as client:
-            await wait_ready(client, proc)
-            await migrate_auth(dsn)
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-            assert pool is not None
-            token = await create_token(pool, TENANT, ["read", "write"], "bench")
-            await pool.close()
-            client.headers["Authorization"] = f"Bearer {token}"
-            warm = await client.post("/customers", json=create_body(random.Random(0)))
-            assert warm.status_code == 201, warm.text  # also seeds the tenant's reference lists
-            await load_customers(dsn, args.customers)
-            print(f"customers in the bench tenant: >= {args.customers}; server pid {proc.pid}")
-
-            async def search_request(c: LeanClient, rng: random.Random) -> bool:
-                query = urlencode(search_params(rng, args.customers))
-                return await c.request("GET", f"/customers?{query}") == 200
-
-            lean = LeanClient(args.port, token, connections=64)
-            await lean.open()
-
-            # Warm-up: plans, caches, connections.
-            await closed_loop(lean, 2, 4, search_request)
-            await closed_loop(lean, 2, 4, create_request)
-
-            report(f"create, open loop @ {args.rate:g}/s",
-                   *await open_loop(lean, args.rate, args.seconds, create_request))  # fmt: skip
-            report(f"create, closed loop x{args.concurrency}",
-                   *await closed_loop(lean, args.seconds / 2, args.concurrency, create_request))  # fmt: skip
-            report(f"search, open loop @ {args.search_rate:g}/s",
-                   *await open_loop(lean, args.search_rate, args.seconds / 2, search_request))  # fmt: skip
-            report("search, closed loop x4",
-                   *await closed_loop(lean, args.seconds / 2, 4, search_request))  # fmt: skip
-            report(f"search, closed loop x{args.concurrency}",
-                   *await closed_loop(lean, args.seconds / 2, args.concurrency, search_request))  # fmt: skip
-            await lean.close()
+        with source_trees(args.compare) as trees:
+            for label, tree in trees:
+                async with Service(tree, args.port) as proc:
+                    if not loaded:
+                        async with httpx.AsyncClient(
+                            base_url=f"http://127.0.0.1:{args.port}",
+                            headers={"Authorization": f"Bearer {token}"},
+                        ) as client:
+                            warm = await client.post(
+                                "/customers", json=create_body(random.Random(0))
+                            )
+                            assert warm.status_code == 201, warm.text  # seeds the tenant's lists
+                        await load_customers(dsn, args.customers)
+                        loaded = True
+                    print(f"[{label}] >= {args.customers} customers; server pid {proc.pid}")
+                    await measure_side(label, proc, args, token, results)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         await remove_bench_tenant(dsn)
+    if args.compare:
+        print("side by side (same run, same data):")
+        for name in dict.fromkeys(name for _, name in results):
+            for label in dict.fromkeys(label for label, _ in results):
+                print(f"  {label:<22} {results.get((label, name), '-')}")
     print(f"machine: {machine_load()} at end")
 
 

@@ -231,3 +231,17 @@ async def test_the_old_unversioned_paths_still_answer_marked_deprecated(tenant: 
     assert "deprecation" not in new.headers
     created = await tenant.client.post("/v1/customers", json=minimal_customer())
     assert created.headers["location"] == f"/v1/customers/{created.json()['customer_id']}"
+
+
+async def test_an_empty_parent_id_is_an_unknown_customer_not_a_500(tenant: Tenant) -> None:
+    """An empty id was taken for "no parent" by the checks and then failed to store (a 500)."""
+    unknown = {"field": "parent_id", "code": "unknown_customer", "message": "no such customer"}
+    created = await tenant.client.post("/customers", json=minimal_customer(parent_id=""))
+    assert created.status_code == 422
+    assert created.json()["error"]["fields"] == [unknown]
+    cid = (await tenant.client.post("/customers", json=minimal_customer())).json()["customer_id"]
+    patched = await tenant.client.patch(f"/customers/{cid}", json={"parent_id": ""})
+    assert patched.status_code == 422
+    assert patched.json()["error"]["fields"] == [unknown]
+    listed = (await tenant.client.get("/customers")).json()["items"]
+    assert [(c["customer_id"], c["version"], c["parent_id"]) for c in listed] == [(cid, 1, None)]

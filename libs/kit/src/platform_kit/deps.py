@@ -21,11 +21,13 @@ def runtime_of(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def pool_of(request: Request) -> asyncpg.Pool:
+# async, though they never wait: FastAPI runs a plain `def` dependency in its thread pool, a
+# thread hop per request for what is an attribute read.
+async def pool_of(request: Request) -> asyncpg.Pool:
     return runtime_of(request).db
 
 
-def settings_of(request: Request) -> Any:
+async def settings_of(request: Request) -> Any:
     return request.app.state.settings
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -113,6 +114,41 @@ def _replaying(body: bytes, receive: Receive, pending: Message | None) -> Receiv
     return replayed
 
 
+class CorrelationIds:
+    """The request's correlation id (the client's X-Correlation-Id, else a new one) is set for
+    logs and events while the app runs, and sent back on the response. Plain ASGI: as a
+    BaseHTTPMiddleware it cost a task, streams and a copy of each response per request (~15%
+    of the customer service's CPU at its create limit, bench/customer_api.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, CORRELATION_HEADER.encode())
+        correlation_id = given.decode("latin-1") if given else str(uuid.uuid4())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+            await send(message)
+
+        token = correlation_id_var.set(correlation_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
@@ -185,16 +221,7 @@ def install_http_basics(app: FastAPI, max_body_bytes: int = 1_000_000) -> None:
         body = ApiError(422, "validation_failed", "the request has invalid fields", fields).body()
         return JSONResponse(body, status_code=422)
 
-    @app.middleware("http")
-    async def correlation(request: Request, call_next):  # type: ignore[no-untyped-def]
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
-        token = correlation_id_var.set(correlation_id)
-        try:
-            response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
+    app.add_middleware(CorrelationIds)
 
     from platform_kit.request_guard import UnstorableTextGuard  # it builds on this module
 

@@ -7,6 +7,7 @@ state change, and the relay (relay.py) publishes it. So a crash can never separa
 from __future__ import annotations
 
 import json
+import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,14 +47,28 @@ async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[OutgoingEvent
         return
     if not conn.is_in_transaction():
         raise RuntimeError("outbox rows must be written inside the state change's transaction")
+    rows = [outbox_row(e) for e in events]
     await conn.execute(
         """INSERT INTO outbox (event_id, topic, key, bucket, headers, payload)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
                                 $5::jsonb[], $6::bytea[])""",
-        [e.envelope.id for e in events],
-        [e.topic for e in events],
-        [e.key for e in events],
-        [bucket_of(e.key) for e in events],
-        [json.dumps(kafka_headers(e.envelope)) for e in events],
-        [e.envelope.model_dump_json().encode() for e in events],
+        *(list(column) for column in zip(*rows, strict=True)),
+    )
+
+
+# The outbox columns a row's values fill, in outbox_row's order (for statements of their own).
+OUTBOX_COLUMNS = "event_id, topic, key, bucket, headers, payload"
+
+
+def outbox_row(event: OutgoingEvent) -> tuple[uuid.UUID, str, str, int, str, bytes]:
+    """One outbox row's values (OUTBOX_COLUMNS), for a service that writes its state row and the
+    outbox row in one statement; it must write both in one transaction, like add_to_outbox."""
+    envelope = event.envelope
+    return (
+        envelope.id,
+        event.topic,
+        event.key,
+        bucket_of(event.key),
+        json.dumps(kafka_headers(envelope)),
+        envelope.model_dump_json().encode(),
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from customer_service.api import customers, profile, quickbooks, reference
 from customer_service.api.body_limits import BodyLimitsByPath
 from customer_service.api.errors import install_domain_errors
+from customer_service.handlers.fast_create import FastCreate
 from customer_service.settings import Settings
 from customer_service.subscribers import customer_subscribers
 from platform_kit.http import install_http_basics
@@ -29,8 +33,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings.run_consumers:
         runtime.include_router(customer_subscribers(runtime))
-    app = FastAPI(title="customer service", lifespan=runtime.lifespan)
+    fast_create = FastCreate(settings.database_url, SCHEMA)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):  # migrated before the create path's pool opens
+            await fast_create.start()
+            try:
+                yield
+            finally:
+                await fast_create.stop()
+
+    app = FastAPI(title="customer service", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.fast_create = fast_create
     app.state.settings = settings
     # The kit's limit is the outer bound (attachments plus multipart overhead); the per-path
     # middleware keeps ordinary JSON requests to max_body_bytes.

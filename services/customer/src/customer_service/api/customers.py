@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -24,11 +24,8 @@ from customer_service.api.versioning import IfMatch, set_etag
 from customer_service.domain.customer import Customer
 from customer_service.domain.errors import FieldProblem, NotFound, ValidationFailed
 from customer_service.domain.listing import SORTS, CustomerQuery, decode_cursor, encode_cursor
-from customer_service.handlers.customers import (
-    create_customer,
-    set_customer_active,
-    update_customer_fields,
-)
+from customer_service.handlers.customers import set_customer_active, update_customer_fields
+from customer_service.handlers.fast_create import FastCreate
 from customer_service.store.customers import load_customer
 from customer_service.store.listing import flags_for, list_page
 from platform_kit.deps import Db, Reader, Writer
@@ -93,12 +90,34 @@ def list_query(
 Listing = Annotated[CustomerQuery, Depends(list_query)]
 
 
+async def fast_create_of(request: Request) -> FastCreate:
+    creating: FastCreate = request.app.state.fast_create
+    return creating
+
+
 @router.post("", status_code=201, response_model=CustomerOut, responses=VERSION_CONFLICT)
-async def create(body: CustomerCreateIn, response: Response, db: Db, who: Writer) -> CustomerOut:
-    customer = await create_customer(db, who.tenant_id, body.domain_values())
-    set_etag(response, customer.version)
-    response.headers["Location"] = f"{API_PREFIX}/customers/{customer.customer_id}"
-    return await with_flags(db, customer)
+async def create(
+    body: CustomerCreateIn,
+    db: Db,
+    who: Writer,
+    creating: Annotated[FastCreate, Depends(fast_create_of)],
+) -> Response:
+    customer = await creating.create(db, who.tenant_id, body.domain_values())
+    # Its id was generated just now, so nothing links to it yet: no QuickBooks link, no billing
+    # flag (what a read would show). The body is serialised here, once, as FastAPI would (the
+    # declared response_model documents it), instead of validated again against that model.
+    created = CustomerOut.of(
+        customer, linked_to_quickbooks=False, overdue=False, credit_limit_exceeded=False
+    )
+    return Response(
+        created.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={
+            "ETag": f'"{customer.version}"',
+            "Location": f"{API_PREFIX}/customers/{customer.customer_id}",
+        },
+    )
 
 
 @router.get("", response_model=CustomerPage)

@@ -75,7 +75,7 @@ async def prepare_new_customers(
     await _check_tracking_numbers(conn, tenant_id, checked, prefixes)
     await _assign_tracking_numbers(conn, tenant_id, checked)
     for values, prefix in zip(checked, prefixes, strict=True):
-        if values.get("parent_id"):
+        if values.get("parent_id") is not None:
             await _check_parent(conn, tenant_id, None, values["parent_id"], prefix)
     return [new_customer(tenant_id, str(uuid.uuid4()), values) for values in checked]
 
@@ -109,7 +109,7 @@ async def _update(
     customer = await _load_for_change(conn, tenant_id, customer_id, expected_version)
     lists = await load_reference_lists(conn, tenant_id)
     _check_changes(changes, lists)
-    if changes.get("parent_id") and changes["parent_id"] != customer.parent_id:
+    if changes.get("parent_id") is not None and changes["parent_id"] != customer.parent_id:
         await lock_hierarchy(conn, tenant_id)
         await _check_parent(conn, tenant_id, customer_id, changes["parent_id"], "")
     change = apply_changes(customer, changes)
@@ -233,11 +233,15 @@ async def _check_tracking_numbers(
     seen: set[str] = set()
     for number, prefix in given:
         if number in taken or number in seen:
-            problems.add(
-                prefix + "tracking_number", f"tracking number {number!r} is taken", "taken"
-            )
+            problems.items.extend(tracking_number_is_taken(number, prefix).problems)
         seen.add(number)
     problems.raise_if_any()
+
+
+def tracking_number_is_taken(number: str, prefix: str = "") -> ValidationFailed:
+    problems = Problems()
+    problems.add(prefix + "tracking_number", f"tracking number {number!r} is taken", "taken")
+    return ValidationFailed(problems.items)
 
 
 async def _assign_tracking_numbers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from customer_service.domain.customer import ADDRESS_FIELDS, Customer
+from platform_kit.outbox import OUTBOX_COLUMNS, OutgoingEvent, outbox_row
 
 COLUMNS = tuple(Customer.model_fields)
 _UUID_COLUMNS = ("customer_id", "parent_id")
@@ -61,6 +63,68 @@ async def insert_customers(conn: asyncpg.Connection, customers: Sequence[Custome
         f"INSERT INTO customers ({', '.join(COLUMNS)}) VALUES ({placeholders})",
         [[_db_value(n, getattr(c, n)) for n in COLUMNS] for c in customers],
     )
+
+
+def _sql_type(name: str) -> str:
+    """What a parameter for column `name` is cast to: an INSERT ... SELECT cannot infer it."""
+    if name in ADDRESS_FIELDS:
+        return "jsonb"
+    if name in _UUID_COLUMNS:
+        return "uuid"
+    kinds = {t for t in typing.get_args(Customer.model_fields[name].annotation) if t is not None}
+    kinds.add(Customer.model_fields[name].annotation)
+    if bool in kinds:
+        return "boolean"
+    if int in kinds:
+        return "bigint"  # assigned to integer columns as well (an assignment cast)
+    return "text"
+
+
+def _insert_with_event_sql() -> str:
+    customer_values = ", ".join(
+        f"${i}::{_sql_type(name)}" for i, name in enumerate(COLUMNS, start=1)
+    )
+    n = len(COLUMNS)
+    tenant = COLUMNS.index("tenant_id") + 1
+    event_values = ", ".join(
+        f"${n + 2 + i}::{kind}"
+        for i, kind in enumerate(("uuid", "text", "text", "smallint", "jsonb", "bytea"))
+    )
+    return f"""
+        WITH lists AS (SELECT lists_version FROM seeded_tenants WHERE tenant_id = ${tenant}),
+             customer AS (
+                 INSERT INTO customers ({", ".join(COLUMNS)})
+                 SELECT {customer_values} WHERE (SELECT lists_version FROM lists) = ${n + 1}
+                 ON CONFLICT (tenant_id, tracking_number) DO NOTHING
+                 RETURNING customer_id),
+             event AS (
+                 INSERT INTO outbox ({OUTBOX_COLUMNS}) SELECT {event_values} FROM customer)
+        SELECT (SELECT lists_version FROM lists) AS lists_version,
+               EXISTS (SELECT 1 FROM customer) AS inserted"""
+
+
+_INSERT_WITH_EVENT = _insert_with_event_sql()
+
+
+async def insert_customer_with_event(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    customer: Customer,
+    event: OutgoingEvent,
+    lists_version: int,
+) -> tuple[bool, int | None]:
+    """The customer row and its event's outbox row in one statement, so in one transaction and
+    one round trip. Nothing is written unless the tenant's reference lists are still at
+    `lists_version` (the customer was checked against those) and its tracking number is free in
+    the tenant. Returns (inserted, the lists' current version; None when the tenant is not
+    seeded)."""
+    row = await conn.fetchrow(
+        _INSERT_WITH_EVENT,
+        *[_db_value(n, getattr(customer, n)) for n in COLUMNS],
+        lists_version,
+        *outbox_row(event),
+    )
+    assert row is not None
+    return row["inserted"], row["lists_version"]
 
 
 async def update_customer(conn: asyncpg.Connection, customer: Customer, fields: list[str]) -> None:

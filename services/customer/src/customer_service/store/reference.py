@@ -62,6 +62,30 @@ async def load_reference_lists(conn: asyncpg.Connection, tenant_id: str) -> Refe
     rows = await conn.fetch(
         "SELECT kind, code, is_default FROM reference_values WHERE tenant_id = $1", tenant_id
     )
+    return _lists_of(rows)
+
+
+async def versioned_reference_lists(
+    conn: asyncpg.Connection, tenant_id: str
+) -> tuple[int, ReferenceLists]:
+    """The tenant's lists and their version, read in one statement (one snapshot), so the
+    version always describes exactly these lists. Seeds the tenant first when needed."""
+    for _ in range(2):
+        rows = await conn.fetch(
+            """SELECT s.lists_version, r.kind, r.code, r.is_default
+                 FROM seeded_tenants s
+                 LEFT JOIN reference_values r ON r.tenant_id = s.tenant_id
+                WHERE s.tenant_id = $1""",
+            tenant_id,
+        )
+        if rows:
+            return rows[0]["lists_version"], _lists_of([r for r in rows if r["kind"] is not None])
+        _seeded.discard(tenant_id)  # seeded_tenants lost the row: seed again
+        await ensure_seeded(conn, tenant_id)
+    raise RuntimeError(f"the reference lists of tenant {tenant_id!r} could not be seeded")
+
+
+def _lists_of(rows: list[asyncpg.Record]) -> ReferenceLists:
     values: dict[str, set[str]] = {}
     defaults: dict[str, str] = {}
     for row in rows:
@@ -81,6 +105,11 @@ async def replace_reference_list(
 ) -> None:
     """The caller ran `ensure_seeded` first, so the seed never lands on top of this list later."""
     await ensure_seeded(conn, tenant_id)
+    # Tells every process that keeps the lists in memory that they changed (versioned_...).
+    await conn.execute(
+        "UPDATE seeded_tenants SET lists_version = lists_version + 1 WHERE tenant_id = $1",
+        tenant_id,
+    )
     await conn.execute(
         "DELETE FROM reference_values WHERE tenant_id = $1 AND kind = $2", tenant_id, kind
     )
