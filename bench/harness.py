@@ -59,3 +59,67 @@ async def create_topics(
         )
     finally:
         await admin.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                pids.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return pids
+
+
+def stack_pids() -> dict[str, list[int]]:
+    """The local stack's broker and PostgreSQL processes (the postmaster and its backends), from
+    the pid files `./dev stack start` leaves in the state directory; empty when not found."""
+    state = Path(os.environ.get("STACK_STATE_DIR") or ROOT / ".state")
+    found: dict[str, list[int]] = {}
+    kafka_pid = state / "kafka" / "kafka.pid"
+    if kafka_pid.exists():
+        found["broker"] = [int(kafka_pid.read_text().split()[0])]
+    postmaster = state / "pg" / "data" / "postmaster.pid"
+    if postmaster.exists():
+        pid = int(postmaster.read_text().split()[0])
+        found["postgres"] = [pid, *_children(pid)]
+    return found
+
+
+class CpuMeter:
+    """CPU seconds each named group of processes used between start() and stop(): where a
+    pipeline's cores went. Processes that end before stop() are not counted."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self._start: dict[int, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._start = {pid: _cpu_seconds(pid) for pids in self.groups.values() for pid in pids}
+
+    def stop(self) -> None:
+        if "postgres" in self.groups:  # backends that connected meanwhile (start counted as 0)
+            self.groups["postgres"] = [self.groups["postgres"][0],
+                                       *_children(self.groups["postgres"][0])]  # fmt: skip
+        self.used = {
+            name: sum(_cpu_seconds(pid) - self._start.get(pid, 0.0) for pid in pids)
+            for name, pids in self.groups.items()
+        }
+
+    def line(self, events: int) -> str:
+        total = sum(self.used.values())
+        parts = ", ".join(
+            f"{name} {seconds * 1e6 / events:,.0f}" for name, seconds in self.used.items()
+        )
+        return f"  CPU per event (us): {parts}; all {total * 1e6 / max(events, 1):,.0f}"

@@ -13,10 +13,10 @@ KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). Prints its figures; asserts nothing.
 2. The naive relay on the same machine in the same run: poll one row, publish it, wait for the ack,
    delete it, repeat.
 3. Latency: a writer commits one event per transaction at --rate events/s for --seconds; a
-   read-committed consumer notes when each arrives. Latency = arrival on the topic - the writer's
-   commit returning. Twice: the relay in the bench's own process (beside the writer and the
-   consumer, on one event loop), then in a process of its own (`python -m platform_kit.relay`),
-   as a service's relay has its own event loop apart from any load generator.
+   read-committed consumer in a process of its own notes when each arrives. Latency = arrival on
+   the topic - the writer's commit returning. Twice: the relay in the writer's process (on its
+   event loop, as a service hosts its relay), then in a process of its own
+   (`python -m platform_kit.relay`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from typing import Any, cast
 import asyncpg
 import ceilings
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.producer import sender
-from harness import create_topics, load_env, machine_load, percentile
+from harness import CpuMeter, create_topics, load_env, machine_load, percentile, stack_pids
 
 from platform_events import new_envelope
 from platform_events.contracts.billing import InvoiceVoided
@@ -289,6 +289,57 @@ def read_batch_log(path: str) -> tuple[list[Batch], int]:
     return batches, log["retries"]
 
 
+def consumer_process(
+    bootstrap: str, topic: str, expected: int, arrivals_log: str
+) -> subprocess.Popen[str]:
+    """The measuring consumer in a process of its own, so that neither the 1,000/s writer nor a
+    relay in the writer's process delays the moment it notes an event's arrival. It prints a line
+    once it is fetching and one when it has every event, then writes {event id: arrival (perf_counter, the machine's monotonic
+    clock, the same in every process)} to `arrivals_log`."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--consume", topic, str(expected), arrivals_log],
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def consume(topic: str, expected: int) -> dict[str, float]:
+    """Reads the topic read-committed, as every platform consumer does, long-polling with their
+    defaults (the broker answers a waiting fetch as soon as a commit makes records readable), and
+    notes each event's arrival as soon as its fetch is handed over."""
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=500,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in await consumer._client._wait_on_metadata(topic)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    for tp in partitions:
+        await consumer.position(tp)
+    print("ready", flush=True)
+    arrived: dict[str, float] = {}
+    while len(arrived) < expected:
+        batch = await consumer.getmany(timeout_ms=1000)
+        now = time.perf_counter()
+        for records in batch.values():
+            for record in records:
+                arrived[json.loads(record.value)["id"]] = now
+    print("done", flush=True)
+    await consumer.stop()
+    return arrived
+
+
+def read_arrivals(path: str) -> dict[str, float]:
+    arrived: dict[str, float] = json.loads(Path(path).read_text())
+    os.unlink(path)
+    return arrived
+
+
 async def latency_at_rate(
     bootstrap: str, dsn: str, rate: int, seconds: float, own_process: bool = False
 ) -> tuple[list[float], list[str], float]:
@@ -312,26 +363,11 @@ async def latency_at_rate(
     for _ in range(32):
         writers.put_nowait(await asyncpg.connect(dsn, server_settings={"search_path": schema}))
     committed: dict[str, float] = {}
-    arrived: dict[str, float] = {}
+    arrivals_log = f"/tmp/outbox-arrivals-{schema}.json"
     total = int(rate * seconds)
     expected = total + (1 if proc else 0)
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"bench-{uuid.uuid4().hex[:6]}",
-        fetch_max_wait_ms=500,
-        isolation_level="read_committed",  # what every platform consumer sees
-    )
-    await consumer.start()
-
-    async def consume() -> None:
-        while len(arrived) < expected:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for records in batch.values():
-                for record in records:
-                    arrived[json.loads(record.value)["id"]] = now
+    consumer = consumer_process(bootstrap, topic, expected, arrivals_log)
+    await asyncio.get_running_loop().run_in_executor(None, consumer.stdout.readline)  # "ready"
 
     events = [event(topic, i) for i in range(total)]
 
@@ -356,12 +392,22 @@ async def latency_at_rate(
             tasks.append(asyncio.create_task(write_one(outgoing)))
         await asyncio.gather(*tasks)
 
-    consumer_task = asyncio.create_task(consume())
+    cpu = CpuMeter(
+        {
+            **stack_pids(),
+            **({"relay": [proc.pid]} if proc else {}),
+            "writer" if proc else "writer + relay": [os.getpid()],
+            "consumer": [consumer.pid],
+        }
+    )
+    cpu.start()
     write_started = time.perf_counter()
     await write()
     written_per_s = total / (time.perf_counter() - write_started)
-    await asyncio.wait_for(consumer_task, 60)
-    await consumer.stop()
+    await asyncio.get_running_loop().run_in_executor(None, consumer.stdout.readline)  # "done"
+    cpu.stop()
+    await asyncio.get_running_loop().run_in_executor(None, consumer.wait, 60)
+    arrived = read_arrivals(arrivals_log)
     while not writers.empty():
         await writers.get_nowait().close()
     if proc is None:
@@ -375,7 +421,7 @@ async def latency_at_rate(
         os.unlink(batch_log)
     await drop(pool, schema)
     latencies = [arrived[i] - committed[i] for i in committed]
-    return latencies, split(batches, retries, committed, arrived), written_per_s
+    return latencies, [*split(batches, retries, committed, arrived), cpu.line(total)], written_per_s
 
 
 async def drop(pool: asyncpg.Pool, schema: str) -> None:
@@ -435,6 +481,12 @@ async def main() -> None:
 
 if __name__ == "__main__":
     AddPartitionsRetries.install()
+    if "--consume" in sys.argv:  # the measuring consumer (consumer_process)
+        topic, expected, arrivals_log = sys.argv[sys.argv.index("--consume") + 1 :][:3]
+        tune_garbage_collector()
+        arrivals = uvloop.run(consume(topic, int(expected)))
+        Path(arrivals_log).write_text(json.dumps(arrivals))
+        sys.exit(0)
     if "--serve-relay" in sys.argv:  # the relay in its own process (relay_process)
         serve_relay(sys.argv[sys.argv.index("--serve-relay") + 1],
                     sys.argv[sys.argv.index("--batch-log") + 1])  # fmt: skip

@@ -11,8 +11,14 @@
   same key that got through (r2, r1, r2). A crash between commit and delete re-sends those rows
   with the same event id (at-least-once), so the relay's session commits without waiting for its
   WAL flush (synchronous_commit off): a delete lost in a crash is the same case.
-- The transactional id is stable per slot, so a restarted relay aborts its dead predecessor's
-  open transaction at once; when a relay disappears, a survivor does the same for its slot.
+- Two transactional producers take turns, one batch each: a batch starts only after the previous
+  one's commit has returned, but the broker is still writing that commit's markers, and a
+  producer that began its next transaction then would be told CONCURRENT_TRANSACTIONS and wait
+  20 ms (aiokafka's back-off) before it may add a partition. The other producer need not wait.
+  Per-key order is unchanged: a commit that has returned is decided (the markers can only commit
+  it), and the next batch's records land after it on every partition.
+- The transactional ids are stable per slot, so a restarted relay aborts its dead predecessor's
+  open transactions at once; when a relay disappears, a survivor does the same for its slot.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from platform_kit.metrics import (
 from platform_kit.serve import tune_garbage_collector
 
 log = logging.getLogger(__name__)
+
+PRODUCERS_PER_SLOT = 2  # taking turns, so a batch never waits for its predecessor's markers
 
 
 class OutboxRelay:
@@ -108,8 +116,11 @@ class OutboxRelay:
         """How this relay's database session shows in pg_stat_activity."""
         return f"outbox-relay {self.schema} pid={os.getpid()}"[:63]
 
-    def transactional_id(self, slot: int) -> str:
-        return f"outbox-relay.{self.service}.{self.schema}.{slot}"
+    def transactional_id(self, slot: int, turn: int = 0) -> str:
+        """The first producer's id is the one relays had when they had one producer, so an
+        upgraded relay still aborts what its predecessor left open."""
+        base = f"outbox-relay.{self.service}.{self.schema}.{slot}"
+        return base if turn == 0 else f"{base}.{turn}"
 
     async def _run_once_connected(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
@@ -123,11 +134,15 @@ class OutboxRelay:
             },
         )
         share = BucketShare(self.schema)
-        producer: AIOKafkaProducer | None = None
+        producers: list[AIOKafkaProducer] = []
         try:
             slot = await share.join(conn)
-            producer = transactional_producer(self.bootstrap, self.transactional_id(slot))
-            await producer.start()
+            for turn in range(PRODUCERS_PER_SLOT):
+                producers.append(
+                    transactional_producer(self.bootstrap, self.transactional_id(slot, turn))
+                )
+                await producers[-1].start()
+            turn = 0
             await conn.add_listener(self.channel, self._on_notify)
             last_rebalance = float("-inf")
             while not self._stopping.is_set():
@@ -142,7 +157,9 @@ class OutboxRelay:
                     await self._sleep_until_woken(self.rebalance_seconds)
                     continue
                 self._wakeup.clear()
-                sent = await self.publish_batch(conn, producer)
+                sent = await self.publish_batch(conn, producers[turn])
+                if sent:
+                    turn = (turn + 1) % PRODUCERS_PER_SLOT
                 if sent < self.batch_size:
                     # A gauge: at most once a second, not twice per batch (at 1,000 single-event
                     # commits a second it was most of the relay's queries: bench/outbox_relay.py).
@@ -158,23 +175,32 @@ class OutboxRelay:
             self._to_delete = []  # left for whoever publishes them again (same event ids)
             with contextlib.suppress(Exception):
                 await conn.close()  # releases the advisory locks
-            if producer is not None:
+            for producer in producers:
                 with contextlib.suppress(Exception):
                     await producer.stop()
 
     async def _abort_transactions_of(
         self, conn: asyncpg.Connection, share: BucketShare, slot: int
     ) -> None:
-        """A relay left: abort the transaction it may have left open (read-committed consumers
-        would wait for it until it times out) by starting a producer with its transactional id."""
+        """A relay left: abort the transactions it may have left open (read-committed consumers
+        would wait for them until they time out) by starting producers with its transactional
+        ids."""
         if not await share.hold_slot(conn, slot):
-            return  # a new relay took the slot, and its own producer did that already
+            return  # a new relay took the slot, and its own producers did that already
         try:
-            fencer = transactional_producer(self.bootstrap, self.transactional_id(slot))
-            await fencer.start()
-            await fencer.stop()
-        except Exception:
-            log.warning("could not abort the transactions of relay slot %d", slot, exc_info=True)
+            for turn in range(PRODUCERS_PER_SLOT):
+                fencer = transactional_producer(self.bootstrap, self.transactional_id(slot, turn))
+                try:
+                    await fencer.start()
+                except Exception:
+                    log.warning(
+                        "could not abort the transactions of %s",
+                        self.transactional_id(slot, turn),
+                        exc_info=True,
+                    )
+                finally:
+                    with contextlib.suppress(Exception):
+                        await fencer.stop()
         finally:
             await share.release_slot(conn, slot)
 
