@@ -15,6 +15,9 @@ class Settings(ServiceSettings):
     # Consumer group members per process (see app.py).
     consumer_members: int = 2
     run_consumers: bool = True
+    # The consumer's set-based fast path (store/staged.py); off: every transaction through
+    # write_facts alone, the reference path (a switch for an operator who suspects the fast one).
+    staged_writes: bool = True
     # Overdue depends on the calendar, not only on events: re-check every account this often.
     overdue_sweep_seconds: float = 300.0
     # A transaction parked for its customer (or for the entry it corrects) longer than this is

@@ -23,6 +23,7 @@ def billing_subscribers(runtime: ServiceRuntime, settings: Settings) -> KafkaRou
     # members never touch one customer at once (the per-customer locks of store/locks.py make
     # that safe regardless).
     for _ in range(settings.consumer_members):
-        ledger = runtime.consumer(settings.consumer_name, topics, ApplyBillingEvents())
+        handler = ApplyBillingEvents(staged=settings.staged_writes)
+        ledger = runtime.consumer(settings.consumer_name, topics, handler)
         ledger.attach(router.subscriber(*topics, **ledger.subscriber_options()))
     return router

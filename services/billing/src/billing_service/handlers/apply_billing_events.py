@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from billing_service.domain.facts import fact_from_event
+from billing_service.domain.facts import Fact, fact_from_event
 from billing_service.store.balance_sequences import numbered
 from billing_service.store.customers import accounts_of, upsert_customers
 from billing_service.store.flags import refresh_flags
@@ -37,6 +37,7 @@ from billing_service.store.pending import (
     take_waiting_for_customers,
     take_waiting_for_keys,
 )
+from billing_service.store.staged import apply_staged
 from platform_events.contracts import billing, customer
 from platform_events.topics import BILLING_TRANSACTIONS
 from platform_kit.inbox import (
@@ -84,6 +85,13 @@ def today() -> datetime:
 
 
 class ApplyBillingEvents:
+    """`staged`: take the poll's certainly applicable transactions through the set-based fast
+    path (store/staged.py) first; False applies everything through write_facts alone, the
+    reference the fast path is tested against."""
+
+    def __init__(self, *, staged: bool = True) -> None:
+        self.staged = staged
+
     async def apply_batch(
         self, conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
     ) -> list[Failure]:
@@ -92,16 +100,16 @@ class ApplyBillingEvents:
             return []
         try:
             async with conn.transaction():  # a savepoint inside the kit's transaction
-                return await _Poll(conn, consumer).apply(fresh)
+                return await _Poll(conn, consumer, self.staged).apply(fresh)
         except RETRYABLE:
             raise
         except Exception:
             log.warning("billing batch failed; applying its events one by one", exc_info=True)
-        return await _apply_isolated(conn, consumer, fresh)
+        return await _apply_isolated(conn, consumer, fresh, self.staged)
 
 
 async def _apply_isolated(
-    conn: asyncpg.Connection, consumer: str, events: list[InboundEvent]
+    conn: asyncpg.Connection, consumer: str, events: list[InboundEvent], staged: bool
 ) -> list[Failure]:
     """Customer facts first (all together, else one by one), then each transaction alone."""
     facts = [e for e in events if type(e.data) not in TRANSACTIONS]
@@ -110,7 +118,7 @@ async def _apply_isolated(
     for group in groups:
         try:
             async with conn.transaction():
-                failures += await _Poll(conn, consumer).apply(group)
+                failures += await _Poll(conn, consumer, staged).apply(group)
             continue
         except RETRYABLE:
             raise
@@ -122,7 +130,7 @@ async def _apply_isolated(
         for event in group:
             try:
                 async with conn.transaction():
-                    failures += await _Poll(conn, consumer).apply([event])
+                    failures += await _Poll(conn, consumer, staged).apply([event])
             except RETRYABLE:
                 raise
             except Exception as exc:
@@ -134,9 +142,10 @@ async def _apply_isolated(
 class _Poll:
     """Applies one set of events; drained transactions come along in the same transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, consumer: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, consumer: str, staged: bool = False) -> None:
         self.conn = conn
         self.consumer = consumer
+        self.staged = staged
         self.today = today().date()
         self.failures: list[Failure] = []
 
@@ -180,10 +189,19 @@ class _Poll:
 
         Plain facts first; then corrections parked earlier for an entry just written (they
         arrived before this batch's corrections, so they come first: the first content of a
-        natural key wins); then this batch's own corrections.
+        natural key wins); then this batch's own corrections. The fast path (newly consumed
+        transactions only) takes what is certainly applicable first, plain facts before
+        corrections, and leaves the rest, in order, to the same steps.
         """
+        written: list[tuple[str, str]] = []
+        if self.staged and items and all(p.seq < 0 for p in items):
+            staged = await apply_staged(
+                self.conn, self.consumer, [_fact(p) for p in items], today=self.today
+            )
+            items = [p for p in items if p.event.envelope.id in staged.left]
+            written += staged.waited_for
         plain = [p for p in items if type(p.event.data) not in _CORRECTIONS]
-        written = await self._write_some(plain)
+        written += await self._write_some(plain)
         if written:
             await self._write_some(await take_waiting_for_keys(self.conn, written))
         await self._write_some([p for p in items if type(p.event.data) in _CORRECTIONS])
@@ -195,16 +213,7 @@ class _Poll:
         if not items:
             return []
         by_id = {p.event.envelope.id: p for p in items}
-        facts = [
-            fact_from_event(
-                p.event.data,
-                event_id=p.event.envelope.id,
-                tenant_id=p.event.envelope.tenant_id,
-                occurred_at=p.event.envelope.time,
-                correlation_id=p.event.envelope.correlation_id,
-            )
-            for p in items
-        ]
+        facts = [_fact(p) for p in items]
         outcome = await write_facts(self.conn, self.consumer, facts, today=self.today, locked=True)
         note_outcome((f.event_id for f in outcome.duplicates), DUPLICATE)
         note_outcome((f.event_id for f in outcome.conflicts), CONFLICT)
@@ -239,6 +248,16 @@ async def apply_corrections_waiting_for(
     the consumer (the record-payment API) has just put in the ledger, applied in its transaction
     as a poll applies them: in arrival order, a refused one dead-lettered through the outbox."""
     await _Poll(conn, consumer)._write_some(await take_waiting_for_keys(conn, keys))
+
+
+def _fact(item: Parked) -> Fact:
+    return fact_from_event(
+        item.event.data,
+        event_id=item.event.envelope.id,
+        tenant_id=item.event.envelope.tenant_id,
+        occurred_at=item.event.envelope.time,
+        correlation_id=item.event.envelope.correlation_id,
+    )
 
 
 def _seq(item: Parked) -> int | None:

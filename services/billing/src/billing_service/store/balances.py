@@ -12,7 +12,7 @@ rows read back as the contract's `BalanceChanged` with the headers `kafka_header
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
@@ -26,18 +26,12 @@ from platform_kit.outbox import bucket_of
 
 _TOPIC = topic_for_event(BalanceChanged.event_type).name
 
-# $1..$14: the accounts (sorted, so concurrent writers lock rows in one order), their deltas,
-# last entry, cause and outbox bucket; $15 topic, $16 source, $17 type, $18 specversion,
-# $19 content type. A customer's events are numbered in account (currency) order, as the outbox
-# ids are assigned (ORDER BY of the final insert), so sequence order is publishing order.
-_UPSERT_AND_ANNOUNCE = """
-WITH d AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-        $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::uuid[],
-        $12::text[], $13::text[], $14::smallint[])
-        AS d(tenant_id, customer_id, currency, current_minor, invoiced, paid, refunded, credits,
-             adjustments, entries, last_entry_id, correlation_id, causation_id, bucket)
-), b AS (
+# The statement after its first CTE `d` (the accounts, sorted so concurrent writers lock rows in
+# one order, with their deltas, last entry, cause and outbox bucket); {topic}, {source}, {type},
+# {spec} and {ctype} are the SQL of the constants. A customer's events are numbered
+# in account (currency) order, as the outbox ids are assigned (ORDER BY of the final insert), so
+# sequence order is publishing order.
+_ANNOUNCE_AFTER_D = """, b AS (
     INSERT INTO balances AS b (tenant_id, customer_id, currency, current_balance_minor,
         total_invoiced_minor, total_paid_minor, total_refunded_minor, total_credits_minor,
         total_adjustments_minor, entry_count, last_entry_id)
@@ -68,16 +62,16 @@ WITH d AS (
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 )
 INSERT INTO outbox (event_id, topic, key, bucket, headers, payload)
-SELECT event_id, $15, customer_id, bucket,
+SELECT event_id, {topic}, customer_id, bucket,
     jsonb_strip_nulls(jsonb_build_object(
-        'ce_specversion', $18::text, 'ce_id', event_id::text, 'ce_source', $16::text,
-        'ce_type', $17::text, 'ce_time', at, 'ce_subject', customer_id,
-        'ce_sequence', sequence::text, 'ce_tenantid', tenant_id, 'content-type', $19::text,
+        'ce_specversion', {spec}::text, 'ce_id', event_id::text, 'ce_source', {source}::text,
+        'ce_type', {type}::text, 'ce_time', at, 'ce_subject', customer_id,
+        'ce_sequence', sequence::text, 'ce_tenantid', tenant_id, 'content-type', {ctype}::text,
         'tenant_id', tenant_id,
         'ce_correlationid', nullif(correlation_id, ''), 'correlation_id', nullif(correlation_id, ''),
         'ce_causationid', nullif(causation_id, ''))),
     convert_to(json_build_object(
-        'specversion', $18::text, 'id', event_id, 'type', $17::text, 'source', $16::text,
+        'specversion', {spec}::text, 'id', event_id, 'type', {type}::text, 'source', {source}::text,
         'time', at, 'subject', customer_id, 'tenant_id', tenant_id,
         'correlation_id', correlation_id, 'causation_id', causation_id, 'sequence', sequence,
         'data', json_build_object(
@@ -90,6 +84,31 @@ SELECT event_id, $15, customer_id, bucket,
             'caused_by_entry', last_entry_id::text))::text, 'UTF8')
 FROM e ORDER BY tenant_id COLLATE "C", customer_id COLLATE "C", currency COLLATE "C"
 """
+
+
+def announce_statement(d_cte: str, constants: Sequence[str]) -> str:
+    """The upsert-and-announce statement with `d_cte` (CTEs ending in "d AS (...)", its columns
+    as `d` above) giving the accounts, and the SQL of the five constants (topic, source, type,
+    specversion, content type: parameters such as "$15", or literals; see `announce_constants`)."""
+    names = ("topic", "source", "type", "spec", "ctype")
+    return "WITH " + d_cte + _ANNOUNCE_AFTER_D.format(**dict(zip(names, constants, strict=True)))
+
+
+def announce_constants() -> tuple[str, str, str, str, str]:
+    return (_TOPIC, SOURCE, BalanceChanged.event_type, SPECVERSION, CONTENT_TYPE)
+
+
+# $1..$14: the accounts and their deltas, last entry, cause and outbox bucket, from the client.
+_UPSERT_AND_ANNOUNCE = announce_statement(
+    """d AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+        $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::uuid[],
+        $12::text[], $13::text[], $14::smallint[])
+        AS d(tenant_id, customer_id, currency, current_minor, invoiced, paid, refunded, credits,
+             adjustments, entries, last_entry_id, correlation_id, causation_id, bucket)
+)""",
+    ("$15", "$16", "$17", "$18", "$19"),
+)
 
 
 async def add_and_announce(
@@ -122,9 +141,5 @@ async def add_and_announce(
         [c[0] for c in cause],
         [c[1] for c in cause],
         [bucket_of(a[1]) for a in accounts],
-        _TOPIC,
-        SOURCE,
-        BalanceChanged.event_type,
-        SPECVERSION,
-        CONTENT_TYPE,
+        *announce_constants(),
     )
