@@ -32,6 +32,7 @@ from datetime import date
 
 import asyncpg
 
+from billing_service.domain.entries import SIGN
 from billing_service.domain.facts import Fact, entry_id_for
 from billing_service.store.balance_sequences import numbered
 from billing_service.store.balances import announce_constants, announce_statement
@@ -88,8 +89,10 @@ STAGE_COLUMNS = (
     "bucket",
 )
 
-# The sign of an entry type's (positive) amount, as domain/entries.py SIGN.
-_SIGN = "CASE WHEN s.entry_type IN ('payment', 'invoice_void', 'credit') THEN -1 ELSE 1 END"
+# The sign of an entry type's (positive) amount, written from domain/entries.py SIGN so the two
+# paths cannot disagree on it.
+_NEGATIVE = ", ".join(f"'{t}'" for t, sign in SIGN.items() if sign < 0)
+_SIGN = f"CASE WHEN s.entry_type IN ({_NEGATIVE}) THEN -1 ELSE 1 END"
 
 # Conditions every taken fact meets (`s` a staged row; only the first fact of each natural key in
 # the poll is staged): new to the ledger, never refused, its customer known and not waited for.
